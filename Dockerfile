@@ -1,0 +1,14 @@
+# A CUDA-capable image that serves Headstart on port 8000, data and checkpoint included.
+FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /srv/headstart
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY static ./static
+COPY templates ./templates
+# PyPI's torch 2.14.1 wheel for Linux x86-64 is the CUDA build; it falls back to the CPU without a GPU.
+RUN pip install --no-cache-dir -e .
+ENV HEADSTART_DEVICE=auto
+EXPOSE 8000
+CMD ["python", "-m", "app", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,120 @@
+"""Command line: ``python -m app serve | race | pretrain``.
+
+Option ranges and defaults come from the settings object, as for the API and the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from app.settings import FloatRange, IntRange, Settings, get_settings
+
+RACE_FIELDS = ("frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio")
+HELP = {
+    "frozen": "body units fine-tune locks",
+    "n": "target training images",
+    "epochs": "training epochs",
+    "seed": "random seed",
+    "lr_scratch": "learning rate of scratch",
+    "lr_head": "learning rate of the new head",
+    "body_lr_ratio": "fine-tune body learning rate, as a fraction of lr_head",
+}
+
+
+def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    for name in RACE_FIELDS:
+        allowed: IntRange | FloatRange = getattr(settings.limits, name)
+        kind = int if isinstance(allowed, IntRange) else float
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{HELP[name]}, {allowed.min}..{allowed.max} (default {allowed.default})",
+        )
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Headstart: transfer learning, raced live.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the page and the API")
+    serve.add_argument("--host", default=settings.host)
+    serve.add_argument("--port", type=int, default=settings.port)
+    race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
+    _race_options(race, settings)
+    pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
+    pre.add_argument("--epochs", type=int, default=4)
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--out", type=Path, default=settings.checkpoint)
+    return parser
+
+
+def _summary_table(done: dict) -> str:
+    lines = [f"{'strategy':<10} {'final acc':>9} {'best acc':>9} {'compute s':>10}"]
+    for name, s in done["summary"].items():
+        lines.append(f"{name:<10} {s['final_test_acc']:>9.3f} {s['best_test_acc']:>9.3f} {s['compute_s']:>10.2f}")
+    lines.append(f"wall {done['wall_s']:.2f} s")
+    return "\n".join(lines)
+
+
+def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
+    from app.engine import Resources, run_race
+    from app.events import RaceConfig
+
+    given = {k: getattr(args, k) for k in RACE_FIELDS if getattr(args, k) is not None}
+    try:
+        config = RaceConfig.validate_with(given, settings.limits)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        parser.error(f"argument --{str(err['loc'][0]).replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}")
+    res = Resources.load(settings)
+    for event in run_race(config, res):
+        sys.stdout.write(event.model_dump_json() + "\n")
+        sys.stdout.flush()
+        if event.type == "done":
+            print(_summary_table(event.model_dump()), file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    parser = _parser(settings)
+    args = parser.parse_args(argv)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    try:
+        if args.command == "race":
+            return _race(args, parser, settings)
+        if args.command == "pretrain":
+            from app.pretrain import pretrain
+
+            card = pretrain(settings, args.out, epochs=args.epochs, seed=args.seed)
+            print(json.dumps(card.__dict__, indent=2))
+            return 0
+        if args.command == "serve":
+            import uvicorn
+
+            uvicorn.run("app.server:create_app", factory=True, host=args.host, port=args.port)
+            return 0
+    except (RuntimeError, OSError) as exc:
+        from app.checkpoint import CheckpointError
+        from app.data import DataError
+
+        if isinstance(exc, DataError | CheckpointError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

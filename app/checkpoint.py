@@ -1,0 +1,89 @@
+"""The pretrained checkpoint: weights in safetensors beside a small JSON card.
+
+The card records how the weights were made (split, seed, epochs, source accuracy)
+and the SHA-256 of the weights file, which loading verifies before trusting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT = "headstart-checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """The checkpoint is missing, corrupt or made for another model; the message says which."""
+
+
+@dataclass(frozen=True)
+class Card:
+    width: int
+    blocks_per_stage: int
+    source_classes: list[int]
+    seed: int
+    epochs: int
+    source_test_acc: float
+    sha256: str
+    format: str = FORMAT
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(state: dict[str, torch.Tensor], path: Path, **card_fields: object) -> Card:
+    """Write the weights, then the card with their hash (the card is the commit point)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(path)
+    card = Card(sha256=sha256(path), **card_fields)  # type: ignore[arg-type]
+    card_path(path).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    return card
+
+
+def read_card(path: Path) -> Card:
+    cpath = card_path(path)
+    try:
+        fields = json.loads(cpath.read_text())
+        card = Card(**fields)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{cpath}: checkpoint card missing; run `python -m app pretrain`") from exc
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"{cpath}: checkpoint card is not valid ({exc})") from exc
+    if card.format != FORMAT:
+        raise CheckpointError(f"{cpath}: card format {card.format!r}, expected {FORMAT!r}")
+    return card
+
+
+def load(path: Path, width: int, blocks_per_stage: int, source_classes: tuple[int, ...]) -> tuple[Card, dict[str, torch.Tensor]]:
+    """Verify and load a checkpoint made for this model shape and source split."""
+    card = read_card(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint weights missing; run `python -m app pretrain`")
+    actual = sha256(path)
+    if actual != card.sha256:
+        raise CheckpointError(
+            f"{path}: SHA-256 {actual[:12]}… does not match its card's {card.sha256[:12]}…; "
+            "the file is corrupt or was replaced; re-run `python -m app pretrain`"
+        )
+    wanted = {"width": width, "blocks_per_stage": blocks_per_stage, "source_classes": list(source_classes)}
+    made = {key: getattr(card, key) for key in wanted}
+    if made != wanted:
+        raise CheckpointError(f"{path}: made for {made}, but settings ask for {wanted}; re-run `python -m app pretrain`")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read safetensors ({exc})") from exc
+    return card, state

@@ -1,0 +1,249 @@
+"""The race: one configuration trained three ways, side by side, with real training.
+
+* scratch  – random init, everything trains at ``lr_scratch``.
+* frozen   – pretrained body, all five body units locked; a new head trains at ``lr_head``.
+* finetune – pretrained body, the first k units locked; the rest trains at
+  ``lr_head * body_lr_ratio`` and the new head at ``lr_head``.
+
+The three progress in turns, an epoch each, so none waits for another to finish, and
+each strategy's clock counts only its own compute. Locked units never change, so
+their outputs are computed once per race and the trainable layers learn from those
+cached features: exact, and what makes frozen nearly free.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app import checkpoint, data, models
+from app.engine_info import describe_units
+from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
+from app.settings import FASHION_CLASSES, Settings
+
+
+class RaceCancelled(Exception):
+    """Raised between batches when the race's viewers have gone or asked it to stop."""
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last pays on GPUs; on the CPU, torch 2.14.1's oneDNN backward can stall with it
+    on narrow models, and the gain there was within a few percent, so the CPU keeps the default."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+@dataclass
+class Resources:
+    """What every race of a worker shares: the dataset, the pretrained weights, the device."""
+
+    settings: Settings
+    dataset: data.FashionMNIST
+    card: checkpoint.Card
+    pretrained: dict[str, torch.Tensor]
+    device: torch.device
+    test: data.Split
+    _train: dict[int, data.Split] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Resources:
+        dataset = data.load(settings)
+        card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
+        device = pick_device(settings.device)
+        test = data.target_test(dataset, settings).to(device)
+        return cls(settings, dataset, card, state, device, test)
+
+    def train_split(self, n: int) -> data.Split:
+        if n not in self._train:
+            if len(self._train) >= 8:
+                self._train.pop(next(iter(self._train)))
+            self._train[n] = data.target_train(self.dataset, self.settings, n).to(self.device)
+        return self._train[n]
+
+
+@dataclass
+class Trainer:
+    """One strategy's state during a race."""
+
+    name: Strategy
+    model: models.ResNet
+    locked: int
+    optimizer: torch.optim.Optimizer
+    trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
+    train_x: torch.Tensor = field(init=False)
+    test_x: torch.Tensor = field(init=False)
+    compute_s: float = 0.0
+    best_acc: float = 0.0
+    last_acc: float = 0.0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
+    """A fresh model for one strategy, and how many body units it locks.
+
+    Seeding before construction gives all three strategies the same new head.
+    """
+    s = res.settings
+    torch.manual_seed(config.seed)
+    model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
+    locked = {"scratch": 0, "frozen": len(models.UNITS), "finetune": config.frozen}[name]
+    if name != "scratch":
+        body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
+        model.load_state_dict(body, strict=False)
+    model.lock(locked)
+    return model.to(res.device, memory_format=memory_format(res.device)), locked
+
+
+def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> list[dict]:
+    """Optimizer groups: discriminative learning rates are groups, not special cases."""
+    if name == "scratch":
+        return [{"params": list(model.parameters()), "lr": config.lr_scratch}]
+    groups = [{"params": list(model.head.parameters()), "lr": config.lr_head}]
+    body = [p for _, unit in model.units() for p in unit.parameters() if p.requires_grad]
+    if body:
+        groups.append({"params": body, "lr": config.lr_head * config.body_lr_ratio})
+    return groups
+
+
+def strategy_plan(model: models.ResNet) -> StrategyPlan:
+    trainable = [name for name, _ in model.units() if name not in model.locked] + ["head"]
+    return StrategyPlan(
+        trainable_units=trainable,
+        trainable_params=models.count_params(model, trainable_only=True),
+        total_params=models.count_params(model),
+    )
+
+
+@torch.no_grad()
+def _features(prefix: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """Outputs of the locked prefix (in eval mode, so BatchNorm uses its running statistics)."""
+    if len(prefix) == 0:
+        return x
+    prefix.eval()
+    return torch.cat([prefix(chunk) for chunk in x.split(batch)])
+
+
+def _prepare(trainer: Trainer, train: data.Split, test: data.Split, settings: Settings) -> None:
+    if settings.cache_features:
+        prefix = trainer.model.layers_to(trainer.locked)
+        trainer.train_x = _features(prefix, train.x, settings.eval_batch_size)
+        trainer.test_x = _features(prefix, test.x, settings.eval_batch_size)
+    else:
+        trainer.train_x, trainer.test_x = train.x, test.x
+
+
+def _train_epoch(
+    t: Trainer, y: torch.Tensor, batch_size: int, gen: torch.Generator, should_stop: Callable[[], bool]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the data; returns summed loss and correct count, still on the device."""
+    t.model.train()
+    n = len(y)
+    order = torch.randperm(n, generator=gen).to(y.device)
+    loss_sum = torch.zeros((), device=y.device)
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
+    for idx in order.tensor_split(math.ceil(n / batch_size)):
+        if should_stop():
+            raise RaceCancelled
+        logits = t.trainable(t.train_x[idx])
+        loss = F.cross_entropy(logits, y[idx])
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.optimizer.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y[idx]).sum()
+    return loss_sum, correct
+
+
+@torch.inference_mode()
+def _evaluate(t: Trainer, y: torch.Tensor, batch: int) -> torch.Tensor:
+    t.model.eval()
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
+        correct += (t.trainable(xs).argmax(1) == ys).sum()
+    return correct
+
+
+def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool] = lambda: False) -> Iterator[RaceEvent]:
+    """Train the three strategies on ``config``, yielding plan, epoch… and done events."""
+    s = res.settings
+    wall0 = time.perf_counter()
+    train, test = res.train_split(config.n), res.test
+    trainers: list[Trainer] = []
+    for name in STRATEGIES:
+        t0 = time.perf_counter()
+        model, locked = build_model(name, config, res)
+        trainable = model.layers_from(locked) if s.cache_features else model
+        opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay)
+        trainers.append(Trainer(name, model, locked, opt, trainable, compute_s=time.perf_counter() - t0))
+
+    yield Plan(
+        config=config,
+        device=describe_device(res.device),
+        units=describe_units(s),
+        strategies={t.name: strategy_plan(t.model) for t in trainers},
+        train_size=len(train),
+        test_size=len(test),
+        classes=[FASHION_CLASSES[c] for c in s.target_classes],
+    )
+
+    gens = {}
+    for t in trainers:
+        t0 = time.perf_counter()
+        _prepare(t, train, test, s)
+        _sync(res.device)
+        t.compute_s += time.perf_counter() - t0
+        # The same shuffling for every strategy: they see the same batches in the same order.
+        gens[t.name] = torch.Generator().manual_seed(config.seed)
+
+    for epoch in range(1, config.epochs + 1):
+        for t in trainers:
+            t0 = time.perf_counter()
+            loss_sum, correct = _train_epoch(t, train.y, s.batch_size, gens[t.name], should_stop)
+            _sync(res.device)
+            train_s = time.perf_counter() - t0
+            test_correct = _evaluate(t, test.y, s.eval_batch_size)
+            # One host sync per strategy per epoch, here, rather than one per batch.
+            loss_v, acc_v, test_v = loss_sum.item() / len(train), correct.item() / len(train), test_correct.item() / len(test)
+            t.compute_s += time.perf_counter() - t0
+            t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
+            plan = strategy_plan(t.model)
+            yield Epoch(
+                strategy=t.name,
+                epoch=epoch,
+                train_loss=loss_v,
+                train_acc=acc_v,
+                test_acc=test_v,
+                trainable_params=plan.trainable_params,
+                total_params=plan.total_params,
+                compute_s=t.compute_s,
+                images_per_s=len(train) / max(train_s, 1e-9),
+            )
+
+    yield Done(
+        summary={
+            t.name: StrategySummary(final_test_acc=t.last_acc, best_test_acc=t.best_acc, compute_s=t.compute_s) for t in trainers
+        },
+        wall_s=time.perf_counter() - wall0,
+    )
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

@@ -1,0 +1,98 @@
+"""A small ResNet for 28×28 grayscale images, made of five body units and a head.
+
+The body units (stem, stage 1…4) are what the page draws and what the frozen-layers
+slider locks, counting from the input. Built from torchvision's ``BasicBlock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock
+
+UNITS = ("stem", "stage1", "stage2", "stage3", "stage4")
+UNIT_LABELS = ("stem", "stage 1", "stage 2", "stage 3", "stage 4")
+
+
+def _stage(in_ch: int, out_ch: int, blocks: int, stride: int) -> nn.Sequential:
+    downsample = None
+    if stride != 1 or in_ch != out_ch:
+        downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+    layers = [BasicBlock(in_ch, out_ch, stride, downsample)]
+    layers += [BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+class ResNet(nn.Module):
+    """stem → stage1 (28×28) → stage2 (14×14) → stage3 (7×7) → stage4 (4×4) → pool → head."""
+
+    def __init__(self, width: int = 16, blocks_per_stage: int = 1, num_classes: int = 5) -> None:
+        super().__init__()
+        w = width
+        # A 3×3 stride-1 stem without max-pool: 28×28 inputs are too small to shrink early.
+        self.stem = nn.Sequential(nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+        self.stage1 = _stage(w, w, blocks_per_stage, 1)
+        self.stage2 = _stage(w, 2 * w, blocks_per_stage, 2)
+        self.stage3 = _stage(2 * w, 4 * w, blocks_per_stage, 2)
+        self.stage4 = _stage(4 * w, 8 * w, blocks_per_stage, 2)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(8 * w, num_classes)
+        self.locked: frozenset[str] = frozenset()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    def units(self) -> Iterator[tuple[str, nn.Module]]:
+        for name in UNITS:
+            yield name, getattr(self, name)
+
+    def layers_from(self, k: int) -> nn.Sequential:
+        """Everything after the first k body units: what sees the cached features."""
+        return nn.Sequential(*[m for _, m in list(self.units())[k:]], self.pool, self.head)
+
+    def layers_to(self, k: int) -> nn.Sequential:
+        """The first k body units: what computes the cached features."""
+        return nn.Sequential(*[m for _, m in list(self.units())[:k]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers_from(0)(x)
+
+    def lock(self, k: int) -> None:
+        """Lock the first k body units: no gradients, and BatchNorm keeps its running statistics.
+
+        This is the one place that decides what "locked" means; ``train()`` honours it.
+        """
+        if not 0 <= k <= len(UNITS):
+            raise ValueError(f"can lock 0..{len(UNITS)} body units, not {k}")
+        self.locked = frozenset(UNITS[:k])
+        for name, unit in self.units():
+            unit.requires_grad_(name not in self.locked)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> ResNet:
+        super().train(mode)
+        for name, unit in self.units():
+            if name in self.locked:
+                unit.eval()  # running statistics stay exactly as pretrained
+        return self
+
+
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def unit_params(model: ResNet) -> dict[str, int]:
+    """Parameters per body unit plus the head, in input-to-output order."""
+    counts = {name: count_params(unit) for name, unit in model.units()}
+    counts["head"] = count_params(model.head)
+    return counts
+
+
+def build(width: int, blocks_per_stage: int, num_classes: int = 5) -> ResNet:
+    return ResNet(width=width, blocks_per_stage=blocks_per_stage, num_classes=num_classes)

@@ -1,0 +1,60 @@
+"""Pretraining on the source task: what gives frozen and fine-tune their head start."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from app import checkpoint, data, models
+from app.engine import memory_format, pick_device
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def accuracy(model: models.ResNet, split: data.Split, batch: int = 1000) -> float:
+    model.eval()
+    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(split.x.split(batch), split.y.split(batch), strict=True))
+    return correct / len(split)
+
+
+def pretrain(
+    settings: Settings, out: Path, epochs: int = 4, seed: int = 0, lr: float = 3e-3, batch: int = 128
+) -> checkpoint.Card:
+    """Train the whole model on the source classes and write a checkpoint plus card."""
+    device = pick_device(settings.device)
+    dataset = data.load(settings)
+    train, test = data.source_train(dataset, settings).to(device), data.source_test(dataset, settings).to(device)
+    torch.manual_seed(seed)
+    model = models.build(settings.width, settings.blocks_per_stage).to(device, memory_format=memory_format(device))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
+    steps = epochs * math.ceil(len(train) / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        for idx in torch.randperm(len(train), generator=gen).to(device).split(batch):
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        acc = accuracy(model, test)
+        log.info("pretrain epoch %d/%d: source test accuracy %.4f (%.1f s)", epoch, epochs, acc, time.perf_counter() - t0)
+    return checkpoint.save(
+        model.state_dict(),
+        out,
+        width=settings.width,
+        blocks_per_stage=settings.blocks_per_stage,
+        source_classes=list(settings.source_classes),
+        seed=seed,
+        epochs=epochs,
+        source_test_acc=round(acc, 4),
+    )

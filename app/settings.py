@@ -1,0 +1,134 @@
+"""One source of truth for limits, defaults, paths and the device.
+
+Every number a user can change has its default and its range here; the CLI, the
+API's validation and the page's sliders (via ``GET /api/config``) all read them.
+Environment variables prefixed ``HEADSTART_`` override any field.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+class IntRange(BaseModel):
+    """A user-adjustable integer: its allowed range and its default."""
+
+    min: int
+    max: int
+    default: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if not self.min <= self.default <= self.max:
+            raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
+        return self
+
+
+class FloatRange(BaseModel):
+    """A user-adjustable float (a learning rate): its allowed range and its default."""
+
+    min: float
+    max: float
+    default: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if not self.min <= self.default <= self.max:
+            raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
+        return self
+
+
+class Limits(BaseModel):
+    """Ranges and defaults of every race parameter a user can set."""
+
+    # Locked body units for fine-tune; 5 would be the frozen strategy, so stage 4 always trains.
+    frozen: IntRange = IntRange(min=0, max=4, default=2)
+    # Target training images; the minimum keeps at least 5 images per target class.
+    n: IntRange = IntRange(min=25, max=5000, default=200)
+    epochs: IntRange = IntRange(min=1, max=50, default=10)
+    seed: IntRange = IntRange(min=0, max=2**31 - 1, default=0)
+    # AdamW learning rates: scratch trains everything from random init; the new head of
+    # frozen and fine-tune trains at lr_head; fine-tune's unlocked body units at
+    # lr_head * body_lr_ratio (discriminative learning rates, as in fastai).
+    lr_scratch: FloatRange = FloatRange(min=1e-5, max=1e-1, default=2e-3)
+    lr_head: FloatRange = FloatRange(min=1e-5, max=1e-1, default=1e-2)
+    body_lr_ratio: FloatRange = FloatRange(min=0.01, max=1.0, default=0.1)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read once from the environment (``HEADSTART_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADSTART_", env_nested_delimiter="__")
+
+    # --- data ---
+    # A folder holding the four Fashion-MNIST IDX files (gzip or raw); searched first.
+    data_dir: Path | None = None
+    # Where Debian's dataset-fashion-mnist package puts the files; searched second.
+    system_data_dir: Path = Path("/usr/share/datasets/fashion-mnist")
+    # Opt-in: fetch the data with torchvision's downloader into download_dir.
+    allow_download: bool = False
+    download_dir: Path = Path.home() / ".cache" / "headstart"
+    # The pretraining (source) task; the other five classes are the target task.
+    # Tops and footwear appear on both sides, so the source teaches shapes that transfer.
+    source_classes: tuple[int, ...] = (0, 1, 4, 5, 8)
+    # Fixed, seeded, class-balanced subset of the official test set's target images.
+    test_size: int = Field(default=1000, ge=5)
+    data_seed: int = 0
+
+    # --- model ---
+    # Channels of stage 1; stages 2-4 double it. 16 keeps a CPU race in seconds.
+    width: int = Field(default=16, ge=4, le=128)
+    blocks_per_stage: int = Field(default=1, ge=1, le=4)
+    checkpoint: Path = PACKAGE_DIR / "weights" / "fmnist-source.safetensors"
+
+    # --- training ---
+    limits: Limits = Limits()
+    batch_size: int = Field(default=64, ge=1)
+    eval_batch_size: int = Field(default=1000, ge=1)
+    weight_decay: float = Field(default=1e-4, ge=0.0)
+    # Train the layers after the locked ones on features computed once per race: exact,
+    # because locked units never change and no augmentation is applied.
+    cache_features: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for training; 0 lets torch decide.
+    threads: int = Field(default=0, ge=0)
+
+    # --- server ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_concurrent_races: int = Field(default=1, ge=1)
+    max_queue: int = Field(default=32, ge=1)
+    max_races_per_client: int = Field(default=1, ge=1)
+    max_connections: int = Field(default=200, ge=1)
+    max_message_bytes: int = Field(default=8192, ge=256)
+    # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
+    frame_ancestors: str = "*"
+    database: Path = PROJECT_DIR / "headstart.sqlite3"
+
+    @property
+    def target_classes(self) -> tuple[int, ...]:
+        return tuple(c for c in range(10) if c not in self.source_classes)
+
+    @model_validator(mode="after")
+    def _valid_split(self) -> Settings:
+        if len(set(self.source_classes)) != 5 or not all(0 <= c <= 9 for c in self.source_classes):
+            raise ValueError(f"source_classes must be 5 distinct classes in 0..9, got {self.source_classes}")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

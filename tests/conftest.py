@@ -1,0 +1,69 @@
+"""Shared fixtures: a tiny generated Fashion-MNIST look-alike and a checkpoint made from it.
+
+The images are learnable (each class draws a different shape) so real training moves
+the numbers, yet small enough that a whole race takes a second.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.settings import Limits, Settings
+
+PER_CLASS_TRAIN, PER_CLASS_TEST = 60, 20
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def fake_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Class c lights a band at row 2c..2c+8 and column 2c..2c+8, plus noise."""
+    images = rng.integers(0, 60, size=(len(labels), 28, 28))
+    for i, c in enumerate(labels):
+        images[i, 2 * c : 2 * c + 8, :] += 150
+        images[i, :, 2 * c : 2 * c + 8] += 40
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def make_fake_dataset(folder: Path, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, per_class in (("train", PER_CLASS_TRAIN), ("t10k", PER_CLASS_TEST)):
+        labels = rng.permutation(np.repeat(np.arange(10), per_class)).astype(np.uint8)
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", fake_images(labels, rng))
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def tiny_settings(root: Path, **overrides: object) -> Settings:
+    fields: dict = {
+        "data_dir": root / "data",
+        "system_data_dir": root / "no-such-folder",
+        "download_dir": root / "downloads",
+        "width": 4,
+        "test_size": 50,
+        "batch_size": 16,
+        "checkpoint": root / "ckpt" / "tiny.safetensors",
+        "database": root / "races.sqlite3",
+        "threads": 1,
+        "limits": Limits(),
+    }
+    return Settings(**(fields | overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at generated data and a one-epoch checkpoint made from it."""
+    from app.pretrain import pretrain
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_fake_dataset(root / "data")
+    settings = tiny_settings(root)
+    pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
+    return settings

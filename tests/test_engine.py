@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app import engine, models
+from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig
+from app.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def res(tiny: Settings) -> engine.Resources:
+    return engine.Resources.load(tiny)
+
+
+def config(**kw: object) -> RaceConfig:
+    return RaceConfig(**({"n": 50, "epochs": 2, "frozen": 2, "seed": 0} | kw))
+
+
+def race(res: engine.Resources, **kw: object) -> list:
+    return list(engine.run_race(config(**kw), res))
+
+
+def test_a_tiny_race_emits_plan_epochs_and_done(res: engine.Resources) -> None:
+    events = race(res, epochs=3)
+    assert isinstance(events[0], Plan) and isinstance(events[-1], Done)
+    epochs = [e for e in events if isinstance(e, Epoch)]
+    assert [(e.epoch, e.strategy) for e in epochs] == [(i, s) for i in (1, 2, 3) for s in STRATEGIES]
+    plan = events[0]
+    assert plan.train_size == 50 and plan.test_size == res.settings.test_size
+    assert [u.name for u in plan.units] == [*models.UNITS, "head"]
+    assert plan.strategies["frozen"].trainable_units == ["head"]
+    assert plan.strategies["finetune"].trainable_units == ["stage2", "stage3", "stage4", "head"]
+    assert plan.strategies["scratch"].trainable_params == plan.strategies["scratch"].total_params
+    for e in epochs:
+        assert 0 <= e.test_acc <= 1 and 0 <= e.train_acc <= 1 and e.compute_s > 0 and e.images_per_s > 0
+    for name in STRATEGIES:
+        own = [e.compute_s for e in epochs if e.strategy == name]
+        assert own == sorted(own)  # each strategy's own clock only moves forward
+    assert events[-1].summary["frozen"].final_test_acc == epochs[-2].test_acc
+    # Everything is JSON-serialisable, with the documented field names.
+    assert set(epochs[0].model_dump()) >= {
+        "type",
+        "strategy",
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_acc",
+        "trainable_params",
+        "total_params",
+        "compute_s",
+        "images_per_s",
+    }
+
+
+def test_same_config_and_seed_give_the_same_numbers(res: engine.Resources) -> None:
+    def numbers(events: list) -> list:
+        return [(e.train_loss, e.test_acc) for e in events if isinstance(e, Epoch)]
+
+    assert numbers(race(res)) == numbers(race(res))
+    assert numbers(race(res)) != numbers(race(res, seed=1))
+
+
+def test_training_learns_the_tiny_task(res: engine.Resources) -> None:
+    done = race(res, epochs=6, n=100)[-1]
+    assert done.summary["finetune"].best_test_acc > 0.5  # chance is 0.2
+
+
+def test_frozen_strategy_leaves_the_body_bit_for_bit_unchanged(res: engine.Resources, monkeypatch) -> None:
+    built: dict[str, models.ResNet] = {}
+    original = engine.build_model
+
+    def spy(name, cfg, r):
+        model, locked = original(name, cfg, r)
+        built[name] = model
+        return model, locked
+
+    monkeypatch.setattr(engine, "build_model", spy)
+    race(res, frozen=3)
+    pretrained = res.pretrained
+    for name, k in (("frozen", 5), ("finetune", 3)):
+        state = built[name].state_dict()
+        for key, value in state.items():
+            if key.split(".")[0] in models.UNITS[:k]:
+                assert torch.equal(value.cpu(), pretrained[key]), (name, key)
+    assert not torch.equal(built["finetune"].state_dict()["stage4.0.conv1.weight"].cpu(), pretrained["stage4.0.conv1.weight"])
+
+
+def test_every_race_starts_from_fresh_weights(res: engine.Resources) -> None:
+    a = engine.build_model("finetune", config(), res)[0]
+    list(engine.run_race(config(), res))
+    b = engine.build_model("finetune", config(), res)[0]
+    for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), key
+    assert torch.equal(a.head.weight, engine.build_model("frozen", config(), res)[0].head.weight)
+
+
+def test_cached_features_match_training_through_the_locked_layers(tiny: Settings) -> None:
+    cached = engine.Resources.load(tiny)
+    plain = engine.Resources.load(tiny.model_copy(update={"cache_features": False}))
+    a = [e for e in engine.run_race(config(epochs=3), cached) if isinstance(e, Epoch)]
+    b = [e for e in engine.run_race(config(epochs=3), plain) if isinstance(e, Epoch)]
+    for x, y in zip(a, b, strict=True):
+        assert x.strategy == y.strategy
+        assert x.train_loss == pytest.approx(y.train_loss, rel=1e-3, abs=1e-4)
+        assert x.test_acc == pytest.approx(y.test_acc, abs=0.021)  # at most one test image flips
+
+
+def test_a_race_can_be_cancelled_between_batches(res: engine.Resources) -> None:
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    events = []
+    with pytest.raises(engine.RaceCancelled):
+        for event in engine.run_race(config(), res, should_stop=stop):
+            events.append(event)
+    assert calls == 4 and not any(isinstance(e, Done) for e in events)

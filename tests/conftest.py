@@ -7,8 +7,15 @@ the numbers, yet small enough that a whole race takes a second.
 from __future__ import annotations
 
 import gzip
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -67,3 +74,47 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = tiny_settings(root)
     pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
     return settings
+
+
+def tiny_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process use the tiny settings."""
+    return {
+        "HEADSTART_DATA_DIR": str(settings.data_dir),
+        "HEADSTART_SYSTEM_DATA_DIR": str(settings.system_data_dir),
+        "HEADSTART_WIDTH": str(settings.width),
+        "HEADSTART_TEST_SIZE": str(settings.test_size),
+        "HEADSTART_BATCH_SIZE": str(settings.batch_size),
+        "HEADSTART_CHECKPOINT": str(settings.checkpoint),
+        "HEADSTART_DATABASE": str(settings.database),
+        "HEADSTART_THREADS": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def live_server(tiny: Settings) -> Iterator[str]:
+    """A real uvicorn process on a free loopback port, serving the tiny settings."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env={**os.environ, **tiny_env(tiny)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).json()["worker"] == "up":
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the server did not come up")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

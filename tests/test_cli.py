@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from app.settings import Settings, get_settings
+from tests.conftest import tiny_env
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -38,17 +39,6 @@ def test_help_shows_ranges_from_settings() -> None:
     limits = get_settings().limits
     result = run_cli("race", "--help")
     assert f"{limits.n.min}..{limits.n.max} (default {limits.n.default})" in result.stdout
-
-
-def tiny_env(tiny: Settings) -> dict[str, str]:
-    return {
-        "HEADSTART_DATA_DIR": str(tiny.data_dir),
-        "HEADSTART_SYSTEM_DATA_DIR": str(tiny.system_data_dir),
-        "HEADSTART_WIDTH": str(tiny.width),
-        "HEADSTART_TEST_SIZE": str(tiny.test_size),
-        "HEADSTART_CHECKPOINT": str(tiny.checkpoint),
-        "HEADSTART_THREADS": "1",
-    }
 
 
 def test_race_prints_json_lines_and_a_summary(tiny: Settings) -> None:

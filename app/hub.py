@@ -1,0 +1,309 @@
+"""Races between the websocket viewers and the training workers (asyncio side).
+
+Each race is a channel: its viewers subscribe with their own outgoing queue, receive
+the race's history first and then its live messages, so a late joiner misses nothing
+and a slow browser cannot stall the others. Races wait in a FIFO queue for a free
+worker; a race left without viewers for a grace period is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.events import RaceConfig
+from app.settings import Settings
+from app.worker import Message, Worker
+
+log = logging.getLogger(__name__)
+
+Status = Literal["queued", "running", "done", "cancelled", "error"]
+FINISHED: tuple[Status, ...] = ("done", "cancelled", "error")
+
+
+class Refused(Exception):
+    """A request the hub will not take; code and message go to the client as an error."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+@dataclass
+class Race:
+    id: str
+    config: RaceConfig
+    owner: str
+    status: Status = "queued"
+    messages: list[dict] = field(default_factory=list)  # everything said about it, in order
+    subscribers: set[asyncio.Queue] = field(default_factory=set)
+    created: float = field(default_factory=time.time)
+    device: str | None = None
+    orphan_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def snapshot(self) -> dict:
+        return {
+            "race_id": self.id,
+            "status": self.status,
+            "config": self.config.model_dump(),
+            "device": self.device,
+            "created": self.created,
+            "events": self.messages,
+        }
+
+
+@dataclass
+class Slot:
+    """One worker process and the race it is running, if any."""
+
+    worker: Worker
+    race: Race | None = None
+    device: str | None = None
+    ready: bool = False
+
+
+class Hub:
+    def __init__(self, settings: Settings, orphan_grace_s: float = 10.0) -> None:
+        self.settings = settings
+        self.orphan_grace_s = orphan_grace_s
+        self.races: OrderedDict[str, Race] = OrderedDict()
+        self.waiting: deque[Race] = deque()
+        self.slots: list[Slot] = []
+        self.worker_error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    # --- lifecycle ---------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for _ in range(self.settings.max_concurrent_races):
+            slot = Slot(Worker(self.settings))
+            self.slots.append(slot)
+            self._launch(slot)
+
+    async def stop(self) -> None:
+        self._closing = True
+        for race in list(self.waiting):
+            self._finish(race, "cancelled", {"type": "cancelled", "reason": "the server is shutting down"})
+        for slot in self.slots:
+            if slot.race:
+                self._finish(slot.race, "cancelled", {"type": "cancelled", "reason": "the server is shutting down"})
+            await asyncio.to_thread(slot.worker.shutdown)
+
+    def _launch(self, slot: Slot) -> None:
+        slot.worker.start()
+        threading.Thread(target=self._read, args=(slot, slot.worker), daemon=True, name="worker-reader").start()
+
+    def _read(self, slot: Slot, worker: Worker) -> None:
+        """Reader thread: hands the worker's messages to the event loop; reports its death."""
+        assert self._loop is not None
+        while not self._closing:
+            msg = worker.poll(0.2)
+            if msg is not None:
+                self._loop.call_soon_threadsafe(self._on_message, slot, worker, msg)
+            elif not worker.alive:
+                if not self._closing:
+                    self._loop.call_soon_threadsafe(self._on_death, slot, worker)
+                return
+
+    # --- what the websocket layer calls -------------------------------------
+    def submit(self, config: RaceConfig, owner: str) -> Race:
+        if self.worker_error:
+            raise Refused("worker_unavailable", f"the training worker cannot start: {self.worker_error}")
+        in_flight = sum(1 for r in self.races.values() if r.owner == owner and not r.finished)
+        if in_flight >= self.settings.max_races_per_client:
+            raise Refused(
+                "too_many_races",
+                f"you already have {in_flight} race(s) in flight (limit "
+                f"{self.settings.max_races_per_client}); cancel it or wait for it to finish",
+            )
+        if len(self.waiting) >= self.settings.max_queue:
+            raise Refused("queue_full", f"the queue is full ({self.settings.max_queue} races waiting); try again shortly")
+        race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
+        self.races[race.id] = race
+        self._forget_old()
+        self._publish(race, {"type": "accepted", "config": config.model_dump()})
+        self.waiting.append(race)
+        self._dispatch()
+        self._announce_positions()
+        return race
+
+    def cancel(self, race_id: str, reason: str = "cancelled by a viewer") -> None:
+        race = self.get(race_id)
+        if race.finished:
+            return
+        if race in self.waiting:
+            self.waiting.remove(race)
+            self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
+            self._announce_positions()
+        else:
+            for slot in self.slots:
+                if slot.race is race:
+                    slot.worker.stop_race()  # the worker confirms with "cancelled" within a batch
+
+    def get(self, race_id: str) -> Race:
+        race = self.races.get(race_id)
+        if race is None:
+            raise Refused("unknown_race", f"no race with id {race_id!r}", field="race_id")
+        return race
+
+    @contextmanager
+    def subscribe(self, race_id: str, outbox: asyncio.Queue) -> Iterator[Race]:
+        """History first, then live messages, into ``outbox``; no await in between, so no gap."""
+        race = self.get(race_id)
+        for message in race.messages:
+            outbox.put_nowait(message)
+        if race.status == "queued":
+            outbox.put_nowait(self._position_message(race))
+        race.subscribers.add(outbox)
+        if race.orphan_timer:
+            race.orphan_timer.cancel()
+            race.orphan_timer = None
+        try:
+            yield race
+        finally:
+            race.subscribers.discard(outbox)
+            if not race.subscribers and not race.finished and self._loop and not self._closing:
+                race.orphan_timer = self._loop.call_later(self.orphan_grace_s, self._cancel_orphan, race)
+
+    def health(self) -> dict[str, Any]:
+        up = [s for s in self.slots if s.worker.alive]
+        return {
+            "status": "ok" if up and not self.worker_error else "degraded",
+            "worker": "up" if up and all(s.ready for s in up) else ("starting" if up else "down"),
+            "workers": len(up),
+            "device": next((s.device for s in self.slots if s.device), None),
+            "running": sum(1 for s in self.slots if s.race),
+            "queued": len(self.waiting),
+            "error": self.worker_error,
+        }
+
+    # --- internals -----------------------------------------------------------
+    def _cancel_orphan(self, race: Race) -> None:
+        race.orphan_timer = None
+        if not race.subscribers and not race.finished:
+            log.info("race %s has no viewers left; cancelling", race.id)
+            self.cancel(race.id, reason="no viewers left")
+
+    def _dispatch(self) -> None:
+        for slot in self.slots:
+            if slot.race is None and slot.worker.alive and self.waiting:
+                race = self.waiting.popleft()
+                race.status, slot.race = "running", race
+                race.device = slot.device
+                slot.worker.run(race.id, race.config.model_dump())
+
+    def _announce_positions(self) -> None:
+        for race in self.waiting:
+            for outbox in race.subscribers:
+                outbox.put_nowait(self._position_message(race))
+
+    def _position_message(self, race: Race) -> dict:
+        return {"type": "queued", "race_id": race.id, "position": self.waiting.index(race) + 1}
+
+    def _publish(self, race: Race, message: dict) -> None:
+        message = {"race_id": race.id, **message}
+        race.messages.append(message)
+        for outbox in race.subscribers:
+            outbox.put_nowait(message)
+
+    def _finish(self, race: Race, status: Status, message: dict) -> None:
+        if race.finished:
+            return
+        self._publish(race, message)
+        race.status = status
+        epochs = sum(1 for m in race.messages if m["type"] == "epoch")
+        log.info(
+            "race %s %s: config=%s device=%s epochs=%d seconds=%.1f",
+            race.id,
+            status,
+            race.config.model_dump_json(),
+            race.device,
+            epochs,
+            time.time() - race.created,
+        )
+
+    def _free(self, slot: Slot) -> None:
+        slot.race = None
+        self._dispatch()
+        self._announce_positions()
+
+    def _on_message(self, slot: Slot, worker: Worker, msg: Message) -> None:
+        if worker is not slot.worker:
+            return  # from a worker already replaced
+        kind, race_id, payload = msg
+        race = slot.race
+        if kind == "ready":
+            slot.ready, slot.device = True, payload
+            return
+        if kind == "fatal":
+            self.worker_error = payload
+            log.error("training worker cannot start: %s", payload)
+            for r in [*([race] if race else []), *self.waiting]:
+                self._finish(r, "error", {"type": "error", "code": "worker_unavailable", "message": payload})
+            self.waiting.clear()
+            slot.race = None
+            return
+        if race is None or race.id != race_id:
+            return
+        if kind == "event":
+            if payload["type"] == "plan":
+                race.device = payload["device"]
+            self._publish(race, payload)
+        elif kind == "finished":
+            race.status = "done"
+            log.info(
+                "race %s done: config=%s device=%s seconds=%.1f",
+                race.id,
+                race.config.model_dump_json(),
+                race.device,
+                time.time() - race.created,
+            )
+            self._free(slot)
+        elif kind == "cancelled":
+            self._finish(race, "cancelled", {"type": "cancelled", "reason": "stopped before the last epoch"})
+            self._free(slot)
+        elif kind == "error":
+            self._finish(race, "error", {"type": "error", "code": "training_failed", "message": payload})
+            self._free(slot)
+
+    def _on_death(self, slot: Slot, worker: Worker) -> None:
+        if worker is not slot.worker or self._closing or self.worker_error:
+            return
+        code = worker.process.exitcode if worker.process else None
+        log.error("training worker died (exit code %s); starting a fresh one", code)
+        if slot.race:
+            self._finish(
+                slot.race,
+                "error",
+                {
+                    "type": "error",
+                    "code": "worker_died",
+                    "message": f"the training worker stopped unexpectedly (exit code {code}); a fresh worker "
+                    "is starting, so start the race again",
+                },
+            )
+            slot.race = None
+        worker.shutdown(timeout=1.0)
+        slot.worker, slot.ready, slot.device = Worker(self.settings), False, None
+        self._launch(slot)
+        self._dispatch()
+
+    def _forget_old(self, keep: int = 500) -> None:
+        while len(self.races) > keep:
+            oldest_id = next((rid for rid, r in self.races.items() if r.finished), None)
+            if oldest_id is None:
+                return
+            del self.races[oldest_id]

@@ -1,0 +1,78 @@
+"""Websocket messages: what a client may send, and the server's own replies.
+
+Race events (plan, epoch, done) are the engine's, from ``app.events``, with a
+``race_id`` added. docs/protocol.md documents every message here with an example.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from app.events import RaceConfig
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Start(_Message):
+    type: Literal["start"]
+    config: RaceConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+
+
+class Cancel(_Message):
+    type: Literal["cancel"]
+    race_id: str = Field(min_length=1, max_length=64)
+
+
+class Watch(_Message):
+    type: Literal["watch"]
+    race_id: str = Field(min_length=1, max_length=64)
+
+
+ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch, Field(discriminator="type")])
+
+
+class Accepted(BaseModel):
+    type: Literal["accepted"] = "accepted"
+    race_id: str
+    config: RaceConfig
+
+
+class Queued(BaseModel):
+    type: Literal["queued"] = "queued"
+    race_id: str
+    position: int  # 1 = next to train
+
+
+class Cancelled(BaseModel):
+    type: Literal["cancelled"] = "cancelled"
+    race_id: str
+    reason: str
+
+
+class Error(BaseModel):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    field: str | None = None
+    race_id: str | None = None
+
+
+def error(code: str, message: str, field: str | None = None, race_id: str | None = None) -> dict[str, Any]:
+    return Error(code=code, message=message, field=field, race_id=race_id).model_dump(exclude_none=True)
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """The first problem as (field, sentence): which field, what was wrong, what is allowed."""
+    err = errors[0]
+    loc = [str(p) for p in err["loc"]]
+    if loc and loc[0] in ("start", "cancel", "watch"):
+        loc = loc[1:]  # drop the union's tag: the client never wrote it as a path
+    field = ".".join(loc) or None
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+        field, msg = "type", f"{msg}. Allowed message types: start, cancel, watch"
+    return field, f"{field}: {msg}" if field else msg

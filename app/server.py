@@ -1,0 +1,225 @@
+"""The web layer: the page, the JSON API and the one websocket, over the hub.
+
+It knows races, messages and settings, never tensors: training lives in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect
+
+from app import protocol
+from app.engine_info import describe_units
+from app.events import STRATEGIES
+from app.hub import Hub, Refused
+from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings
+
+log = logging.getLogger(__name__)
+CSV_FIELDS = (
+    "strategy",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "trainable_params",
+    "total_params",
+    "compute_s",
+    "images_per_s",
+)
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
+    """What the page needs to draw its controls: never guessed, always read from here."""
+    units = describe_units(settings)
+    return {
+        "limits": settings.limits.model_dump(),
+        "units": [u.model_dump() for u in units],
+        "strategies": list(STRATEGIES),
+        "classes": [FASHION_CLASSES[c] for c in settings.target_classes],
+        "source_classes": [FASHION_CLASSES[c] for c in settings.source_classes],
+        "test_size": settings.test_size,
+        "batch_size": settings.batch_size,
+        "device": hub.health()["device"],
+        "max_message_bytes": settings.max_message_bytes,
+    }
+
+
+def races_csv(race: dict) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for event in race["events"]:
+        if event["type"] == "epoch":
+            writer.writerow(event)
+    return out.getvalue()
+
+
+class Connection:
+    """One websocket: its client identity, its outbox and the races it watches."""
+
+    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings) -> None:
+        self.ws, self.hub, self.settings = websocket, hub, settings
+        # The page sends a stable id so a reconnecting tab still owns the race it started.
+        self.client = (websocket.query_params.get("client") or secrets.token_hex(8))[:64]
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.watching: dict[str, ExitStack] = {}
+
+    def send_error(self, code: str, message: str, field: str | None = None, race_id: str | None = None) -> None:
+        self.outbox.put_nowait(protocol.error(code, message, field, race_id))
+
+    async def pump(self) -> None:
+        while True:
+            await self.ws.send_json(await self.outbox.get())
+
+    def watch(self, race_id: str) -> None:
+        if race_id in self.watching:
+            return
+        stack = ExitStack()
+        stack.enter_context(self.hub.subscribe(race_id, self.outbox))
+        self.watching[race_id] = stack
+
+    def handle(self, raw: dict[str, Any]) -> None:
+        if raw.get("bytes") is not None:
+            self.send_error("binary_frame", "binary frames are not accepted; send JSON objects as text frames")
+            return
+        text = raw.get("text") or ""
+        size = len(text.encode())
+        if size > self.settings.max_message_bytes:
+            self.send_error("too_large", f"message is {size} bytes; the limit is {self.settings.max_message_bytes} bytes")
+            return
+        try:
+            msg = protocol.ClientMessage.validate_json(text, context={"limits": self.settings.limits})
+        except ValidationError as exc:
+            field, message = protocol.describe_validation_error(exc.errors())
+            self.send_error("invalid_message", message, field)
+            return
+        try:
+            if isinstance(msg, protocol.Start):
+                race = self.hub.submit(msg.config, owner=self.client)
+                self.watch(race.id)
+            elif isinstance(msg, protocol.Watch):
+                self.watch(msg.race_id)
+            elif isinstance(msg, protocol.Cancel):
+                race = self.hub.get(msg.race_id)
+                if race.owner != self.client:
+                    raise Refused("not_owner", "only the client that started a race can cancel it", "race_id")
+                self.hub.cancel(msg.race_id)
+        except Refused as exc:
+            self.send_error(exc.code, exc.message, exc.field, getattr(msg, "race_id", None))
+
+    def close(self) -> None:
+        for stack in self.watching.values():
+            stack.close()
+        self.watching.clear()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    hub = Hub(settings)
+    templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app = FastAPI(title="Headstart", lifespan=lifespan)
+    app.state.hub, app.state.settings = hub, settings
+    app.state.connections = 0
+    app.mount("/static", StaticFiles(directory=PROJECT_DIR / "static"), name="static")
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        status = 404 if exc.code == "unknown_race" else 409
+        return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
+
+    @app.get("/healthz")
+    async def healthz(hub: HubDep) -> dict[str, Any]:
+        return hub.health()
+
+    @app.get("/api/config")
+    async def config(hub: HubDep, settings: SettingsDep) -> dict[str, Any]:
+        return public_config(settings, hub)
+
+    @app.get("/api/races/{race_id}.csv")
+    async def race_csv(race_id: str, hub: HubDep) -> Response:
+        race = hub.get(race_id).snapshot()
+        headers = {"Content-Disposition": f'attachment; filename="headstart-{race_id}.csv"'}
+        return Response(races_csv(race), media_type="text/csv", headers=headers)
+
+    @app.get("/api/races/{race_id}")
+    async def race_json(race_id: str, hub: HubDep) -> dict[str, Any]:
+        return hub.get(race_id).snapshot()
+
+    def page(name: str, request: Request, ancestors: str) -> Response:
+        response = templates.TemplateResponse(request, name, {"settings": settings})
+        # Everything is served from here: no CDN, so the page works in an offline classroom.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+            f"connect-src 'self' ws: wss:; frame-ancestors {ancestors}"
+        )
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request) -> Response:
+        return page("index.html", request, "'self'")
+
+    @app.get("/embed", include_in_schema=False)
+    async def embed(request: Request) -> Response:
+        return page("embed.html", request, settings.frame_ancestors)
+
+    @app.websocket("/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await ws.accept()
+        if app.state.connections >= settings.max_connections:
+            await ws.send_json(
+                protocol.error(
+                    "too_many_connections",
+                    f"the server is at its limit of {settings.max_connections} connections; try again shortly",
+                )
+            )
+            await ws.close(code=1013)
+            return
+        app.state.connections += 1
+        conn = Connection(ws, hub, settings)
+        sender = asyncio.create_task(conn.pump())
+        try:
+            while True:
+                raw = await ws.receive()
+                if raw["type"] == "websocket.disconnect":
+                    break
+                conn.handle(raw)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            app.state.connections -= 1
+            conn.close()
+            sender.cancel()
+
+    return app

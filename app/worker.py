@@ -1,0 +1,116 @@
+"""The training worker: a separate process that owns the device and runs races.
+
+Training never runs on the server's event loop. The server sends ``("race", id,
+config)`` commands; the worker sends back ``ready``, ``event``, ``finished``,
+``cancelled`` and ``error`` messages as plain picklable tuples. If the process dies,
+the server notices (``is_alive``) and starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+_ctx = mp.get_context("spawn")  # forking a process that holds torch threads or CUDA is unsafe
+
+# Messages from the worker: (kind, race_id | None, payload)
+Message = tuple[str, str | None, Any]
+
+
+def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: Any) -> None:
+    """The worker process's main loop."""
+    import torch
+
+    from app.engine import RaceCancelled, Resources, describe_device, run_race
+    from app.events import RaceConfig
+
+    settings = Settings(**settings_json)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        res = Resources.load(settings)
+    except Exception as exc:  # a missing dataset or corrupt checkpoint: tell the server, then stop
+        results.put(("fatal", None, f"{type(exc).__name__}: {exc}"))
+        return
+    results.put(("ready", None, describe_device(res.device)))
+    while True:
+        command = commands.get()
+        if command is None:
+            return
+        _, race_id, config_json = command
+        try:
+            config = RaceConfig.validate_with(config_json, settings.limits)
+            for event in run_race(config, res, should_stop=cancel.is_set):
+                results.put(("event", race_id, event.model_dump(mode="json")))
+            results.put(("finished", race_id, None))
+        except RaceCancelled:
+            results.put(("cancelled", race_id, None))
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            results.put(("error", race_id, "the GPU ran out of memory; try a smaller n"))
+        except Exception as exc:
+            log.error("race %s failed:\n%s", race_id, traceback.format_exc())
+            results.put(("error", race_id, f"training failed: {type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class Worker:
+    """The server's handle on one training process."""
+
+    settings: Settings
+    process: Any = None
+    commands: Any = field(default_factory=_ctx.Queue)
+    results: Any = field(default_factory=_ctx.Queue)
+    cancel: Any = field(default_factory=_ctx.Event)
+
+    def start(self) -> None:
+        self.process = _ctx.Process(
+            target=_serve,
+            args=(self.settings.model_dump(mode="json"), self.commands, self.results, self.cancel),
+            name="headstart-worker",
+            daemon=True,
+        )
+        self.process.start()
+        log.info("training worker started (pid %s)", self.process.pid)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def run(self, race_id: str, config: dict) -> None:
+        self.cancel.clear()  # cleared before sending, so a cancel that follows is never lost
+        self.commands.put(("race", race_id, config))
+
+    def stop_race(self) -> None:
+        self.cancel.set()
+
+    def poll(self, timeout: float) -> Message | None:
+        try:
+            return self.results.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        if self.process is None:
+            return
+        self.cancel.set()
+        if self.process.is_alive():
+            self.commands.put(None)
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        for q in (self.commands, self.results):
+            q.cancel_join_thread()
+            q.close()

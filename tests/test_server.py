@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.server import create_app
+from app.settings import Settings
+
+TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def client(tiny: Settings) -> Iterator[TestClient]:
+    app = create_app(tiny.model_copy(update={"max_races_per_client": 2}))
+    with TestClient(app) as c:
+        yield c
+
+
+def until(ws, kind: str) -> list[dict]:
+    """Messages up to and including the first of type ``kind``."""
+    seen = []
+    while True:
+        msg = ws.receive_json()
+        seen.append(msg)
+        if msg["type"] == kind:
+            return seen
+
+
+def run_race(ws, config: dict) -> list[dict]:
+    ws.send_json({"type": "start", "config": config})
+    return until(ws, "done")
+
+
+def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Settings) -> None:
+    body = client.get("/api/config").json()
+    assert body["limits"]["n"] == {"min": 25, "max": 5000, "default": 200}
+    assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
+    assert body["strategies"] == ["scratch", "frozen", "finetune"]
+
+
+def test_healthz_reports_the_worker(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["worker"] in ("up", "starting")
+
+
+def test_start_streams_accepted_plan_epochs_done_and_the_race_is_stored(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        msgs = run_race(ws, TINY)
+    assert msgs[0]["type"] == "accepted" and msgs[0]["config"]["n"] == 25
+    race_id = msgs[0]["race_id"]
+    assert all(m["race_id"] == race_id for m in msgs)
+    kinds = [m["type"] for m in msgs if m["type"] != "queued"]
+    assert kinds == ["accepted", "plan"] + ["epoch"] * 6 + ["done"]
+    stored = client.get(f"/api/races/{race_id}").json()
+    assert stored["status"] == "done" and stored["config"]["epochs"] == 2
+    assert [e["type"] for e in stored["events"]] == [m["type"] for m in msgs if m["type"] != "queued"]
+    csv_text = client.get(f"/api/races/{race_id}.csv").text.splitlines()
+    assert csv_text[0].startswith("strategy,epoch,train_loss") and len(csv_text) == 7
+
+
+def test_omitted_fields_take_their_defaults(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "start", "config": {"epochs": 1, "n": 25}})
+        accepted = ws.receive_json()
+        assert accepted["config"]["frozen"] == 2 and accepted["config"]["seed"] == 0
+        ws.send_json({"type": "cancel", "race_id": accepted["race_id"]})
+        assert until(ws, "cancelled")[-1]["race_id"] == accepted["race_id"]
+
+
+def test_a_late_watcher_receives_the_whole_history(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as a:
+        race = run_race(a, TINY)
+        with client.websocket_connect("/ws") as b:
+            b.send_json({"type": "watch", "race_id": race[0]["race_id"]})
+            replay = until(b, "done")
+    assert [m["type"] for m in replay] == [m["type"] for m in race if m["type"] != "queued"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "field", "needle"),
+    [
+        ('{"type": "start", "config": {"n": 3}}', "invalid_message", "config.n", "between 25 and 5000"),
+        ('{"type": "start", "config": {"frozen": 9}}', "invalid_message", "config.frozen", "between 0 and 4"),
+        ('{"type": "start", "config": {"epochs": "many"}}', "invalid_message", "config.epochs", "integer"),
+        ('{"type": "start", "config": {"colour": 1}}', "invalid_message", "config.colour", "Extra inputs"),
+        ('{"type": "dance"}', "invalid_message", "type", "start, cancel, watch"),
+        ('{"race_id": "x"}', "invalid_message", "type", "start, cancel, watch"),
+        ('{"type": "watch"}', "invalid_message", "race_id", "Field required"),
+        ('{"type": "watch", "race_id": "nope"}', "unknown_race", "race_id", "no race with id"),
+        ('{"type": "cancel", "race_id": "nope"}', "unknown_race", "race_id", "no race with id"),
+        ("{not json", "invalid_message", None, "Invalid JSON"),
+        ("[1, 2]", "invalid_message", None, ""),
+        ('{"type": "start", "pad": "' + "x" * 9000 + '"}', "too_large", None, "limit is 8192 bytes"),
+    ],
+)
+def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(client, frame, code, field, needle) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(frame)
+        err = ws.receive_json()
+        assert err["type"] == "error" and err["code"] == code, err
+        assert err.get("field") == field and needle in err["message"]
+        ws.send_json({"type": "watch", "race_id": "still-here"})
+        assert ws.receive_json()["code"] == "unknown_race"
+
+
+def test_binary_frames_are_refused(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(b"\x00\x01")
+        assert ws.receive_json()["code"] == "binary_frame"
+
+
+def test_http_errors_name_the_problem(client: TestClient) -> None:
+    r = client.get("/api/races/nope")
+    assert r.status_code == 404 and r.json()["code"] == "unknown_race" and "nope" in r.json()["message"]
+    assert client.get("/api/races/nope.csv").status_code == 404
+
+
+def test_only_the_starter_cancels_and_per_client_limits_hold(client: TestClient, tiny: Settings) -> None:
+    slow = TINY | {"epochs": 50, "n": 200}
+    with client.websocket_connect("/ws?client=alice") as a, client.websocket_connect("/ws?client=bob") as b:
+        a.send_json({"type": "start", "config": slow})
+        race_id = a.receive_json()["race_id"]
+        b.send_json({"type": "cancel", "race_id": race_id})
+        assert b.receive_json()["code"] == "not_owner"
+        a.send_json({"type": "start", "config": slow})
+        second = until(a, "accepted")[-1]["race_id"]
+        a.send_json({"type": "start", "config": slow})
+        refused = until(a, "error")[-1]
+        assert refused["code"] == "too_many_races" and "limit 2" in refused["message"]
+        for rid in (race_id, second):
+            a.send_json({"type": "cancel", "race_id": rid})
+        cancelled = set()
+        while len(cancelled) < 2:
+            msg = a.receive_json()
+            if msg["type"] == "cancelled":
+                cancelled.add(msg["race_id"])
+
+
+def test_a_killed_worker_reports_an_error_and_the_next_race_completes(client: TestClient) -> None:
+    hub = client.app.state.hub
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "start", "config": TINY | {"epochs": 50, "n": 200}})
+        until(ws, "epoch")
+        os.kill(hub.slots[0].worker.pid, signal.SIGKILL)
+        err = until(ws, "error")[-1]
+        assert err["code"] == "worker_died" and "exit code" in err["message"]
+        done = run_race(ws, TINY)[-1]
+        assert done["type"] == "done"
+    assert json.dumps(client.get("/healthz").json())

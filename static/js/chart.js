@@ -1,0 +1,133 @@
+// The racing curves: one line per strategy, plus the previous race as faint lines.
+// A tiny API (startRace, add, setMetric, setX, png) over the vendored uPlot.
+
+import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
+import { STRATEGY_LABELS } from "./format.js";
+
+// Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
+export const COLOURS = { scratch: "#D55E00", frozen: "#0072B2", finetune: "#009E73" };
+const METRICS = {
+  test_acc: { label: "Test accuracy", percent: true },
+  train_acc: { label: "Train accuracy", percent: true },
+  train_loss: { label: "Train loss", percent: false },
+};
+
+export class RaceChart {
+  constructor(root, strategies) {
+    this.root = root;
+    this.strategies = strategies;
+    this.current = [];
+    this.previous = [];
+    this.metric = "test_acc";
+    this.x = "epoch";
+    this.plot = null;
+    new ResizeObserver(() => this.resize()).observe(root);
+    this.render();
+  }
+
+  startRace() {
+    if (this.current.length) this.previous = this.current;
+    // The series list depends on whether there is a previous race: rebuild, not just refresh.
+    this.current = [];
+    this.render();
+  }
+
+  clearCurrent() {
+    this.current = [];
+    this.render();
+  }
+
+  add(epoch) {
+    this.current.push(epoch);
+    this.update();
+  }
+
+  setMetric(metric) {
+    this.metric = metric;
+    this.render();
+  }
+
+  setX(x) {
+    this.x = x;
+    this.render();
+  }
+
+  hasPrevious() {
+    return this.previous.length > 0;
+  }
+
+  png() {
+    return this.plot.ctx.canvas.toDataURL("image/png");
+  }
+
+  // uPlot wants one shared x column: join each line's own (x, y) table.
+  data() {
+    const tables = [];
+    for (const epochs of this.hasPrevious() ? [this.current, this.previous] : [this.current]) {
+      for (const s of this.strategies) {
+        const points = epochs.filter((e) => e.strategy === s);
+        tables.push([points.map((e) => e[this.x]), points.map((e) => e[this.metric])]);
+      }
+    }
+    const data = uPlot.join(tables);
+    return data[0].length ? data : [[], ...tables.map(() => [])];
+  }
+
+  options() {
+    const m = METRICS[this.metric];
+    const fmt = (v) => (v == null ? "–" : m.percent ? `${(100 * v).toFixed(1)} %` : v.toFixed(3));
+    const line = (s, ghost) => ({
+      label: ghost ? `${STRATEGY_LABELS[s]} (previous)` : STRATEGY_LABELS[s],
+      stroke: ghost ? `${COLOURS[s]}55` : COLOURS[s],
+      width: ghost ? 1.5 : 3,
+      dash: ghost ? [6, 4] : undefined,
+      spanGaps: true,
+      value: (_, v) => fmt(v),
+      points: { show: !ghost, size: 7 },
+      show: true,
+    });
+    const series = [
+      { label: this.x === "epoch" ? "epoch" : "compute s", value: (_, v) => (v == null ? "–" : this.x === "epoch" ? v : v.toFixed(2)) },
+      ...this.strategies.map((s) => line(s, false)),
+      ...(this.hasPrevious() ? this.strategies.map((s) => line(s, true)) : []),
+    ];
+    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
+    const grid = { stroke: "#0000001a", width: 1 };
+    return {
+      width: this.root.clientWidth || 600,
+      height: Math.max(document.body.classList.contains("embed") ? 170 : 220, Math.min(460, Math.round((this.root.clientWidth || 600) * 0.5))),
+      series,
+      scales: {
+        x: { time: false },
+        y: m.percent ? { range: [0, 1] } : { range: (_, lo, hi) => [0, Math.max(hi ?? 1, 0.5) * 1.05] },
+      },
+      axes: [
+        {
+          stroke: ink,
+          grid,
+          label: this.x === "epoch" ? "epoch" : "compute seconds (each strategy's own)",
+          labelSize: 24,
+          ...(this.x === "epoch" ? { incrs: [1, 2, 5, 10, 20, 50] } : {}),
+        },
+        { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => (m.percent ? `${Math.round(100 * v)}%` : v.toFixed(2))), size: 56 },
+      ],
+      legend: { live: true },
+      cursor: { points: { size: 9 } },
+    };
+  }
+
+  render() {
+    if (this.plot) this.plot.destroy();
+    this.plot = new uPlot(this.options(), this.data(), this.root);
+  }
+
+  update() {
+    this.plot.setData(this.data());
+  }
+
+  resize() {
+    if (!this.plot) return;
+    const { width, height } = this.options();
+    if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height });
+  }
+}

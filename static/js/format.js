@@ -1,0 +1,17 @@
+// Number formatting shared by the strip, the counters and the chart.
+
+export function compact(n) {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 0 : 1)} k`;
+  return String(n);
+}
+
+export function percent(fraction, digits = 1) {
+  return `${(100 * fraction).toFixed(digits)} %`;
+}
+
+export function seconds(s) {
+  return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
+}
+
+export const STRATEGY_LABELS = { scratch: "Scratch", frozen: "Frozen", finetune: "Fine-tune" };

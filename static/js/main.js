@@ -1,0 +1,148 @@
+// Entry module: wires the state, the controls, the strip, the chart and the socket.
+
+import * as state from "./state.js";
+import { Controls } from "./controls.js";
+import { Strip } from "./strip.js";
+import { RaceChart } from "./chart.js";
+import { Socket } from "./socket.js";
+import { seconds, STRATEGY_LABELS, percent } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+
+async function boot() {
+  const config = await (await fetch("/api/config")).json();
+  const ui = state.fromUrl(config.limits);
+  for (const name of ui.hide) document.querySelectorAll(`[data-control="${name}"]`).forEach((el) => (el.hidden = true));
+
+  const strip = new Strip($("strip"), config.units, config.strategies);
+  const chart = new RaceChart($("chart"), config.strategies);
+  const race = { id: ui.race, running: false, finished: false };
+  const setStatus = (text, kind = "") => {
+    $("status").textContent = text;
+    $("status").dataset.kind = kind;
+  };
+  const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
+  setDevice(config.device);
+
+  const controls = new Controls(config, ui, (name) => {
+    if (name === "frozen") strip.setFrozen(ui.frozen);
+    state.toUrl(ui);
+  });
+  strip.setFrozen(ui.frozen);
+
+  const setRunning = (running) => {
+    race.running = running;
+    $("train").disabled = running;
+    $("stop").disabled = !running;
+    controls.setDisabled(running);
+    $("copy-watch").disabled = !race.id;
+    for (const [id, ext] of [["export-csv", ".csv"], ["export-json", ""]]) {
+      const link = $(id);
+      link.href = race.id ? `/api/races/${race.id}${ext}` : "";
+      link.classList.toggle("disabled", !race.id);
+      link.setAttribute("aria-disabled", String(!race.id));
+    }
+  };
+
+  const handlers = {
+    accepted(msg) {
+      race.id = msg.race_id;
+      race.finished = false;
+      ui.race = msg.race_id;
+      Object.assign(ui, msg.config);
+      controls.show();
+      strip.setFrozen(ui.frozen);
+      state.toUrl(ui);
+      chart.clearCurrent();
+      strip.resetCounters();
+      setRunning(true);
+      setStatus("Accepted; starting…");
+    },
+    queued(msg) {
+      setStatus(`Waiting in the queue: position ${msg.position}.`);
+    },
+    plan(msg) {
+      setDevice(msg.device);
+      setStatus(`Training ${msg.train_size} images on ${msg.device}…`);
+    },
+    epoch(msg) {
+      chart.add(msg);
+      strip.update(msg);
+      setStatus(`Epoch ${msg.epoch} of ${ui.epochs}: ${STRATEGY_LABELS[msg.strategy]} ${percent(msg.test_acc)}.`);
+    },
+    done(msg) {
+      race.finished = true;
+      setRunning(false);
+      const best = Object.entries(msg.summary).sort((a, b) => b[1].final_test_acc - a[1].final_test_acc)[0];
+      setStatus(`Done in ${seconds(msg.wall_s)}. ${STRATEGY_LABELS[best[0]]} leads with ${percent(best[1].final_test_acc)}.`, "done");
+    },
+    cancelled(msg) {
+      race.finished = true;
+      setRunning(false);
+      setStatus(`Stopped: ${msg.reason}.`);
+    },
+    error(msg) {
+      if (msg.race_id === race.id || (!msg.race_id && race.running)) {
+        if (msg.race_id) race.finished = true;
+        setRunning(false);
+      }
+      setStatus(`Error: ${msg.message}`, "error");
+    },
+  };
+
+  const socket = new Socket({
+    onMessage: (msg) => handlers[msg.type]?.(msg),
+    onOpen() {
+      // Re-attach to the race we were showing: its history replays from the start.
+      if (race.id && !race.finished) {
+        chart.clearCurrent();
+        socket.send({ type: "watch", race_id: race.id });
+      } else if (!race.running) setStatus($("status").dataset.kind === "lost" ? "Reconnected." : $("status").textContent);
+    },
+    onClose() {
+      setStatus("Connection lost; reconnecting…", "lost");
+    },
+  });
+
+  $("train").addEventListener("click", () => {
+    chart.startRace();
+    $("ghost-note").hidden = !chart.hasPrevious();
+    if (!socket.send({ type: "start", config: state.config(ui) })) setStatus("Not connected yet; try again in a moment.", "error");
+  });
+  $("stop").addEventListener("click", () => socket.send({ type: "cancel", race_id: race.id }));
+  $("metric").addEventListener("change", (e) => {
+    chart.setMetric(e.target.value);
+    $("chart-title").textContent = e.target.selectedOptions[0].textContent.replace(/^./, (c) => c.toUpperCase());
+  });
+  $("xaxis").addEventListener("change", (e) => chart.setX(e.target.value));
+
+  const copy = async (text, what) => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setStatus(`${what} copied.`);
+    } catch {
+      window.prompt(`Copy the ${what.toLowerCase()}:`, text);
+    }
+  };
+  const origin = window.location.origin;
+  $("copy-link").addEventListener("click", () => copy(`${origin}/?${state.query(ui)}`, "Link"));
+  $("copy-watch").addEventListener("click", () => copy(`${origin}/?${state.query(ui, { withRace: true })}`, "Watch link"));
+  $("copy-embed").addEventListener("click", () =>
+    copy(`<iframe src="${origin}/embed?${state.query(ui)}" width="640" height="480" style="border:0" title="Headstart"></iframe>`, "Embed code"),
+  );
+  $("export-png").addEventListener("click", () => {
+    const a = document.createElement("a");
+    a.href = chart.png();
+    a.download = `headstart-${race.id || "chart"}.png`;
+    a.click();
+  });
+
+  setRunning(false);
+  if (ui.race) setStatus("Joining the race…");
+  // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
+  window.headstart = { ui, race, chart };
+}
+
+boot().catch((err) => {
+  document.getElementById("status").textContent = `Could not start: ${err.message}`;
+});

@@ -1,0 +1,78 @@
+// The architecture strip: per strategy, the five body units and the head, each drawn
+// trainable or locked, with a pill counting trainable parameters and a compute counter.
+
+import { compact, percent, seconds, STRATEGY_LABELS } from "./format.js";
+
+// Which units each strategy trains, from the unit list and the lock slider alone:
+// this is what lets the strip update instantly, before any training.
+export function trainableUnits(strategy, units, frozen) {
+  const body = units.filter((u) => u.name !== "head");
+  if (strategy === "scratch") return new Set(units.map((u) => u.name));
+  if (strategy === "frozen") return new Set(["head"]);
+  return new Set([...body.slice(frozen).map((u) => u.name), "head"]);
+}
+
+export class Strip {
+  constructor(root, units, strategies) {
+    this.root = root;
+    this.units = units;
+    this.total = units.reduce((sum, u) => sum + u.params, 0);
+    this.rows = {};
+    root.replaceChildren();
+    for (const strategy of strategies) {
+      const row = document.createElement("div");
+      row.className = `strip-row s-${strategy}`;
+      row.innerHTML = `
+        <div class="strip-name"><span class="swatch" aria-hidden="true"></span>${STRATEGY_LABELS[strategy]}</div>
+        <ol class="units" aria-label="${STRATEGY_LABELS[strategy]}: units"></ol>
+        <div class="strip-stats">
+          <span class="pill"></span>
+          <span class="clock" title="This strategy's own compute time">0.00 s</span>
+          <span class="rate"></span>
+          <span class="acc"></span>
+        </div>`;
+      const list = row.querySelector(".units");
+      for (const unit of units) {
+        const li = document.createElement("li");
+        li.className = "unit";
+        li.dataset.unit = unit.name;
+        const short = unit.label.replace(/^stage /, "S");
+        li.innerHTML = `<span class="unit-label"><span class="long">${unit.label}</span><span class="short">${short}</span></span><span class="unit-params">${compact(unit.params)}</span>`;
+        list.append(li);
+      }
+      root.append(row);
+      this.rows[strategy] = row;
+    }
+  }
+
+  setFrozen(frozen) {
+    for (const [strategy, row] of Object.entries(this.rows)) {
+      const trainable = trainableUnits(strategy, this.units, frozen);
+      let count = 0;
+      for (const li of row.querySelectorAll(".unit")) {
+        const on = trainable.has(li.dataset.unit);
+        li.classList.toggle("locked", !on);
+        li.title = `${li.dataset.unit}: ${on ? "trainable" : "locked"}`;
+        li.setAttribute("aria-label", `${li.querySelector(".long").textContent}, ${on ? "trainable" : "locked"}`);
+        if (on) count += this.units.find((u) => u.name === li.dataset.unit).params;
+      }
+      row.querySelector(".pill").textContent =
+        `${compact(count)} of ${compact(this.total)} trainable · ${percent(count / this.total)}`;
+    }
+  }
+
+  resetCounters() {
+    for (const row of Object.values(this.rows)) {
+      row.querySelector(".clock").textContent = "0.00 s";
+      row.querySelector(".rate").textContent = "";
+      row.querySelector(".acc").textContent = "";
+    }
+  }
+
+  update(epoch) {
+    const row = this.rows[epoch.strategy];
+    row.querySelector(".clock").textContent = seconds(epoch.compute_s);
+    row.querySelector(".rate").textContent = `${compact(Math.round(epoch.images_per_s))} img/s`;
+    row.querySelector(".acc").textContent = `${percent(epoch.test_acc)} test`;
+  }
+}

@@ -1,0 +1,131 @@
+"""The page as a person uses it, in headless Chromium against a real server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app.settings import PROJECT_DIR
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = PROJECT_DIR / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser: Browser, url: str, width: int = 1366, height: int = 900) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    expect(page.locator(".s-finetune .unit")).to_have_count(6)
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+@contextmanager
+def course_page(html: str) -> Iterator[str]:
+    """Serve one HTML page from localhost (the app is on 127.0.0.1: a different origin)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/lesson-4"
+    finally:
+        server.shutdown()
+
+
+def shot(page: Page, name: str) -> Path:
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, f"{live_server}/?epochs=2&n=25")
+    finetune_locked = page.locator(".s-finetune .unit.locked")
+    expect(finetune_locked).to_have_count(2)
+    expect(page.locator(".s-frozen .unit.locked")).to_have_count(5)
+    pill = page.locator(".s-finetune .pill")
+    before = pill.inner_text()
+
+    page.locator("#frozen").focus()
+    page.keyboard.press("ArrowRight")
+    expect(finetune_locked).to_have_count(3)
+    assert pill.inner_text() != before and "trainable" in pill.inner_text()
+    assert page.locator("#frozen").get_attribute("aria-valuetext").startswith("3 units")
+
+    page.locator("#n").focus()
+    page.keyboard.press("End")
+    expect(page.locator("#n-out")).to_contain_text("5,000 images · 1000 per class")
+    page.keyboard.press("Home")
+    expect(page.locator("#n-out")).to_contain_text("25 images · 5 per class")
+    assert "frozen=3" in page.url and "n=25" in page.url
+
+    page.keyboard.press("Tab")  # keyboard reaches the rest of the controls
+    page.locator("#train").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    current = page.evaluate("window.headstart.chart.current.map(e => [e.strategy, e.epoch])")
+    assert sorted(current) == sorted([s, e] for s in ("scratch", "frozen", "finetune") for e in (1, 2))
+    assert page.locator(".u-series").count() >= 4  # x plus three strategies in the legend
+    assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
+    csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
+    assert csv.startswith("strategy,epoch") and len(csv.splitlines()) == 7
+    shot(page, "desktop.png")
+    assert not page.errors
+
+    link = f"{live_server}/?{page.evaluate('new URLSearchParams(location.search).toString()')}"
+    again = open_page(browser, link.split("&race=")[0])
+    assert again.locator("#frozen").input_value() == "3"
+    expect(again.locator("#n-out")).to_contain_text("25 images")
+    assert again.locator("#epochs").input_value() == "2"
+
+
+def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/", width=360, height=740)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "phone.png")
+
+
+def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_server: str) -> None:
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced"
+    html = f'<h1>Lesson 4</h1><iframe src="{src}" width="640" height="480" style="border:0"></iframe>'
+    with course_page(html) as course:  # another origin, as an author's course site would be
+        page.goto(course)
+        frame = page.frame_locator("iframe")
+        expect(frame.locator(".s-finetune .unit")).to_have_count(6)
+        expect(frame.locator("[data-control=seed]")).to_be_hidden()
+        expect(frame.locator("[data-control=advanced]")).to_be_hidden()
+        expect(frame.locator("#n")).to_be_visible()
+        inner = page.frames[1]
+        assert inner.evaluate("document.documentElement.scrollWidth") <= 640
+        assert inner.evaluate("document.body.classList.contains('embed')")
+        shot(page, "embed.png")

@@ -75,9 +75,8 @@ class Slot:
 
 
 class Hub:
-    def __init__(self, settings: Settings, orphan_grace_s: float = 10.0) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.orphan_grace_s = orphan_grace_s
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.waiting: deque[Race] = deque()
         self.slots: list[Slot] = []
@@ -176,7 +175,7 @@ class Hub:
         finally:
             race.subscribers.discard(outbox)
             if not race.subscribers and not race.finished and self._loop and not self._closing:
-                race.orphan_timer = self._loop.call_later(self.orphan_grace_s, self._cancel_orphan, race)
+                race.orphan_timer = self._loop.call_later(self.settings.orphan_grace_s, self._cancel_orphan, race)
 
     def health(self) -> dict[str, Any]:
         up = [s for s in self.slots if s.worker.alive]

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     max_races_per_client: int = Field(default=1, ge=1)
     max_connections: int = Field(default=200, ge=1)
     max_message_bytes: int = Field(default=8192, ge=256)
+    # A race whose viewers have all gone is cancelled after this many seconds: long enough
+    # for a page to reconnect and re-attach, short enough not to train for nobody.
+    orphan_grace_s: float = Field(default=10.0, ge=0.0)
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
     frame_ancestors: str = "*"
     database: Path = PROJECT_DIR / "headstart.sqlite3"

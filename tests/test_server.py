@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +18,7 @@ TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 
 @pytest.fixture(scope="module")
 def client(tiny: Settings) -> Iterator[TestClient]:
-    app = create_app(tiny.model_copy(update={"max_races_per_client": 2}))
+    app = create_app(tiny.model_copy(update={"max_races_per_client": 2, "orphan_grace_s": 0.3, "max_connections": 6}))
     with TestClient(app) as c:
         yield c
 
@@ -152,3 +154,29 @@ def test_a_killed_worker_reports_an_error_and_the_next_race_completes(client: Te
         done = run_race(ws, TINY)[-1]
         assert done["type"] == "done"
     assert json.dumps(client.get("/healthz").json())
+
+
+def test_a_race_left_without_viewers_is_cancelled(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "start", "config": TINY | {"epochs": 50, "n": 200}})
+        race_id = ws.receive_json()["race_id"]
+    for _ in range(200):
+        status = client.get(f"/api/races/{race_id}").json()["status"]
+        if status == "cancelled":
+            break
+        time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+    assert status == "cancelled"
+    events = client.get(f"/api/races/{race_id}").json()["events"]
+    assert events[-1]["reason"] in ("no viewers left", "stopped before the last epoch")
+
+
+def test_connections_beyond_the_limit_are_refused_clearly(client: TestClient) -> None:
+    with ExitStack() as stack:
+        for _ in range(6):
+            stack.enter_context(client.websocket_connect("/ws"))
+        with client.websocket_connect("/ws") as extra:
+            refusal = extra.receive_json()
+            assert refusal["code"] == "too_many_connections" and "limit of 6" in refusal["message"]
+    with client.websocket_connect("/ws") as ws:  # capacity is back once they close
+        ws.send_json({"type": "watch", "race_id": "x"})
+        assert ws.receive_json()["code"] == "unknown_race"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,32 +23,25 @@ FASHION_CLASSES = (
 )  # fmt: skip
 
 
-class IntRange(BaseModel):
-    """A user-adjustable integer: its allowed range and its default."""
+Number = TypeVar("Number", int, float)
 
-    min: int
-    max: int
-    default: int
+
+class Range(BaseModel, Generic[Number]):
+    """A user-adjustable number: its allowed range and its default."""
+
+    min: Number
+    max: Number
+    default: Number
 
     @model_validator(mode="after")
-    def _ordered(self) -> IntRange:
+    def _ordered(self) -> Range:
         if not self.min <= self.default <= self.max:
             raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
         return self
 
 
-class FloatRange(BaseModel):
-    """A user-adjustable float (a learning rate): its allowed range and its default."""
-
-    min: float
-    max: float
-    default: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FloatRange:
-        if not self.min <= self.default <= self.max:
-            raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
-        return self
+IntRange = Range[int]
+FloatRange = Range[float]
 
 
 class Limits(BaseModel):

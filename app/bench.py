@@ -1,0 +1,138 @@
+"""Benchmark: the engine's default race against a plain reference loop.
+
+``python -m app.bench`` trains the default race twice in one process: with the engine,
+and the way the PyTorch transfer-learning tutorial would (strategies one after another,
+locked layers recomputed on every batch, evaluation over the test set each epoch in small
+batches, ``.item()`` per batch). Same data, epochs, test set, initial weights and
+shuffling. It prints wall seconds, the ratio, per-strategy seconds, peak memory, final
+accuracies of both (they must agree: speed may not come from learning less), and the
+engine's achieved FLOP/s while training scratch against a large matmul's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from app import engine, models
+from app.events import STRATEGIES, Done, RaceConfig
+from app.settings import get_settings
+
+TUTORIAL_EVAL_BATCH = 64
+
+
+def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[str, float]]:
+    """The three trainings as most people write them: correct, and unhurried."""
+    s = res.settings
+    train, test = res.train_split(config.n), res.test
+    out = {}
+    for name in STRATEGIES:
+        t0 = time.perf_counter()
+        model, _ = engine.build_model(name, config, res)
+        opt = torch.optim.AdamW(engine.param_groups(name, model, config), weight_decay=s.weight_decay)
+        gen = torch.Generator().manual_seed(config.seed)
+        acc = 0.0
+        for _ in range(config.epochs):
+            model.train()
+            running = 0.0
+            order = torch.randperm(len(train), generator=gen).to(res.device)
+            for idx in order.tensor_split(math.ceil(len(train) / s.batch_size)):
+                logits = model(train.x[idx])  # locked units recomputed every batch
+                loss = F.cross_entropy(logits, train.y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                running += loss.item() * len(idx)  # a host sync per batch
+            model.eval()
+            correct = 0
+            with torch.no_grad():
+                for xs, ys in zip(test.x.split(TUTORIAL_EVAL_BATCH), test.y.split(TUTORIAL_EVAL_BATCH), strict=True):
+                    correct += (model(xs).argmax(1) == ys).sum().item()
+            acc = correct / len(test)
+        if res.device.type == "cuda":
+            torch.cuda.synchronize()
+        out[name] = {"seconds": time.perf_counter() - t0, "final_test_acc": acc}
+    return out
+
+
+def matmul_ceiling(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a large fp32 matmul: the device's practical ceiling."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - t0)
+
+
+def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
+    """FLOPs the scratch strategy performs in a race: training steps plus per-epoch evaluation."""
+    s = res.settings
+    model = models.build(s.width, s.blocks_per_stage).to(res.device)
+    x = res.train_split(config.n).x[: s.batch_size]
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), torch.zeros(len(x), dtype=torch.long, device=res.device)).backward()
+    train_per_image = counter.get_total_flops() / len(x)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model.eval()(x)
+    eval_per_image = counter.get_total_flops() / len(x)
+    return config.epochs * (train_per_image * config.n + eval_per_image * len(res.test))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    given = {k: v for k, v in {"n": args.n, "epochs": args.epochs}.items() if v is not None}
+    config = RaceConfig.validate_with(given, settings.limits)
+    res = engine.Resources.load(settings)
+    print(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
+
+    list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
+    t0 = time.perf_counter()
+    done = next(e for e in engine.run_race(config, res) if isinstance(e, Done))
+    engine_wall = time.perf_counter() - t0
+    rss_engine = peak_rss_mb()
+
+    print(f"\n{'strategy':<10} {'engine s':>9} {'engine acc':>11}", end="")
+    ref = None if args.skip_reference else reference_race(config, res)
+    print(f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9}" if ref else "")
+    for name in STRATEGIES:
+        e = done.summary[name]
+        line = f"{name:<10} {e.compute_s:>9.2f} {e.final_test_acc:>11.3f}"
+        if ref:
+            r = ref[name]
+            line += f" {r['seconds']:>12.2f} {r['final_test_acc']:>14.3f} {r['seconds'] / e.compute_s:>8.1f}×"
+        print(line)
+    print(f"\nengine race wall: {engine_wall:.2f} s")
+    if ref:
+        ref_wall = sum(r["seconds"] for r in ref.values())
+        print(f"reference wall:   {ref_wall:.2f} s  → engine is {ref_wall / engine_wall:.1f}× faster end to end")
+    print(f"peak resident memory: {rss_engine:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after both")
+    ceiling = matmul_ceiling(res.device)
+    achieved = scratch_flops(config, res) / done.summary["scratch"].compute_s
+    print(f"matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s; scratch achieved {achieved / 1e9:.1f} GFLOP/s "
+          f"= {100 * achieved / ceiling:.0f} % of it")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from app.events import RaceConfig
 from app.settings import Settings
+from app.store import Store
 from app.worker import Message, Worker
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ class Refused(Exception):
         self.code, self.message, self.field = code, message, field
 
 
+def cache_key(config: RaceConfig, device: str | None) -> str:
+    """Races are deterministic per configuration, seed and device: the key of a stored result."""
+    return f"{config.key()}|{device}"
+
+
 @dataclass
 class Race:
     id: str
@@ -47,6 +53,7 @@ class Race:
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     created: float = field(default_factory=time.time)
     device: str | None = None
+    replay_of: str | None = None  # set when this race replays a stored one instead of training
     orphan_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -81,6 +88,8 @@ class Hub:
         self.waiting: deque[Race] = deque()
         self.slots: list[Slot] = []
         self.worker_error: str | None = None
+        self.store = Store(settings.database)
+        self._replays: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
@@ -100,6 +109,9 @@ class Hub:
             if slot.race:
                 self._finish(slot.race, "cancelled", {"type": "cancelled", "reason": "the server is shutting down"})
             await asyncio.to_thread(slot.worker.shutdown)
+        for task in self._replays:
+            task.cancel()
+        self.store.close()
 
     def _launch(self, slot: Slot) -> None:
         slot.worker.start()
@@ -119,8 +131,12 @@ class Hub:
 
     # --- what the websocket layer calls -------------------------------------
     def submit(self, config: RaceConfig, owner: str) -> Race:
+        """Queue a race, or join the identical one already training, or replay a stored one."""
         if self.worker_error:
             raise Refused("worker_unavailable", f"the training worker cannot start: {self.worker_error}")
+        for race in self.races.values():
+            if race.config == config and not race.finished and race.replay_of is None:
+                return race  # training it twice would give the same curves: watch this one
         in_flight = sum(1 for r in self.races.values() if r.owner == owner and not r.finished)
         if in_flight >= self.settings.max_races_per_client:
             raise Refused(
@@ -133,6 +149,11 @@ class Hub:
         race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
         self.races[race.id] = race
         self._forget_old()
+        device = next((slot.device for slot in self.slots if slot.device), None)
+        stored = self.store.find(cache_key(config, device)) if device else None
+        if stored:
+            self._replay(race, stored)
+            return race
         self._publish(race, {"type": "accepted", "config": config.model_dump()})
         self.waiting.append(race)
         self._dispatch()
@@ -143,7 +164,7 @@ class Hub:
         race = self.get(race_id)
         if race.finished:
             return
-        if race in self.waiting:
+        if race.replay_of or race in self.waiting:
             self.waiting.remove(race)
             self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
             self._announce_positions()
@@ -154,9 +175,18 @@ class Hub:
 
     def get(self, race_id: str) -> Race:
         race = self.races.get(race_id)
+        if race is None and (stored := self.store.get(race_id)):
+            race = Race(id=race_id, config=RaceConfig.model_construct(**stored["config"]), owner="", status="done",
+                        messages=stored["events"], created=stored["created"], device=stored["device"])  # fmt: skip
+            self.races[race_id] = race
+            self._forget_old()
         if race is None:
             raise Refused("unknown_race", f"no race with id {race_id!r}", field="race_id")
         return race
+
+    def recent(self, limit: int, offset: int) -> dict[str, Any]:
+        total, races = self.store.recent(limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "races": races}
 
     @contextmanager
     def subscribe(self, race_id: str, outbox: asyncio.Queue) -> Iterator[Race]:
@@ -190,6 +220,26 @@ class Hub:
         }
 
     # --- internals -----------------------------------------------------------
+    def _replay(self, race: Race, stored: dict) -> None:
+        """Stream a stored race's events again at a brisk pace, marked as a replay."""
+        race.status, race.device, race.replay_of = "running", stored["device"], stored["race_id"]
+        self._publish(race, {"type": "accepted", "config": race.config.model_dump(), "replay_of": stored["race_id"]})
+
+        async def stream() -> None:
+            for event in stored["events"]:
+                if event["type"] not in ("plan", "epoch", "done"):
+                    continue
+                await asyncio.sleep(self.settings.replay_interval_s)
+                if race.finished:
+                    return
+                self._publish(race, {**event, "race_id": race.id, "replay": True})
+            race.status = "done"
+            log.info("race %s replayed from %s", race.id, race.replay_of)
+
+        task = asyncio.get_running_loop().create_task(stream())
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
+
     def _cancel_orphan(self, race: Race) -> None:
         race.orphan_timer = None
         if not race.subscribers and not race.finished:
@@ -263,6 +313,7 @@ class Hub:
             self._publish(race, payload)
         elif kind == "finished":
             race.status = "done"
+            self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
             log.info(
                 "race %s done: config=%s device=%s seconds=%.1f",
                 race.id,

@@ -39,6 +39,7 @@ class Accepted(BaseModel):
     type: Literal["accepted"] = "accepted"
     race_id: str
     config: RaceConfig
+    replay_of: str | None = None  # the stored race this one replays, if it is a replay
 
 
 class Queued(BaseModel):

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -166,6 +166,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/config")
     async def config(hub: HubDep, settings: SettingsDep) -> dict[str, Any]:
         return public_config(settings, hub)
+
+    @app.get("/api/races")
+    async def races(
+        hub: HubDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, offset: Annotated[int, Query(ge=0)] = 0
+    ) -> dict[str, Any]:
+        """Recent finished races, newest first."""
+        return hub.recent(limit, offset)
 
     @app.get("/api/races/{race_id}.csv")
     async def race_csv(race_id: str, hub: HubDep) -> Response:

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     # A race whose viewers have all gone is cancelled after this many seconds: long enough
     # for a page to reconnect and re-attach, short enough not to train for nobody.
     orphan_grace_s: float = Field(default=10.0, ge=0.0)
+    # Pause between the events of a replayed race, so a cached result still visibly races.
+    replay_interval_s: float = Field(default=0.05, ge=0.0)
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
     frame_ancestors: str = "*"
     database: Path = PROJECT_DIR / "headstart.sqlite3"

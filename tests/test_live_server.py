@@ -30,7 +30,7 @@ def test_two_viewers_one_late_and_a_third_client_cancels(live_server: str) -> No
             first = await collect(teacher, "epoch")  # the race is under way
             await student.send(json.dumps({"type": "watch", "race_id": race_id}))
             # A third client starts its own race, which queues behind, and cancels it.
-            await other.send(json.dumps({"type": "start", "config": TINY}))
+            await other.send(json.dumps({"type": "start", "config": TINY | {"seed": 1}}))
             other_id = json.loads(await other.recv())["race_id"]
             await other.send(json.dumps({"type": "cancel", "race_id": other_id}))
             teacher_msgs = [accepted, *first, *await collect(teacher, "done")]

@@ -17,7 +17,7 @@ CLIENT = ("start", "watch", "cancel")
 
 
 def test_every_message_type_has_an_example() -> None:
-    assert sorted(e["type"] for e in EXAMPLES) == sorted([*CLIENT, *SERVER])
+    assert sorted({e["type"] for e in EXAMPLES}) == sorted([*CLIENT, *SERVER])
 
 
 def test_client_examples_validate() -> None:

@@ -17,8 +17,15 @@ TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 
 
 @pytest.fixture(scope="module")
-def client(tiny: Settings) -> Iterator[TestClient]:
-    app = create_app(tiny.model_copy(update={"max_races_per_client": 2, "orphan_grace_s": 0.3, "max_connections": 6}))
+def settings(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    database = tmp_path_factory.mktemp("db") / "races.sqlite3"
+    return tiny.model_copy(update={"max_races_per_client": 2, "orphan_grace_s": 0.3, "max_connections": 6,
+                                   "database": database, "replay_interval_s": 0.0})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
     with TestClient(app) as c:
         yield c
 
@@ -76,7 +83,7 @@ def test_omitted_fields_take_their_defaults(client: TestClient) -> None:
 
 def test_a_late_watcher_receives_the_whole_history(client: TestClient) -> None:
     with client.websocket_connect("/ws") as a:
-        race = run_race(a, TINY)
+        race = run_race(a, TINY | {"seed": 3})
         with client.websocket_connect("/ws") as b:
             b.send_json({"type": "watch", "race_id": race[0]["race_id"]})
             replay = until(b, "done")
@@ -122,16 +129,16 @@ def test_http_errors_name_the_problem(client: TestClient) -> None:
     assert client.get("/api/races/nope.csv").status_code == 404
 
 
-def test_only_the_starter_cancels_and_per_client_limits_hold(client: TestClient, tiny: Settings) -> None:
+def test_only_the_starter_cancels_and_per_client_limits_hold(client: TestClient) -> None:
     slow = TINY | {"epochs": 50, "n": 200}
     with client.websocket_connect("/ws?client=alice") as a, client.websocket_connect("/ws?client=bob") as b:
         a.send_json({"type": "start", "config": slow})
         race_id = a.receive_json()["race_id"]
         b.send_json({"type": "cancel", "race_id": race_id})
         assert b.receive_json()["code"] == "not_owner"
-        a.send_json({"type": "start", "config": slow})
+        a.send_json({"type": "start", "config": slow | {"seed": 1}})
         second = until(a, "accepted")[-1]["race_id"]
-        a.send_json({"type": "start", "config": slow})
+        a.send_json({"type": "start", "config": slow | {"seed": 2}})
         refused = until(a, "error")[-1]
         assert refused["code"] == "too_many_races" and "limit 2" in refused["message"]
         for rid in (race_id, second):
@@ -151,8 +158,8 @@ def test_a_killed_worker_reports_an_error_and_the_next_race_completes(client: Te
         os.kill(hub.slots[0].worker.pid, signal.SIGKILL)
         err = until(ws, "error")[-1]
         assert err["code"] == "worker_died" and "exit code" in err["message"]
-        done = run_race(ws, TINY)[-1]
-        assert done["type"] == "done"
+        fresh = run_race(ws, TINY | {"seed": 7})
+        assert fresh[-1]["type"] == "done" and not any(m.get("replay") for m in fresh)
     assert json.dumps(client.get("/healthz").json())
 
 
@@ -180,3 +187,46 @@ def test_connections_beyond_the_limit_are_refused_clearly(client: TestClient) ->
     with client.websocket_connect("/ws") as ws:  # capacity is back once they close
         ws.send_json({"type": "watch", "race_id": "x"})
         assert ws.receive_json()["code"] == "unknown_race"
+
+
+def test_an_identical_request_attaches_to_the_race_already_training(client: TestClient) -> None:
+    config = TINY | {"epochs": 50, "n": 200, "seed": 11}
+    with client.websocket_connect("/ws?client=carol") as a, client.websocket_connect("/ws?client=dave") as b:
+        a.send_json({"type": "start", "config": config})
+        first = a.receive_json()["race_id"]
+        b.send_json({"type": "start", "config": config})
+        assert until(b, "accepted")[-1]["race_id"] == first
+        a.send_json({"type": "cancel", "race_id": first})
+        until(b, "cancelled")
+
+
+def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
+    config = TINY | {"seed": 12}
+    with client.websocket_connect("/ws") as ws:
+        trained = run_race(ws, config)
+        replayed = run_race(ws, config)
+    assert replayed[0]["replay_of"] == trained[0]["race_id"] != replayed[0]["race_id"]
+    epochs = lambda msgs: [(m["strategy"], m["epoch"], m["test_acc"]) for m in msgs if m["type"] == "epoch"]  # noqa: E731
+    assert epochs(replayed) == epochs(trained)
+    assert all(m["replay"] for m in replayed if m["type"] in ("plan", "epoch", "done"))
+
+
+def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:
+    restartable = settings.model_copy(update={"database": tmp_path / "races.sqlite3"})
+    with TestClient(create_app(restartable)) as first, first.websocket_connect("/ws") as ws:
+        race = run_race(ws, TINY | {"seed": 21})
+    race_id = race[0]["race_id"]
+    with TestClient(create_app(restartable)) as second:
+        stored = second.get(f"/api/races/{race_id}").json()
+        assert stored["status"] == "done" and len(stored["events"]) == len(race) - sum(m["type"] == "queued" for m in race)
+        listing = second.get("/api/races?limit=5").json()
+        assert listing["total"] == 1 and listing["races"][0]["race_id"] == race_id
+        assert listing["races"][0]["summary"]["finetune"]["final_test_acc"] == race[-1]["summary"]["finetune"]["final_test_acc"]
+        with second.websocket_connect("/ws") as ws:
+            ws.send_json({"type": "watch", "race_id": race_id})
+            assert until(ws, "done")[0]["type"] == "accepted"
+
+
+def test_bad_listing_parameters_are_4xx(client: TestClient) -> None:
+    response = client.get("/api/races?limit=0")
+    assert response.status_code == 422 and "limit" in response.text

@@ -16,7 +16,7 @@ async function boot() {
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
-  const race = { id: ui.race, running: false, finished: false };
+  const race = { id: ui.race, running: false, finished: false, replay: false };
   const setStatus = (text, kind = "") => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
@@ -56,14 +56,15 @@ async function boot() {
       chart.clearCurrent();
       strip.resetCounters();
       setRunning(true);
-      setStatus("Accepted; starting…");
+      race.replay = Boolean(msg.replay_of);
+      setStatus(race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…");
     },
     queued(msg) {
       setStatus(`Waiting in the queue: position ${msg.position}.`);
     },
     plan(msg) {
       setDevice(msg.device);
-      setStatus(`Training ${msg.train_size} images on ${msg.device}…`);
+      setStatus(`${race.replay ? "Replaying" : "Training"} ${msg.train_size} images on ${msg.device}…`);
     },
     epoch(msg) {
       chart.add(msg);
@@ -74,7 +75,8 @@ async function boot() {
       race.finished = true;
       setRunning(false);
       const best = Object.entries(msg.summary).sort((a, b) => b[1].final_test_acc - a[1].final_test_acc)[0];
-      setStatus(`Done in ${seconds(msg.wall_s)}. ${STRATEGY_LABELS[best[0]]} leads with ${percent(best[1].final_test_acc)}.`, "done");
+      const when = race.replay ? `Replayed (trained in ${seconds(msg.wall_s)})` : `Done in ${seconds(msg.wall_s)}`;
+      setStatus(`${when}. ${STRATEGY_LABELS[best[0]]} leads with ${percent(best[1].final_test_acc)}.`, "done");
     },
     cancelled(msg) {
       race.finished = true;

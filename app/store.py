@@ -1,0 +1,83 @@
+"""Finished races in SQLite, so a restart loses none and a repeated request can replay one.
+
+Only races that reached ``done`` are written, in one transaction, so a crash mid-race
+never leaves a partial race marked as finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS races (
+    id TEXT PRIMARY KEY,
+    cache_key TEXT NOT NULL,      -- configuration and device: races are deterministic per both
+    config TEXT NOT NULL,
+    device TEXT,
+    created REAL NOT NULL,
+    finished REAL NOT NULL,
+    events TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS races_by_key ON races (cache_key, finished);
+CREATE INDEX IF NOT EXISTS races_by_time ON races (finished);
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    def save(self, race: dict[str, Any], cache_key: str, finished: float) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"], finished,
+                 json.dumps(race["events"])),
+            )  # fmt: skip
+
+    def get(self, race_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM races WHERE id = ?", (race_id,)).fetchone()
+        return _race(row) if row else None
+
+    def find(self, cache_key: str) -> dict[str, Any] | None:
+        """The latest finished race of this configuration on this device."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM races WHERE cache_key = ? ORDER BY finished DESC LIMIT 1", (cache_key,)
+            ).fetchone()
+        return _race(row) if row else None
+
+    def recent(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM races").fetchone()[0]
+            rows = self._db.execute(
+                "SELECT id, config, device, created, finished, events FROM races ORDER BY finished DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+        return total, [_summary(row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _race(row: sqlite3.Row) -> dict[str, Any]:
+    return {"race_id": row["id"], "status": "done", "config": json.loads(row["config"]), "device": row["device"],
+            "created": row["created"], "finished": row["finished"], "events": json.loads(row["events"])}  # fmt: skip
+
+
+def _summary(row: sqlite3.Row) -> dict[str, Any]:
+    done = json.loads(row["events"])[-1]
+    return {"race_id": row["id"], "config": json.loads(row["config"]), "device": row["device"],
+            "finished": row["finished"], "summary": done.get("summary"), "wall_s": done.get("wall_s")}  # fmt: skip

@@ -130,8 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"peak resident memory: {rss_engine:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after both")
     ceiling = matmul_ceiling(res.device)
     achieved = scratch_flops(config, res) / done.summary["scratch"].compute_s
-    print(f"matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s; scratch achieved {achieved / 1e9:.1f} GFLOP/s "
-          f"= {100 * achieved / ceiling:.0f} % of it")
+    print(
+        f"matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s; scratch achieved {achieved / 1e9:.1f} GFLOP/s "
+        f"= {100 * achieved / ceiling:.0f} % of it"
+    )
 
 
 if __name__ == "__main__":

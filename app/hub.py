@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.events import RaceConfig
+from app.metrics import Metrics
 from app.settings import Settings
 from app.store import Store
 from app.worker import Message, Worker
@@ -89,6 +90,7 @@ class Hub:
         self.slots: list[Slot] = []
         self.worker_error: str | None = None
         self.store = Store(settings.database)
+        self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -255,6 +257,8 @@ class Hub:
                 slot.worker.run(race.id, race.config.model_dump())
 
     def _announce_positions(self) -> None:
+        self.metrics.queued.set(len(self.waiting))
+        self.metrics.running.set(sum(1 for slot in self.slots if slot.race))
         for race in self.waiting:
             for outbox in race.subscribers:
                 outbox.put_nowait(self._position_message(race))
@@ -273,6 +277,7 @@ class Hub:
             return
         self._publish(race, message)
         race.status = status
+        self.metrics.finished.labels(status).inc()
         epochs = sum(1 for m in race.messages if m["type"] == "epoch")
         log.info(
             "race %s %s: config=%s device=%s epochs=%d seconds=%.1f",
@@ -310,9 +315,11 @@ class Hub:
         if kind == "event":
             if payload["type"] == "plan":
                 race.device = payload["device"]
+            self.metrics.event_latency.observe(max(0.0, time.time() - payload["emitted_at"]))
             self._publish(race, payload)
         elif kind == "finished":
             race.status = "done"
+            self.metrics.finished.labels("done").inc()
             self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
             log.info(
                 "race %s done: config=%s device=%s seconds=%.1f",

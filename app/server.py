@@ -163,6 +163,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz(hub: HubDep) -> dict[str, Any]:
         return hub.health()
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(hub: HubDep) -> Response:
+        hub.metrics.connections.set(app.state.connections)
+        return Response(hub.metrics.render(), media_type=hub.metrics.content_type)
+
     @app.get("/api/config")
     async def config(hub: HubDep, settings: SettingsDep) -> dict[str, Any]:
         return public_config(settings, hub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,8 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
         try:
             config = RaceConfig.validate_with(config_json, settings.limits)
             for event in run_race(config, res, should_stop=cancel.is_set):
-                results.put(("event", race_id, event.model_dump(mode="json")))
+                # Stamped here so the server can measure how long events take to reach viewers.
+                results.put(("event", race_id, event.model_dump(mode="json") | {"emitted_at": time.time()}))
             results.put(("finished", race_id, None))
         except RaceCancelled:
             results.put(("cancelled", race_id, None))

@@ -230,3 +230,13 @@ def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:
 def test_bad_listing_parameters_are_4xx(client: TestClient) -> None:
     response = client.get("/api/races?limit=0")
     assert response.status_code == 422 and "limit" in response.text
+
+
+def test_metrics_count_races_connections_and_event_latency(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        run_race(ws, TINY | {"seed": 31})
+        text = client.get("/metrics").text
+    assert 'headstart_races_finished_total{outcome="done"}' in text
+    assert "headstart_websocket_connections 1.0" in text
+    count = next(line for line in text.splitlines() if line.startswith("headstart_event_latency_seconds_count"))
+    assert float(count.split()[-1]) >= 8  # plan, six epochs and done of this race at least

@@ -1,0 +1,212 @@
+"""Load-and-fault check of a real server on loopback: ``python -m app.loadtest``.
+
+Starts the server as a subprocess (the embedded default: Fashion-MNIST and the shipped
+checkpoint, with a fresh database), then: 30 clients each start a small race (mixed
+configurations, some identical) while 30 more only watch; checks every stream is complete
+and ordered; measures event latency and server memory; then kills the worker mid-race,
+restarts the server, drops clients mid-stream, sends 1,000 malformed messages and bad HTTP
+requests, and checks that nothing finished was lost and the next race completes. Bounded
+in time; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import connect
+
+CONFIGS = [{"n": n, "epochs": 2, "frozen": k, "seed": s} for n in (25, 50) for k in (1, 3) for s in (0, 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+
+
+class Server:
+    def __init__(self, database: Path) -> None:
+        self.port, self.database, self.proc = free_port(), database, None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        env = {**os.environ, "HEADSTART_DATABASE": str(self.database), "HEADSTART_MAX_QUEUE": "64",
+               "HEADSTART_REPLAY_INTERVAL_S": "0.02"}  # fmt: skip
+        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                try:
+                    if (await http.get(self.base + "/healthz")).json()["worker"] == "up":
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("server did not start within 60 s")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
+
+
+def check_stream(msgs: list[dict]) -> str | None:
+    """None if the stream is complete and ordered, else what is wrong."""
+    epochs = [(m["strategy"], m["epoch"]) for m in msgs if m["type"] == "epoch"]
+    if not msgs or msgs[-1]["type"] != "done":
+        return f"ended with {msgs[-1]['type'] if msgs else 'nothing'}"
+    plan = next((m for m in msgs if m["type"] == "plan"), None)
+    if plan is None:
+        return "no plan"
+    want = [(s, e) for e in range(1, plan["config"]["epochs"] + 1) for s in ("scratch", "frozen", "finetune")]
+    return None if epochs == want else f"epochs out of order or missing: {epochs}"
+
+
+async def follow(url: str, first: dict, latencies: list[float], drop_after: int | None = None) -> list[dict]:
+    """Send ``first`` and collect messages of its race until done (or until dropping)."""
+    out: list[dict] = []
+    async with connect(url) as ws:
+        joined = time.time()
+        await ws.send(json.dumps(first))
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), timeout=300))
+            # Live epochs only: history sent to a late joiner was emitted before it joined.
+            if msg["type"] == "epoch" and not msg.get("replay") and msg.get("emitted_at", 0) >= joined:
+                latencies.append(time.time() - msg["emitted_at"])
+            out.append(msg)
+            if msg["type"] in ("done", "cancelled", "error") or (drop_after and len(out) >= drop_after):
+                return out
+
+
+async def classroom(server: Server, latencies: list[float]) -> dict:
+    url = server.base.replace("http", "ws") + "/ws"
+    rss_before = rss_mb(server.proc.pid)
+    starters = [asyncio.create_task(follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)},
+                                           latencies)) for i in range(30)]  # fmt: skip
+    streams = await asyncio.gather(*starters)
+    races = list({s[0]["race_id"] for s in streams})
+    watchers = [follow(f"{url}?client=w{i}", {"type": "watch", "race_id": random.choice(races)}, latencies)
+                for i in range(30)]  # fmt: skip
+    streams += await asyncio.gather(*watchers)
+    problems = [p for p in map(check_stream, streams) if p]
+    return {"streams": len(streams), "races": len(races), "problems": problems,
+            "rss_before_mb": rss_before, "rss_after_mb": rss_mb(server.proc.pid)}  # fmt: skip
+
+
+async def faults(server: Server, latencies: list[float]) -> dict:
+    url = server.base.replace("http", "ws") + "/ws"
+    report: dict = {}
+    # 1. Kill the worker mid-race: the viewers get an error, the next race completes.
+    slow = {"type": "start", "config": {"n": 2000, "epochs": 5, "seed": 99}}
+    task = asyncio.create_task(follow(url + "?client=victim", slow, latencies))
+    await asyncio.sleep(8)
+    for pid in worker_pids(server.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    killed = await task
+    report["worker_kill"] = killed[-1].get("code")
+    # 2. Clients that disconnect mid-stream.
+    drops = [follow(f"{url}?client=d{i}", {"type": "start", "config": {"n": 100, "epochs": 3, "seed": 50 + i}},
+                    latencies, drop_after=3) for i in range(5)]  # fmt: skip
+    await asyncio.gather(*drops)
+    # 3. 1,000 malformed messages: fuzzed JSON, wrong types, huge payloads, binary frames.
+    rng = random.Random(0)
+    junk = ["{", "[]", "null", '{"type": 5}', '{"type": "start", "config": {"n": -1}}', '{"type": "start", "config": []}',
+            '{"type": "watch", "race_id": ""}', '{"type": "cancel"}', "x" * 20000,
+            '{"type": "start", "config": {"epochs": 1e309}}']  # fmt: skip
+    errors = 0
+    async with connect(url + "?client=fuzz", max_size=None) as ws:
+        for i in range(1000):
+            if i % 10 == 0:
+                await ws.send(bytes(rng.randrange(256) for _ in range(16)))
+            else:
+                base = rng.choice(junk)
+                await ws.send(base if rng.random() < 0.5 else base[: rng.randrange(1, len(base) + 1)])
+            errors += json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "error"
+    report["malformed_answered_with_error"] = errors
+    # 4. Bad HTTP parameters.
+    async with httpx.AsyncClient() as http:
+        paths = ("/api/races?limit=0", "/api/races?limit=abc", "/api/races?offset=-3", "/api/races/zzz", "/api/races/zzz.csv")
+        codes = [(await http.get(server.base + path)).status_code for path in paths]
+    report["bad_http_statuses"] = codes
+    return report
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    random.seed(args.seed)
+    database = Path(tempfile.mkdtemp(prefix="headstart-load-")) / "races.sqlite3"
+    server = Server(database)
+    latencies: list[float] = []
+    await server.start()
+    t0 = time.perf_counter()
+    load = await classroom(server, latencies)
+    report = await faults(server, latencies)
+    async with httpx.AsyncClient() as http:
+        before = (await http.get(server.base + "/api/races?limit=100")).json()
+    server.stop()  # restart between races: nothing finished may be lost
+    await server.start()
+    async with httpx.AsyncClient() as http:
+        after = (await http.get(server.base + "/api/races?limit=100")).json()
+        statuses = [(await http.get(f"{server.base}/api/races/{r['race_id']}")).json()["status"] for r in before["races"]]
+    intact = all(status == "done" for status in statuses)
+    next_race = {"type": "start", "config": {"n": 60, "epochs": 2, "seed": 123}}
+    final = await follow(server.base.replace("http", "ws") + "/ws", next_race, [])
+    server.stop()
+
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies, default=0.0)
+    print(f"clients: 30 starting, 30 watching; {load['streams']} streams over {load['races']} distinct races")
+    print(f"complete, ordered streams: {load['streams'] - len(load['problems'])}/{load['streams']}")
+    for problem in load["problems"][:5]:
+        print("  problem:", problem)
+    print(f"event latency (worker emit → client receive): p50 {1000 * statistics.median(latencies):.1f} ms, "
+          f"p95 {1000 * p95:.1f} ms over {len(latencies)} live epoch events")  # fmt: skip
+    print(f"server RSS: {load['rss_before_mb']:.0f} MB before, {load['rss_after_mb']:.0f} MB after the classroom")
+    print(f"worker killed mid-race → viewers got: {report['worker_kill']}")
+    print(f"malformed messages answered with an error: {report['malformed_answered_with_error']}/1000")
+    print(f"bad HTTP requests → statuses {report['bad_http_statuses']}")
+    print(f"finished races before restart: {before['total']}, after: {after['total']}, all intact: {intact}")
+    print(f"next race after the faults: {final[-1]['type']}")
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    ok = (not load["problems"] and p95 <= 0.1 and report["worker_kill"] == "worker_died" and intact
+          and report["malformed_answered_with_error"] == 1000
+          and all(400 <= c < 500 for c in report["bad_http_statuses"])
+          and after["total"] == before["total"] and final[-1]["type"] == "done")  # fmt: skip
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m app.loadtest", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1200)))
+
+
+if __name__ == "__main__":
+    main()

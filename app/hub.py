@@ -39,6 +39,10 @@ class Refused(Exception):
         self.code, self.message, self.field = code, message, field
 
 
+# No I or O: a code read off a projector should not be mistaken for 1 or 0.
+CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
+
+
 def cache_key(config: RaceConfig, device: str | None) -> str:
     """Races are deterministic per configuration, seed and device: the key of a stored result."""
     return f"{config.key()}|{device}"
@@ -55,6 +59,7 @@ class Race:
     created: float = field(default_factory=time.time)
     device: str | None = None
     replay_of: str | None = None  # set when this race replays a stored one instead of training
+    code: str | None = None  # a short code students type to watch a broadcast race
     orphan_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -91,6 +96,7 @@ class Hub:
         self.worker_error: str | None = None
         self.store = Store(settings.database)
         self.metrics = Metrics()
+        self.codes: dict[str, str] = {}  # broadcast code → race id
         self._replays: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -132,8 +138,31 @@ class Hub:
                 return
 
     # --- what the websocket layer calls -------------------------------------
-    def submit(self, config: RaceConfig, owner: str) -> Race:
-        """Queue a race, or join the identical one already training, or replay a stored one."""
+    def submit(self, config: RaceConfig, owner: str, broadcast: bool = False) -> Race:
+        """Queue a race, or join the identical one already training, or replay a stored one.
+
+        A broadcast race gets a short code so a class can join it by typing four letters.
+        """
+        race = self._submit(config, owner)
+        if broadcast and race.code is None:
+            race.code = self._new_code()
+            self.codes[race.code] = race.id
+            self._publish(race, {"type": "broadcast", "code": race.code})
+        return race
+
+    def by_code(self, code: str) -> Race:
+        race_id = self.codes.get(code.strip().upper())
+        if race_id is None:
+            raise Refused("unknown_code", f"no broadcast race with code {code!r}; codes are {CODE_LENGTH} letters", "code")
+        return self.get(race_id)
+
+    def _new_code(self) -> str:
+        while True:
+            code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
+            if code not in self.codes:
+                return code
+
+    def _submit(self, config: RaceConfig, owner: str) -> Race:
         if self.worker_error:
             raise Refused("worker_unavailable", f"the training worker cannot start: {self.worker_error}")
         for race in self.races.values():
@@ -363,4 +392,6 @@ class Hub:
             oldest_id = next((rid for rid, r in self.races.items() if r.finished), None)
             if oldest_id is None:
                 return
-            del self.races[oldest_id]
+            old = self.races.pop(oldest_id)
+            if old.code:
+                self.codes.pop(old.code, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from app.events import RaceConfig
 
@@ -20,6 +20,7 @@ class _Message(BaseModel):
 class Start(_Message):
     type: Literal["start"]
     config: RaceConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    broadcast: bool = False  # give the race a short code a class can type to watch it
 
 
 class Cancel(_Message):
@@ -29,7 +30,14 @@ class Cancel(_Message):
 
 class Watch(_Message):
     type: Literal["watch"]
-    race_id: str = Field(min_length=1, max_length=64)
+    race_id: str | None = Field(default=None, min_length=1, max_length=64)
+    code: str | None = Field(default=None, min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Watch:
+        if (self.race_id is None) == (self.code is None):
+            raise ValueError("watch needs exactly one of race_id or code")
+        return self
 
 
 ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch, Field(discriminator="type")])
@@ -40,6 +48,12 @@ class Accepted(BaseModel):
     race_id: str
     config: RaceConfig
     replay_of: str | None = None  # the stored race this one replays, if it is a replay
+
+
+class Broadcast(BaseModel):
+    type: Literal["broadcast"] = "broadcast"
+    race_id: str
+    code: str  # four letters; students open /w/CODE or type it on the page
 
 
 class Queued(BaseModel):

@@ -15,7 +15,7 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -120,10 +120,10 @@ class Connection:
             return
         try:
             if isinstance(msg, protocol.Start):
-                race = self.hub.submit(msg.config, owner=self.client)
+                race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast)
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):
-                self.watch(msg.race_id)
+                self.watch(msg.race_id or self.hub.by_code(msg.code or "").id)
             elif isinstance(msg, protocol.Cancel):
                 race = self.hub.get(msg.race_id)
                 if race.owner != self.client:
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:
-        status = 404 if exc.code == "unknown_race" else 409
+        status = 404 if exc.code in ("unknown_race", "unknown_code") else 409
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
 
     @app.get("/healthz")
@@ -178,6 +178,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         """Recent finished races, newest first."""
         return hub.recent(limit, offset)
+
+    @app.get("/api/codes/{code}")
+    async def code(code: str, hub: HubDep) -> dict[str, Any]:
+        race = hub.by_code(code)
+        return {"code": race.code, "race_id": race.id, "status": race.status}
+
+    @app.get("/w/{code}", include_in_schema=False)
+    async def join(code: str, hub: HubDep) -> Response:
+        """The short link a teacher writes on the board: straight to the live race."""
+        return RedirectResponse(f"/?race={hub.by_code(code).id}", status_code=303)
 
     @app.get("/api/races/{race_id}.csv")
     async def race_csv(race_id: str, hub: HubDep) -> Response:

@@ -11,8 +11,16 @@ from app.settings import PROJECT_DIR
 
 DOC = (PROJECT_DIR / "docs" / "protocol.md").read_text()
 EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DOC, re.S)]
-SERVER = {"accepted": protocol.Accepted, "queued": protocol.Queued, "cancelled": protocol.Cancelled,
-          "error": protocol.Error, "plan": events.Plan, "epoch": events.Epoch, "done": events.Done}  # fmt: skip
+SERVER = {
+    "accepted": protocol.Accepted,
+    "broadcast": protocol.Broadcast,
+    "queued": protocol.Queued,
+    "cancelled": protocol.Cancelled,
+    "error": protocol.Error,
+    "plan": events.Plan,
+    "epoch": events.Epoch,
+    "done": events.Done,
+}
 CLIENT = ("start", "watch", "cancel")
 
 

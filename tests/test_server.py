@@ -99,7 +99,8 @@ def test_a_late_watcher_receives_the_whole_history(client: TestClient) -> None:
         ('{"type": "start", "config": {"colour": 1}}', "invalid_message", "config.colour", "Extra inputs"),
         ('{"type": "dance"}', "invalid_message", "type", "start, cancel, watch"),
         ('{"race_id": "x"}', "invalid_message", "type", "start, cancel, watch"),
-        ('{"type": "watch"}', "invalid_message", "race_id", "Field required"),
+        ('{"type": "watch"}', "invalid_message", None, "exactly one of race_id or code"),
+        ('{"type": "watch", "code": "ZZZZ"}', "unknown_code", "code", "no broadcast race with code"),
         ('{"type": "watch", "race_id": "nope"}', "unknown_race", "race_id", "no race with id"),
         ('{"type": "cancel", "race_id": "nope"}', "unknown_race", "race_id", "no race with id"),
         ("{not json", "invalid_message", None, "Invalid JSON"),
@@ -240,3 +241,19 @@ def test_metrics_count_races_connections_and_event_latency(client: TestClient) -
     assert "headstart_websocket_connections 1.0" in text
     count = next(line for line in text.splitlines() if line.startswith("headstart_event_latency_seconds_count"))
     assert float(count.split()[-1]) >= 8  # plan, six epochs and done of this race at least
+
+
+def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) -> None:
+    with client.websocket_connect("/ws?client=teacher") as teacher, client.websocket_connect("/ws") as student:
+        teacher.send_json({"type": "start", "config": TINY | {"seed": 41}, "broadcast": True})
+        accepted, broadcast = teacher.receive_json(), teacher.receive_json()
+        code = broadcast["code"]
+        assert broadcast["type"] == "broadcast" and broadcast["race_id"] == accepted["race_id"]
+        assert len(code) == 4 and code.isalpha() and code.isupper() and not set(code) & set("IO")
+        assert client.get(f"/api/codes/{code.lower()}").json()["race_id"] == accepted["race_id"]
+        link = client.get(f"/w/{code}", follow_redirects=False)
+        assert link.status_code == 303 and link.headers["location"] == f"/?race={accepted['race_id']}"
+        student.send_json({"type": "watch", "code": code})
+        assert until(student, "done")[0]["race_id"] == accepted["race_id"]
+        until(teacher, "done")
+    assert client.get("/api/codes/ABCD").status_code == 404

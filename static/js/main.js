@@ -5,6 +5,7 @@ import { Controls } from "./controls.js";
 import { Strip } from "./strip.js";
 import { RaceChart } from "./chart.js";
 import { Socket } from "./socket.js";
+import { bindJoin, bindRecent } from "./classroom.js";
 import { seconds, STRATEGY_LABELS, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -59,6 +60,12 @@ async function boot() {
       race.replay = Boolean(msg.replay_of);
       setStatus(race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…");
     },
+    broadcast(msg) {
+      $("code").hidden = false;
+      $("code-text").textContent = msg.code;
+      $("code-link").href = `/w/${msg.code}`;
+      $("code-link").textContent = `${window.location.host}/w/${msg.code}`;
+    },
     queued(msg) {
       setStatus(`Waiting in the queue: position ${msg.position}.`);
     },
@@ -109,7 +116,9 @@ async function boot() {
   $("train").addEventListener("click", () => {
     chart.startRace();
     $("ghost-note").hidden = !chart.hasPrevious();
-    if (!socket.send({ type: "start", config: state.config(ui) })) setStatus("Not connected yet; try again in a moment.", "error");
+    $("code").hidden = true;
+    const start = { type: "start", config: state.config(ui), broadcast: $("broadcast").checked };
+    if (!socket.send(start)) setStatus("Not connected yet; try again in a moment.", "error");
   });
   $("stop").addEventListener("click", () => socket.send({ type: "cancel", race_id: race.id }));
   $("metric").addEventListener("change", (e) => {
@@ -138,6 +147,16 @@ async function boot() {
     a.download = `headstart-${race.id || "chart"}.png`;
     a.click();
   });
+
+  // Follow another race (a class code, a recent race): its history replays into the chart.
+  const watch = (raceId) => {
+    chart.startRace();
+    $("ghost-note").hidden = !chart.hasPrevious();
+    Object.assign(race, { id: raceId, finished: false });
+    socket.send({ type: "watch", race_id: raceId });
+  };
+  bindJoin($("join"), $("join-code"), watch, (message) => setStatus(message, "error"));
+  bindRecent($("recent"), $("recent-list"), watch);
 
   setRunning(false);
   if (ui.race) setStatus("Joining the race…");

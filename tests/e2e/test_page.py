@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,3 +130,19 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         assert inner.evaluate("document.documentElement.scrollWidth") <= 640
         assert inner.evaluate("document.body.classList.contains('embed')")
         shot(page, "embed.png")
+
+
+def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_server: str) -> None:
+    teacher = open_page(browser, f"{live_server}/?epochs=2&n=30&seed=5")
+    teacher.locator("#broadcast").check()
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
+    code = teacher.locator("#code-text").inner_text()
+    student = open_page(browser, live_server + "/")
+    student.locator("#join-code").fill(code.lower())
+    student.locator("#join button").click()
+    expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    assert student.locator("#n-out").inner_text().startswith("30 images")  # the teacher's settings came along
+    assert len(student.evaluate("window.headstart.chart.current")) == 6
+    student.locator("#recent summary").click()
+    expect(student.locator("#recent-list button").first).to_contain_text("n 30")

@@ -1,0 +1,42 @@
+// Classroom helpers: joining a broadcast race by its code, and the list of recent races.
+
+import { percent, seconds, STRATEGY_LABELS } from "./format.js";
+
+export function bindJoin(form, input, onRace, onError) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const code = input.value.trim().toUpperCase();
+    const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
+    const body = await response.json();
+    if (response.ok) onRace(body.race_id);
+    else onError(body.message);
+  });
+}
+
+function describe(race) {
+  const c = race.config;
+  const results = Object.entries(race.summary || {})
+    .map(([s, r]) => `${STRATEGY_LABELS[s]} ${percent(r.final_test_acc, 0)}`)
+    .join(", ");
+  return `n ${c.n} · ${c.frozen} locked · ${c.epochs} epochs · seed ${c.seed}: ${results} (${seconds(race.wall_s || 0)})`;
+}
+
+// Fill the list each time it is opened, so it shows what the class has run since.
+export function bindRecent(details, list, onRace) {
+  details.addEventListener("toggle", async () => {
+    if (!details.open) return;
+    const { races } = await (await fetch("/api/races?limit=10")).json();
+    list.replaceChildren(
+      ...races.map((race) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = describe(race);
+        button.addEventListener("click", () => onRace(race.race_id));
+        li.append(button);
+        return li;
+      }),
+    );
+    if (!races.length) list.textContent = "No finished races yet.";
+  });
+}

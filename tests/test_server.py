@@ -257,3 +257,17 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
         assert until(student, "done")[0]["race_id"] == accepted["race_id"]
         until(teacher, "done")
     assert client.get("/api/codes/ABCD").status_code == 404
+
+
+def test_a_full_queue_refuses_clearly_and_shows_positions(settings: Settings, tmp_path) -> None:
+    small = settings.model_copy(update={"max_queue": 1, "database": tmp_path / "q.sqlite3"})
+    slow = TINY | {"epochs": 50, "n": 200}
+    with TestClient(create_app(small)) as c, ExitStack() as stack:
+        a, b, d = (stack.enter_context(c.websocket_connect(f"/ws?client={name}")) for name in "abd")
+        a.send_json({"type": "start", "config": slow | {"seed": 61}})
+        until(a, "accepted")
+        b.send_json({"type": "start", "config": slow | {"seed": 62}})
+        assert until(b, "queued")[-1]["position"] == 1
+        d.send_json({"type": "start", "config": slow | {"seed": 63}})
+        refusal = until(d, "error")[-1]
+        assert refusal["code"] == "queue_full" and "1 races waiting" in refusal["message"]

@@ -346,10 +346,13 @@ class Hub:
                 race.device = payload["device"]
             self.metrics.event_latency.observe(max(0.0, time.time() - payload["emitted_at"]))
             self._publish(race, payload)
+            if payload["type"] == "done":
+                # Finished as soon as viewers can see it, so a repeat request replays it rather
+                # than attaching to a race that will say nothing more.
+                race.status = "done"
+                self.metrics.finished.labels("done").inc()
+                self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
         elif kind == "finished":
-            race.status = "done"
-            self.metrics.finished.labels("done").inc()
-            self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
             log.info(
                 "race %s done: config=%s device=%s seconds=%.1f",
                 race.id,

@@ -121,6 +121,8 @@ class Connection:
         try:
             if isinstance(msg, protocol.Start):
                 race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast)
+                if race.id in self.watching:
+                    self.outbox.put_nowait(race.messages[0])  # already watching it: acknowledge again
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):
                 self.watch(msg.race_id or self.hub.by_code(msg.code or "").id)

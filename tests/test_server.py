@@ -20,7 +20,7 @@ TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 def settings(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     database = tmp_path_factory.mktemp("db") / "races.sqlite3"
     return tiny.model_copy(update={"max_races_per_client": 2, "orphan_grace_s": 0.3, "max_connections": 6,
-                                   "database": database, "replay_interval_s": 0.0})  # fmt: skip
+                                   "database": database, "replay_interval_s": 0.01})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def until(ws, kind: str) -> list[dict]:
         seen.append(msg)
         if msg["type"] == kind:
             return seen
+        assert msg["type"] != "error", msg  # a refusal would otherwise leave us waiting for ever
 
 
 def run_race(ws, config: dict) -> list[dict]:

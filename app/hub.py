@@ -345,21 +345,14 @@ class Hub:
             if payload["type"] == "plan":
                 race.device = payload["device"]
             self.metrics.event_latency.observe(max(0.0, time.time() - payload["emitted_at"]))
-            self._publish(race, payload)
             if payload["type"] == "done":
                 # Finished as soon as viewers can see it, so a repeat request replays it rather
                 # than attaching to a race that will say nothing more.
-                race.status = "done"
-                self.metrics.finished.labels("done").inc()
+                self._finish(race, "done", payload)
                 self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
+            else:
+                self._publish(race, payload)
         elif kind == "finished":
-            log.info(
-                "race %s done: config=%s device=%s seconds=%.1f",
-                race.id,
-                race.config.model_dump_json(),
-                race.device,
-                time.time() - race.created,
-            )
             self._free(slot)
         elif kind == "cancelled":
             self._finish(race, "cancelled", {"type": "cancelled", "reason": "stopped before the last epoch"})

@@ -1,4 +1,4 @@
-"""Command line: ``python -m app serve | race | pretrain``.
+"""Command line: ``python -m app serve | race | sweep | pretrain``.
 
 Option ranges and defaults come from the settings object, as for the API and the page.
 """
@@ -48,6 +48,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port)
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
+    sweep = sub.add_parser("sweep", help="race across log-spaced n and seeds; write CSV, PNG and SVG")
+    sweep.add_argument("--n", type=int, nargs="+", default=None, help="target sizes (default: log-spaced over the n range)")
+    sweep.add_argument("--seeds", type=int, default=3, help="seeds per size (default 3)")
+    sweep.add_argument("--no-scan", action="store_true", help="skip the scan of fine-tune's locked units at the default n")
+    sweep.add_argument("--out", type=Path, default=settings.sweep_csv, help=f"CSV path (default {settings.sweep_csv})")
+    sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=int, default=4)
     pre.add_argument("--seed", type=int, default=0)
@@ -82,6 +88,35 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
     return 0
 
 
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from app import scenario, sweep
+
+    limits = settings.limits
+    bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
+    if bad:
+        parser.error(f"argument --n: every size must be between {limits.n.min} and {limits.n.max}, got {bad}")
+    if args.seeds < 1:
+        parser.error("argument --seeds: need at least 1")
+    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan)
+
+    def progress(todo, total):  # type: ignore[no-untyped-def]
+        bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
+        for config in bar:
+            bar.set_postfix_str(f"n={config.n} seed={config.seed} k={config.frozen}")
+            yield config
+
+    try:
+        results = sweep.run(plan, settings, args.out, fresh=args.fresh, progress=progress)
+    except sweep.SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out} and its .png, .svg ({len(results.rows)} epoch rows)")
+    print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -94,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "race":
             return _race(args, parser, settings)
+        if args.command == "sweep":
+            return _sweep(args, parser, settings)
         if args.command == "pretrain":
             from app.pretrain import pretrain
 

@@ -40,9 +40,10 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[
         acc = 0.0
         for _ in range(config.epochs):
             model.train()
+            model.head.restart_statistics()  # part of the model's recipe, as in the engine
             running = 0.0
             order = torch.randperm(len(train), generator=gen).to(res.device)
-            for idx in order.tensor_split(math.ceil(len(train) / s.batch_size)):
+            for idx in order.tensor_split(math.ceil(len(train) / engine.batch_size(name, s))):
                 logits = model(train.x[idx])  # locked units recomputed every batch
                 loss = F.cross_entropy(logits, train.y[idx])
                 opt.zero_grad()

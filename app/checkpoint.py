@@ -15,7 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-FORMAT = "headstart-checkpoint/1"
+# Bumped whenever the architecture changes in a way parameter shapes cannot reveal
+# (/2: the stem has stride 2), so an old checkpoint is refused rather than silently misused.
+FORMAT = "headstart-checkpoint/2"
 
 
 class CheckpointError(RuntimeError):
@@ -63,7 +65,7 @@ def read_card(path: Path) -> Card:
     except (json.JSONDecodeError, TypeError) as exc:
         raise CheckpointError(f"{cpath}: checkpoint card is not valid ({exc})") from exc
     if card.format != FORMAT:
-        raise CheckpointError(f"{cpath}: card format {card.format!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{cpath}: card format {card.format!r}, expected {FORMAT!r}; re-run `python -m app pretrain`")
     return card
 
 

@@ -120,10 +120,15 @@ def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> li
     return groups
 
 
-def strategy_plan(model: models.ResNet) -> StrategyPlan:
+def batch_size(name: Strategy, settings: Settings) -> int:
+    return settings.frozen_batch_size if name == "frozen" else settings.batch_size
+
+
+def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
     trainable = [name for name, _ in model.units() if name not in model.locked] + ["head"]
     return StrategyPlan(
         trainable_units=trainable,
+        batch_size=batch,
         trainable_params=models.count_params(model, trainable_only=True),
         total_params=models.count_params(model),
     )
@@ -148,16 +153,17 @@ def _prepare(trainer: Trainer, train: data.Split, test: data.Split, settings: Se
 
 
 def _train_epoch(
-    t: Trainer, y: torch.Tensor, batch_size: int, gen: torch.Generator, should_stop: Callable[[], bool]
+    t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over the data; returns summed loss and correct count, still on the device."""
     t.model.train()
+    t.model.head.restart_statistics()
     n = len(y)
     order = torch.randperm(n, generator=gen).to(y.device)
     loss_sum = torch.zeros((), device=y.device)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
     # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
-    for idx in order.tensor_split(math.ceil(n / batch_size)):
+    for idx in order.tensor_split(math.ceil(n / batch)):
         if should_stop():
             raise RaceCancelled
         logits = t.trainable(t.train_x[idx])
@@ -196,7 +202,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         config=config,
         device=describe_device(res.device),
         units=describe_units(s),
-        strategies={t.name: strategy_plan(t.model) for t in trainers},
+        strategies={t.name: strategy_plan(t.model, batch_size(t.name, s)) for t in trainers},
         train_size=len(train),
         test_size=len(test),
         classes=[FASHION_CLASSES[c] for c in s.target_classes],
@@ -214,7 +220,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     for epoch in range(1, config.epochs + 1):
         for t in trainers:
             t0 = time.perf_counter()
-            loss_sum, correct = _train_epoch(t, train.y, s.batch_size, gens[t.name], should_stop)
+            loss_sum, correct = _train_epoch(t, train.y, batch_size(t.name, s), gens[t.name], should_stop)
             _sync(res.device)
             train_s = time.perf_counter() - t0
             test_correct = _evaluate(t, test.y, s.eval_batch_size)
@@ -222,7 +228,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
             loss_v, acc_v, test_v = loss_sum.item() / len(train), correct.item() / len(train), test_correct.item() / len(test)
             t.compute_s += time.perf_counter() - t0
             t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
-            plan = strategy_plan(t.model)
+            plan = strategy_plan(t.model, batch_size(t.name, s))
             yield Epoch(
                 strategy=t.name,
                 epoch=epoch,

@@ -71,6 +71,7 @@ class UnitInfo(BaseModel):
 
 class StrategyPlan(BaseModel):
     trainable_units: list[str]  # body units that train, plus "head"
+    batch_size: int  # images per step: frozen's steps are nearly free, so it takes smaller ones
     trainable_params: int
     total_params: int
 

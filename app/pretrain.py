@@ -40,6 +40,7 @@ def pretrain(
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
+        model.head.restart_statistics()
         for idx in torch.randperm(len(train), generator=gen).to(device).split(batch):
             loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
             opt.zero_grad(set_to_none=True)

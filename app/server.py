@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from app import protocol
+from app import protocol, sweep
 from app.engine_info import describe_units
 from app.events import STRATEGIES
 from app.hub import Hub, Refused
@@ -173,6 +173,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/config")
     async def config(hub: HubDep, settings: SettingsDep) -> dict[str, Any]:
         return public_config(settings, hub)
+
+    @app.get("/api/sweep")
+    async def sweep_results(settings: SettingsDep) -> Response:
+        """The shipped sweep (final accuracy against n, spread over seeds) for the page's panel."""
+        payload = await asyncio.to_thread(sweep.page_payload, settings.sweep_csv)
+        if payload is None:
+            message = f"no sweep results at {settings.sweep_csv}; run `python -m app sweep` to make them"
+            return JSONResponse(protocol.error("no_sweep", message), status_code=404)
+        return JSONResponse(payload, headers={"Cache-Control": "max-age=60"})
 
     @app.get("/api/races")
     async def races(

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # --- training ---
     limits: Limits = Limits()
     batch_size: int = Field(default=64, ge=1)
+    # Frozen trains only a head on cached features, where a step costs next to nothing, so
+    # it takes smaller batches: more steps per epoch, as one would train a linear probe.
+    frozen_batch_size: int = Field(default=32, ge=1)
     eval_batch_size: int = Field(default=1000, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0.0)
     # Train the layers after the locked ones on features computed once per race: exact,
@@ -115,6 +118,8 @@ class Settings(BaseSettings):
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
     frame_ancestors: str = "*"
     database: Path = PROJECT_DIR / "headstart.sqlite3"
+    # The shipped sweep (`python -m app sweep`): its CSV feeds the page's "head start" panel.
+    sweep_csv: Path = PROJECT_DIR / "docs" / "sweep" / "sweep.csv"
 
     @property
     def target_classes(self) -> tuple[int, ...]:

@@ -92,7 +92,7 @@ def test_every_race_starts_from_fresh_weights(res: engine.Resources) -> None:
     b = engine.build_model("finetune", config(), res)[0]
     for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), key
-    assert torch.equal(a.head.weight, engine.build_model("frozen", config(), res)[0].head.weight)
+    assert torch.equal(a.head[1].weight, engine.build_model("frozen", config(), res)[0].head[1].weight)
 
 
 def test_cached_features_match_training_through_the_locked_layers(tiny: Settings) -> None:

@@ -6,6 +6,7 @@ import { Strip } from "./strip.js";
 import { RaceChart } from "./chart.js";
 import { Socket } from "./socket.js";
 import { bindJoin, bindRecent } from "./classroom.js";
+import { SweepPanel } from "./sweep.js";
 import { seconds, STRATEGY_LABELS, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,8 +26,10 @@ async function boot() {
   const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
   setDevice(config.device);
 
+  let sweep = null;
   const controls = new Controls(config, ui, (name) => {
     if (name === "frozen") strip.setFrozen(ui.frozen);
+    if (name === "n") sweep?.refresh();
     state.toUrl(ui);
   });
   strip.setFrozen(ui.frozen);
@@ -158,10 +161,26 @@ async function boot() {
   bindJoin($("join"), $("join-code"), watch, (message) => setStatus(message, "error"));
   bindRecent($("recent"), $("recent-list"), watch);
 
+  // The big picture: every size of the shipped sweep; clicking one sets up that race.
+  sweep = new SweepPanel($("sweep-chart"), {
+    readout: $("sweep-readout"),
+    currentN: () => ui.n,
+    onPick(picked) {
+      if (race.running) return setStatus("A race is running: pick a size from the sweep when it ends.");
+      Object.assign(ui, picked);
+      controls.show();
+      strip.setFrozen(ui.frozen);
+      state.toUrl(ui);
+      sweep.refresh();
+      setStatus(`Loaded ${picked.n.toLocaleString("en")} images from the sweep. Press Train to race it.`);
+    },
+  });
+  if (!ui.hide.has("sweep")) sweep.load().then((shown) => ($("sweep").hidden = !shown), () => {});
+
   setRunning(false);
   if (ui.race) setStatus("Joining the race…");
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
-  window.headstart = { ui, race, chart };
+  window.headstart = { ui, race, chart, sweep };
 }
 
 boot().catch((err) => {

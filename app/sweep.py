@@ -1,0 +1,278 @@
+"""The head start, plotted: final accuracy of each strategy against target data size.
+
+``python -m app sweep`` runs real races over a log-spaced range of n and several seeds,
+plus a scan of fine-tune's locked units at the default n, and writes every epoch of every
+race to a CSV. Races are appended as they finish, so an interrupted sweep resumes where
+it stopped; a CSV made with another scenario is refused rather than mixed in.
+The plot (PNG and SVG) and the page's panel are drawn from that CSV alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.events import STRATEGIES, Epoch, RaceConfig
+from app.settings import Limits, Settings
+
+COLUMNS = (
+    "n", "seed", "frozen", "epochs", "strategy", "epoch",
+    "test_acc", "train_acc", "train_loss", "compute_s", "trainable_params",
+)  # fmt: skip
+COLOURS = {"scratch": "#d55e00", "frozen": "#0072b2", "finetune": "#009e73"}  # the page's, colour-blind safe
+LABELS = {"scratch": "scratch", "frozen": "frozen", "finetune": "fine-tune"}
+
+
+class SweepError(RuntimeError):
+    """The output folder holds a sweep of another scenario; the message says what differs."""
+
+
+def log_spaced(lo: int, hi: int) -> list[int]:
+    """lo, hi and the round sizes 1-2-5 × 10^d between them: 25, 50, 100, 200, 500, … 5000."""
+    values = {lo, hi}
+    for decade in range(int(math.log10(lo)), int(math.log10(hi)) + 1):
+        values.update(m * 10**decade for m in (1, 2, 5) if lo <= m * 10**decade <= hi)
+    return sorted(values)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which races a sweep runs: the grid over n × seeds at the default k, and the k-scan."""
+
+    ns: tuple[int, ...]
+    seeds: tuple[int, ...]
+    base: RaceConfig
+    frozen_scan: tuple[int, ...] = ()
+
+    def races(self) -> list[RaceConfig]:
+        grid = [self.base.model_copy(update={"n": n, "seed": s}) for n in self.ns for s in self.seeds]
+        scan = [self.base.model_copy(update={"frozen": k, "seed": s}) for k in self.frozen_scan for s in self.seeds]
+        return list(dict.fromkeys(grid + [c for c in scan if c not in grid]))
+
+    def scenario(self, settings: Settings, checkpoint_sha: str) -> dict[str, Any]:
+        """What makes two sweeps comparable: everything but n, seed and k."""
+        fixed = self.base.model_dump(exclude={"n", "seed", "frozen"})
+        return {
+            "race": fixed,
+            "default_frozen": self.base.frozen,
+            "default_n": self.base.n,
+            "width": settings.width,
+            "blocks_per_stage": settings.blocks_per_stage,
+            "source_classes": list(settings.source_classes),
+            "test_size": settings.test_size,
+            "batch_size": settings.batch_size,
+            "weight_decay": settings.weight_decay,
+            "checkpoint_sha256": checkpoint_sha,
+        }
+
+
+def race_key(config: RaceConfig) -> tuple[int, int, int]:
+    return (config.n, config.seed, config.frozen)
+
+
+@dataclass
+class Results:
+    """The sweep's CSV: complete races only, appended one race at a time."""
+
+    path: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    @classmethod
+    def open(cls, path: Path, scenario: dict[str, Any], fresh: bool = False) -> Results:
+        results = cls(path)
+        if fresh or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerow(COLUMNS)
+            results.meta_path.write_text(json.dumps(scenario, indent=2) + "\n")
+            return results
+        made = json.loads(results.meta_path.read_text()) if results.meta_path.exists() else {}
+        differs = sorted(k for k in set(made) | set(scenario) if made.get(k) != scenario.get(k))
+        if differs:
+            raise SweepError(
+                f"{path} was made with a different scenario ({', '.join(differs)} differ); "
+                "pass --fresh to start over, or --out to write elsewhere"
+            )
+        results.rows = read_rows(path)
+        return results
+
+    def done(self) -> set[tuple[int, int, int]]:
+        return {(r["n"], r["seed"], r["frozen"]) for r in self.rows}
+
+    def append(self, config: RaceConfig, epochs: Iterable[Epoch]) -> None:
+        rows = [
+            {
+                "n": config.n,
+                "seed": config.seed,
+                "frozen": config.frozen,
+                "epochs": config.epochs,
+                "strategy": e.strategy,
+                "epoch": e.epoch,
+                "test_acc": round(e.test_acc, 4),
+                "train_acc": round(e.train_acc, 4),
+                "train_loss": round(e.train_loss, 5),
+                "compute_s": round(e.compute_s, 4),
+                "trainable_params": e.trainable_params,
+            }
+            for e in epochs
+        ]
+        with self.path.open("a", newline="") as f:  # one write per race: a crash never leaves half a race
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writerows(rows)
+        self.rows.extend(rows)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    ints = {"n", "seed", "frozen", "epochs", "epoch", "trainable_params"}
+
+    def typed(key: str, value: str) -> int | float | str:
+        return int(value) if key in ints else value if key == "strategy" else float(value)
+
+    with path.open(newline="") as f:
+        return [{k: typed(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One strategy at one n (at the given k): final test accuracy across seeds."""
+
+    strategy: str
+    n: int
+    frozen: int
+    seeds: int
+    mean: float
+    lo: float
+    hi: float
+    epoch1_mean: float
+    compute_s_per_epoch: float
+    trainable_params: int
+
+
+def finals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["epoch"] == r["epochs"]]
+
+
+def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list[Point]:
+    """Per strategy and n (at fine-tune's ``frozen``, all k if None): the spread over seeds."""
+    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    first: dict[tuple[str, int, int], list[float]] = {}
+    for r in rows:
+        if frozen is not None and r["frozen"] != frozen:
+            continue
+        key = (r["strategy"], r["n"], r["frozen"])
+        if r["epoch"] == r["epochs"]:
+            groups.setdefault(key, []).append(r)
+        if r["epoch"] == 1:
+            first.setdefault(key, []).append(r["test_acc"])
+    points = []
+    for (strategy, n, k), rs in sorted(groups.items(), key=lambda kv: (STRATEGIES.index(kv[0][0]), kv[0][1], kv[0][2])):
+        accs = [r["test_acc"] for r in rs]
+        points.append(
+            Point(
+                strategy=strategy,
+                n=n,
+                frozen=k,
+                seeds=len(rs),
+                mean=statistics.fmean(accs),
+                lo=min(accs),
+                hi=max(accs),
+                epoch1_mean=statistics.fmean(first[(strategy, n, k)]),
+                compute_s_per_epoch=statistics.fmean(r["compute_s"] / r["epochs"] for r in rs),
+                trainable_params=rs[0]["trainable_params"],
+            )
+        )
+    return points
+
+
+def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
+    """Final test accuracy against n on a log axis, mean line and min–max band per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=150, layout="constrained")
+    for strategy in STRATEGIES:
+        pts = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.n)
+        if not pts:
+            continue
+        ns = [p.n for p in pts]
+        ax.fill_between(ns, [100 * p.lo for p in pts], [100 * p.hi for p in pts], color=COLOURS[strategy], alpha=0.18, lw=0)
+        ax.plot(ns, [100 * p.mean for p in pts], "o-", color=COLOURS[strategy], label=LABELS[strategy], lw=2, ms=4)
+    ax.set_xscale("log")
+    ns = sorted({p.n for p in points})
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.minorticks_off()
+    ax.set_xlabel("target training images (log scale)")
+    ax.set_ylabel("final test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    written = []
+    for suffix in (".png", ".svg"):
+        path = out.with_suffix(suffix)
+        fig.savefig(path, metadata={"Date": None} if suffix == ".svg" else {})  # no date: regenerating changes nothing
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def page_payload(csv_path: Path) -> dict[str, Any] | None:
+    """The sweep as the page's panel wants it: the grid at the default k, one point per strategy and n."""
+    if not csv_path.is_file():
+        return None
+    meta_path = csv_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    rows = read_rows(csv_path)
+    k = meta.get("default_frozen", rows[0]["frozen"] if rows else 0)
+    points = summarise(rows, frozen=k)
+    return {
+        "scenario": meta,
+        "frozen": k,
+        "seeds": max((p.seeds for p in points), default=0),
+        "points": [asdict(p) for p in points],
+    }
+
+
+def default_plan(limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None, scan: bool = True) -> Plan:
+    base = RaceConfig.validate_with({}, limits)
+    return Plan(
+        ns=tuple(ns or log_spaced(limits.n.min, limits.n.max)),
+        seeds=tuple(range(seeds)),
+        base=base,
+        frozen_scan=tuple(range(limits.frozen.min, limits.frozen.max + 1)) if scan else (),
+    )
+
+
+def run(
+    plan: Plan,
+    settings: Settings,
+    out: Path,
+    fresh: bool = False,
+    progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
+) -> Results:
+    """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
+    from app.engine import Resources, run_race
+
+    res = Resources.load(settings)
+    results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
+    todo = [c for c in plan.races() if race_key(c) not in results.done()]
+    for config in progress(todo, len(plan.races())) if progress else todo:
+        results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
+    base = plan.base
+    title = (
+        f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.frozen} units; "
+        f"band: min–max over {len(plan.seeds)} seeds"
+    )
+    plot(summarise(results.rows, frozen=base.frozen), out, title)
+    return results

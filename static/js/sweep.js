@@ -1,0 +1,123 @@
+// "The head start, plotted": final accuracy against data size from the shipped sweep
+// (GET /api/sweep). Hover a size to read the numbers; click it to load it into the race.
+
+import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
+import { COLOURS } from "./chart.js";
+import { percent, STRATEGY_LABELS } from "./format.js";
+
+export class SweepPanel {
+  constructor(root, { readout, onPick, currentN }) {
+    this.root = root;
+    this.readout = readout;
+    this.onPick = onPick;
+    this.currentN = currentN;
+    this.plot = null;
+  }
+
+  async load() {
+    const response = await fetch("/api/sweep");
+    if (!response.ok) return false; // no shipped sweep: the panel stays hidden
+    this.sweep = await response.json();
+    this.strategies = [...new Set(this.sweep.points.map((p) => p.strategy))];
+    this.ns = [...new Set(this.sweep.points.map((p) => p.n))].sort((a, b) => a - b);
+    this.at = (s, n) => this.sweep.points.find((p) => p.strategy === s && p.n === n);
+    new ResizeObserver(() => this.resize()).observe(this.root);
+    this.render();
+    this.describe(null);
+    return true;
+  }
+
+  // Columns: n, then per strategy its mean, its seed maximum and its seed minimum (the band).
+  data() {
+    const cols = [this.ns];
+    for (const s of this.strategies) {
+      for (const key of ["mean", "hi", "lo"]) cols.push(this.ns.map((n) => this.at(s, n)?.[key] ?? null));
+    }
+    return cols;
+  }
+
+  options() {
+    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
+    const grid = { stroke: "#0000001a", width: 1 };
+    const series = [{}];
+    const bands = [];
+    this.strategies.forEach((s, i) => {
+      series.push({ label: STRATEGY_LABELS[s], stroke: COLOURS[s], width: 2.5, points: { show: true, size: 7, fill: COLOURS[s] } });
+      series.push({ stroke: "transparent", points: { show: false } }, { stroke: "transparent", points: { show: false } });
+      bands.push({ series: [2 + 3 * i, 3 + 3 * i], fill: `${COLOURS[s]}2e` });
+    });
+    const width = this.root.clientWidth || 600;
+    return {
+      width,
+      height: Math.max(200, Math.min(340, Math.round(width * 0.42))),
+      series,
+      bands,
+      legend: { show: false },
+      scales: { x: { time: false, distr: 3, range: (_, lo, hi) => [lo / 1.25, hi * 1.25] }, y: { range: [0, 1] } },
+      axes: [
+        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, values: (_, t) => t.map(String) },
+        { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`), size: 56 },
+      ],
+      cursor: { points: { size: 10 }, drag: { x: false, y: false } },
+      hooks: {
+        setCursor: [(u) => this.describe(u.cursor.idx)],
+        draw: [(u) => this.markCurrent(u)],
+        ready: [(u) => u.over.addEventListener("click", () => this.pick(u.cursor.idx))],
+      },
+    };
+  }
+
+  render() {
+    if (this.plot) this.plot.destroy();
+    this.plot = new uPlot(this.options(), this.data(), this.root);
+    this.plot.over.style.cursor = "pointer";
+    this.plot.over.title = "Click to load this data size into the race";
+  }
+
+  resize() {
+    if (!this.plot) return;
+    const { width, height } = this.options();
+    if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height });
+  }
+
+  // The race's current n, as a dashed line: where the next race sits on the big picture.
+  markCurrent(u) {
+    const n = this.currentN();
+    if (n < this.ns[0] / 1.25 || n > this.ns.at(-1) * 1.25) return;
+    const x = Math.round(u.valToPos(n, "x", true));
+    const { ctx } = u;
+    ctx.save();
+    ctx.strokeStyle = "#8b1e3f";
+    ctx.setLineDash([5, 4]);
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  refresh() {
+    this.plot?.redraw(false);
+  }
+
+  describe(idx) {
+    const seeds = this.sweep.seeds;
+    if (idx == null) {
+      this.readout.textContent = `Final test accuracy after ${this.sweep.scenario.race?.epochs ?? "the default"} epochs; line: mean of ${seeds} seeds, band: lowest to highest. Hover a size for the numbers, click it to race it.`;
+      return;
+    }
+    const n = this.ns[idx];
+    const parts = this.strategies.map((s) => {
+      const p = this.at(s, n);
+      return `${STRATEGY_LABELS[s]} ${percent(p.mean)} (${percent(p.lo, 0)}–${percent(p.hi, 0)})`;
+    });
+    this.readout.textContent = `n = ${n.toLocaleString("en")}: ${parts.join(" · ")}`;
+  }
+
+  pick(idx) {
+    if (idx == null) return;
+    const race = this.sweep.scenario.race || {};
+    this.onPick({ ...race, n: this.ns[idx], frozen: this.sweep.frozen });
+  }
+}

@@ -1,0 +1,70 @@
+"""The default scenario teaches what it claims, measured by real training on Fashion-MNIST.
+
+The cheap test checks the direction of the head start (effect 1) and of the cost (effect 4)
+with few epochs; ``pytest -m slow tests/test_scenario.py`` runs the full check of
+effects 1–5 over seeds and sizes and writes its table to test-artifacts/scenario.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import data, scenario, sweep
+from app.engine import Resources, run_race
+from app.events import Done, Plan, RaceConfig
+from app.settings import Settings
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def real() -> Settings:
+    settings = Settings()
+    try:
+        data.locate(settings)
+    except data.DataError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed here: {exc}")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def res(real: Settings) -> Resources:
+    return Resources.load(real)
+
+
+def race(res: Resources, **given: int) -> tuple[Plan, Done]:
+    events = list(run_race(RaceConfig.validate_with(given, res.settings.limits), res))
+    return events[0], events[-1]
+
+
+def test_with_little_data_the_pretrained_strategies_lead(res: Resources) -> None:
+    _, done = race(res, n=50, epochs=3, seed=0)
+    acc = {name: s.final_test_acc for name, s in done.summary.items()}
+    assert acc["finetune"] > acc["scratch"] + 0.05, acc
+    assert acc["frozen"] > acc["scratch"], acc
+
+
+def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resources) -> None:
+    limits = res.settings.limits.frozen
+    plans, dones = zip(*(race(res, n=100, epochs=2, frozen=k) for k in (limits.min, limits.default, limits.max)), strict=True)
+    params = [p.strategies["finetune"].trainable_params for p in plans]
+    assert params[0] > params[1] > params[2] > plans[0].strategies["frozen"].trainable_params
+    compute = {name: s.compute_s for name, s in dones[1].summary.items()}
+    assert compute["frozen"] < compute["finetune"] < compute["scratch"], compute
+    assert dones[2].summary["finetune"].compute_s < dones[0].summary["finetune"].compute_s
+
+
+@pytest.mark.slow
+def test_the_default_scenario_shows_all_five_effects(real: Settings, tmp_path) -> None:
+    limits = real.limits
+    small = [n for n in sweep.log_spaced(limits.n.min, limits.n.max) if n <= scenario.FROZEN_LEADS_UP_TO_N]
+    plan = sweep.default_plan(limits, seeds=3, ns=[*small, limits.n.max])
+    results = sweep.run(plan, real, tmp_path / "scenario.csv")
+    checks = scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)
+    table = scenario.table(checks)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "scenario.md").write_text(table + "\n")
+    print("\n" + table)
+    assert all(c.passed for c in checks), table

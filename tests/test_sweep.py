@@ -1,0 +1,92 @@
+"""The sweep: resumable CSV of real races, a plot, the scenario checks and the page's payload."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from app import scenario, sweep
+from app.events import RaceConfig
+from app.settings import Settings
+
+
+def small_plan(settings: Settings, ns=(25, 50), seeds=2, scan=False) -> sweep.Plan:
+    base = RaceConfig.validate_with({"epochs": 2, "n": 50}, settings.limits)
+    return sweep.Plan(ns=tuple(ns), seeds=tuple(range(seeds)), base=base, frozen_scan=(0, 4) if scan else ())
+
+
+def test_log_spaced_sizes_cover_the_range_in_round_steps() -> None:
+    assert sweep.log_spaced(25, 5000) == [25, 50, 100, 200, 500, 1000, 2000, 5000]
+    assert sweep.log_spaced(30, 700) == [30, 50, 100, 200, 500, 700]
+
+
+def test_a_sweep_writes_every_epoch_of_every_race_and_a_plot(tiny: Settings, tmp_path) -> None:
+    plan = small_plan(tiny)
+    results = sweep.run(plan, tiny, tmp_path / "s.csv")
+    assert len(results.rows) == 2 * 2 * 3 * 2  # sizes × seeds × strategies × epochs
+    assert {(r["n"], r["seed"]) for r in results.rows} == {(25, 0), (25, 1), (50, 0), (50, 1)}
+    assert all(0.0 <= r["test_acc"] <= 1.0 for r in results.rows)
+    with (tmp_path / "s.csv").open() as f:
+        assert tuple(next(csv.reader(f))) == sweep.COLUMNS
+    for suffix in (".png", ".svg"):
+        assert (tmp_path / f"s{suffix}").stat().st_size > 5000
+    assert b"<svg" in (tmp_path / "s.svg").read_bytes()[:500]
+
+
+def test_an_interrupted_sweep_resumes_without_rerunning_finished_races(tiny: Settings, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "s.csv"
+    plan = small_plan(tiny)
+    calls: list[tuple[int, int]] = []
+
+    def stop_after_two(todo, total):
+        for i, config in enumerate(todo):
+            if i == 2:
+                raise KeyboardInterrupt
+            calls.append((config.n, config.seed))
+            yield config
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(plan, tiny, out, progress=stop_after_two)
+    assert len(sweep.read_rows(out)) == 2 * 3 * 2  # two whole races, nothing half-written
+
+    def record(todo, total):
+        todo = list(todo)
+        assert total == 4 and len(todo) == 2
+        yield from todo
+
+    results = sweep.run(plan, tiny, out, progress=record)
+    assert len(results.rows) == 4 * 3 * 2
+    assert len({(r["n"], r["seed"], r["strategy"], r["epoch"]) for r in results.rows}) == len(results.rows)
+
+
+def test_a_sweep_of_another_scenario_is_refused_not_mixed(tiny: Settings, tmp_path) -> None:
+    out = tmp_path / "s.csv"
+    sweep.run(small_plan(tiny, ns=(25,), seeds=1), tiny, out)
+    other = sweep.Plan(ns=(25,), seeds=(0,), base=RaceConfig.validate_with({"epochs": 3}, tiny.limits))
+    with pytest.raises(sweep.SweepError, match=r"race differ.*--fresh"):
+        sweep.run(other, tiny, out)
+    assert len(sweep.run(other, tiny, out, fresh=True).rows) == 3 * 3
+
+
+def test_the_scenario_checks_read_real_results(tiny: Settings, tmp_path) -> None:
+    plan = small_plan(tiny, scan=True)
+    results = sweep.run(plan, tiny, tmp_path / "s.csv")
+    checks = scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)
+    assert [c.number for c in checks] == [1, 2, 3, 4, 5]
+    assert all(c.measured for c in checks)
+    table = scenario.table(checks)
+    assert table.count("\n") == 6 and "| 4 |" in table
+
+
+def test_the_page_payload_summarises_the_default_k_only(tiny: Settings, tmp_path) -> None:
+    plan = small_plan(tiny, scan=True)
+    sweep.run(plan, tiny, tmp_path / "s.csv")
+    payload = sweep.page_payload(tmp_path / "s.csv")
+    assert payload is not None and payload["frozen"] == plan.base.frozen and payload["seeds"] == 2
+    expected = {(s, n) for s in ("scratch", "frozen", "finetune") for n in (25, 50)}
+    assert {(p["strategy"], p["n"]) for p in payload["points"]} == expected
+    for p in payload["points"]:
+        assert p["lo"] <= p["mean"] <= p["hi"]
+    assert payload["scenario"]["race"]["epochs"] == 2
+    assert sweep.page_payload(tmp_path / "missing.csv") is None

@@ -55,7 +55,7 @@ export class SweepPanel {
       legend: { show: false },
       scales: { x: { time: false, distr: 3, range: (_, lo, hi) => [lo / 1.25, hi * 1.25] }, y: { range: [0, 1] } },
       axes: [
-        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, values: (_, t) => t.map(String) },
+        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, filter: (_, splits) => splits, values: (_, t) => t.map((v) => (v == null ? "" : String(v))) },
         { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`), size: 56 },
       ],
       cursor: { points: { size: 10 }, drag: { x: false, y: false } },

@@ -198,11 +198,13 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay)
         trainers.append(Trainer(name, model, locked, opt, trainable, compute_s=time.perf_counter() - t0))
 
+    # What trains never changes during a race: counted once, reported with every epoch.
+    plans = {t.name: strategy_plan(t.model, batch_size(t.name, s)) for t in trainers}
     yield Plan(
         config=config,
         device=describe_device(res.device),
         units=describe_units(s),
-        strategies={t.name: strategy_plan(t.model, batch_size(t.name, s)) for t in trainers},
+        strategies=plans,
         train_size=len(train),
         test_size=len(test),
         classes=[FASHION_CLASSES[c] for c in s.target_classes],
@@ -228,7 +230,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
             loss_v, acc_v, test_v = loss_sum.item() / len(train), correct.item() / len(train), test_correct.item() / len(test)
             t.compute_s += time.perf_counter() - t0
             t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
-            plan = strategy_plan(t.model, batch_size(t.name, s))
+            plan = plans[t.name]
             yield Epoch(
                 strategy=t.name,
                 epoch=epoch,

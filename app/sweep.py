@@ -53,7 +53,7 @@ class Plan:
     def races(self) -> list[RaceConfig]:
         grid = [self.base.model_copy(update={"n": n, "seed": s}) for n in self.ns for s in self.seeds]
         scan = [self.base.model_copy(update={"frozen": k, "seed": s}) for k in self.frozen_scan for s in self.seeds]
-        return list(dict.fromkeys(grid + [c for c in scan if c not in grid]))
+        return list(dict.fromkeys(grid + scan))  # the scan at the default k is already in the grid
 
     def scenario(self, settings: Settings, checkpoint_sha: str) -> dict[str, Any]:
         """What makes two sweeps comparable: everything but n, seed and k."""
@@ -266,8 +266,9 @@ def run(
 
     res = Resources.load(settings)
     results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
-    todo = [c for c in plan.races() if race_key(c) not in results.done()]
-    for config in progress(todo, len(plan.races())) if progress else todo:
+    races, done = plan.races(), results.done()
+    todo = [c for c in races if race_key(c) not in done]
+    for config in progress(todo, len(races)) if progress else todo:
         results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
     base = plan.base
     title = (

@@ -3,7 +3,10 @@
 * scratch  – random init, everything trains at ``lr_scratch``.
 * frozen   – pretrained body, all five body units locked; a new head trains at ``lr_head``.
 * finetune – pretrained body, the first k units locked; the rest trains at
-  ``lr_head * body_lr_ratio`` and the new head at ``lr_head``.
+  ``lr_head * body_lr_ratio`` and the new head at ``lr_head``, after a warm-up.
+
+Every rate follows a per-step schedule (``lr_schedule``): fine-tune's linear warm-up,
+then a cosine decay to zero for all three.
 
 The three progress in turns, an epoch each, so none waits for another to finish, and
 each strategy's clock counts only its own compute. Locked units never change, so
@@ -25,6 +28,7 @@ from torch import nn
 from app import checkpoint, data, models
 from app.engine_info import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
+from app.feature_cache import FeatureCache
 from app.settings import FASHION_CLASSES, Settings
 
 
@@ -54,6 +58,7 @@ class Resources:
     pretrained: dict[str, torch.Tensor]
     device: torch.device
     test: data.Split
+    cache: FeatureCache
     _train: dict[int, data.Split] = field(default_factory=dict)
 
     @classmethod
@@ -62,7 +67,7 @@ class Resources:
         card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
         device = pick_device(settings.device)
         test = data.target_test(dataset, settings).to(device)
-        return cls(settings, dataset, card, state, device, test)
+        return cls(settings, dataset, card, state, device, test, FeatureCache(settings.feature_cache_mb * 2**20))
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -80,6 +85,7 @@ class Trainer:
     model: models.ResNet
     locked: int
     optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
     trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
@@ -124,6 +130,27 @@ def batch_size(name: Strategy, settings: Settings) -> int:
     return settings.frozen_batch_size if name == "frozen" else settings.batch_size
 
 
+def steps_per_epoch(n: int, batch: int) -> int:
+    return math.ceil(n / batch)
+
+
+def lr_schedule(
+    name: Strategy, optimizer: torch.optim.Optimizer, epochs: int, steps: int, settings: Settings
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step factors on every group's rate: fine-tune's warm-up, then a cosine to zero."""
+    total = epochs * steps
+    warm = min(total // 2, math.ceil(settings.warmup_epochs * steps)) if name == "finetune" else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        if not settings.cosine_decay:
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
     trainable = [name for name, _ in model.units() if name not in model.locked] + ["head"]
     return StrategyPlan(
@@ -134,22 +161,16 @@ def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
     )
 
 
-@torch.no_grad()
-def _features(prefix: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """Outputs of the locked prefix (in eval mode, so BatchNorm uses its running statistics)."""
-    if len(prefix) == 0:
-        return x
-    prefix.eval()
-    return torch.cat([prefix(chunk) for chunk in x.split(batch)])
+def _prepare(t: Trainer, train: data.Split, res: Resources) -> None:
+    """Point the trainer at its inputs: the locked units' outputs, or the images themselves."""
+    if not res.settings.cache_features:
+        t.train_x, t.test_x = train.x, res.test.x
+        return
 
+    def features(images: str, x: torch.Tensor) -> torch.Tensor:
+        return res.cache.features(res.card.sha256, t.locked, images, x, t.model.layers_between, res.settings.eval_batch_size)
 
-def _prepare(trainer: Trainer, train: data.Split, test: data.Split, settings: Settings) -> None:
-    if settings.cache_features:
-        prefix = trainer.model.layers_to(trainer.locked)
-        trainer.train_x = _features(prefix, train.x, settings.eval_batch_size)
-        trainer.test_x = _features(prefix, test.x, settings.eval_batch_size)
-    else:
-        trainer.train_x, trainer.test_x = train.x, test.x
+    t.train_x, t.test_x = features(f"train:{len(train)}", train.x), features("test", res.test.x)
 
 
 def _train_epoch(
@@ -163,7 +184,7 @@ def _train_epoch(
     loss_sum = torch.zeros((), device=y.device)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
     # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
-    for idx in order.tensor_split(math.ceil(n / batch)):
+    for idx in order.tensor_split(steps_per_epoch(n, batch)):
         if should_stop():
             raise RaceCancelled
         logits = t.trainable(t.train_x[idx])
@@ -171,6 +192,7 @@ def _train_epoch(
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t.optimizer.step()
+        t.scheduler.step()
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == y[idx]).sum()
     return loss_sum, correct
@@ -196,7 +218,8 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         model, locked = build_model(name, config, res)
         trainable = model.layers_from(locked) if s.cache_features else model
         opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay)
-        trainers.append(Trainer(name, model, locked, opt, trainable, compute_s=time.perf_counter() - t0))
+        sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch_size(name, s)), s)
+        trainers.append(Trainer(name, model, locked, opt, sched, trainable, compute_s=time.perf_counter() - t0))
 
     # What trains never changes during a race: counted once, reported with every epoch.
     plans = {t.name: strategy_plan(t.model, batch_size(t.name, s)) for t in trainers}
@@ -210,14 +233,14 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         classes=[FASHION_CLASSES[c] for c in s.target_classes],
     )
 
-    gens = {}
-    for t in trainers:
+    # Shallowest first, so a deeper prefix continues from a shallower one's features.
+    for t in sorted(trainers, key=lambda t: t.locked):
         t0 = time.perf_counter()
-        _prepare(t, train, test, s)
+        _prepare(t, train, res)
         _sync(res.device)
         t.compute_s += time.perf_counter() - t0
-        # The same shuffling for every strategy: they see the same batches in the same order.
-        gens[t.name] = torch.Generator().manual_seed(config.seed)
+    # The same shuffling for every strategy: they see the same batches in the same order.
+    gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
 
     for epoch in range(1, config.epochs + 1):
         for t in trainers:

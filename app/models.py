@@ -33,14 +33,12 @@ class Head(nn.Sequential):
     epoch (``restart_statistics`` at each epoch's start): for frozen's fixed features that
     is their true mean and variance from the first batch on, where an exponential average
     would spend the first epochs forgetting its initial zeros and ones.
-    The linear layer starts at zero: the first step moves each class's weights toward that
-    class's mean feature, so a good body shows at once, and every strategy starts at chance.
+    The linear layer keeps PyTorch's default random init, as any newly attached layer has:
+    its first gradients are what fine-tune's warm-up protects the pretrained units from.
     """
 
     def __init__(self, features: int, classes: int) -> None:
         super().__init__(nn.BatchNorm1d(features, affine=False, momentum=None), nn.Linear(features, classes))
-        nn.init.zeros_(self[1].weight)
-        nn.init.zeros_(self[1].bias)
 
     @property
     def in_features(self) -> int:
@@ -84,7 +82,11 @@ class ResNet(nn.Module):
 
     def layers_to(self, k: int) -> nn.Sequential:
         """The first k body units: what computes the cached features."""
-        return nn.Sequential(*[m for _, m in list(self.units())[:k]])
+        return self.layers_between(0, k)
+
+    def layers_between(self, j: int, k: int) -> nn.Sequential:
+        """Body units j…k-1: what continues a cached prefix of j units to k."""
+        return nn.Sequential(*[m for _, m in list(self.units())[j:k]])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers_from(0)(x)

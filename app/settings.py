@@ -95,9 +95,19 @@ class Settings(BaseSettings):
     frozen_batch_size: int = Field(default=32, ge=1)
     eval_batch_size: int = Field(default=1000, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0.0)
+    # Fine-tune's rates ramp up linearly over its first warmup_epochs (at most half the run):
+    # the new head's random first gradients would otherwise tear at the pretrained units it
+    # unlocks. Frozen has nothing to protect and scratch nothing pretrained: no warm-up.
+    warmup_epochs: float = Field(default=2.0, ge=0.0)
+    # Every strategy's rates then decay along a cosine to zero by the last step, so the final
+    # accuracy reflects what was learned, not where the last noisy step happened to land.
+    cosine_decay: bool = True
     # Train the layers after the locked ones on features computed once per race: exact,
     # because locked units never change and no augmentation is applied.
     cache_features: bool = True
+    # Those features are kept across races (keyed by checkpoint, units and image set) up to
+    # this many MiB, least recently used evicted first; 0 keeps none, recomputing every prefix.
+    feature_cache_mb: int = Field(default=512, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # CPU threads for training; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)

@@ -67,7 +67,10 @@ class Plan:
             "source_classes": list(settings.source_classes),
             "test_size": settings.test_size,
             "batch_size": settings.batch_size,
+            "frozen_batch_size": settings.frozen_batch_size,
             "weight_decay": settings.weight_decay,
+            "warmup_epochs": settings.warmup_epochs,
+            "cosine_decay": settings.cosine_decay,
             "checkpoint_sha256": checkpoint_sha,
         }
 

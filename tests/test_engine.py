@@ -119,3 +119,29 @@ def test_a_race_can_be_cancelled_between_batches(res: engine.Resources) -> None:
         for event in engine.run_race(config(), res, should_stop=stop):
             events.append(event)
     assert calls == 4 and not any(isinstance(e, Done) for e in events)
+
+
+def rates(name: str, settings: Settings, epochs: int = 10, steps: int = 4) -> list[float]:
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = engine.lr_schedule(name, opt, epochs, steps, settings)
+    out = []
+    for _ in range(epochs * steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_only_finetune_warms_up_and_every_rate_decays_towards_zero(tiny: Settings) -> None:
+    settings = tiny.model_copy(update={"warmup_epochs": 2.0, "cosine_decay": True})
+    ft, frozen, scratch = (rates(name, settings) for name in ("finetune", "frozen", "scratch"))
+    assert frozen == scratch and frozen[0] == 1.0  # nothing pretrained is at risk: full rate at once
+    warm = ft[:8]  # two epochs of four steps
+    assert warm == sorted(warm) and warm[0] < 0.2 and max(ft) == ft[8] == 1.0
+    for r in (ft, frozen):
+        after_peak = r[r.index(max(r)) :]
+        assert after_peak == sorted(after_peak, reverse=True) and 0 < r[-1] < 0.01
+    assert rates("finetune", settings, epochs=2)[:4] != [1.0] * 4  # even a short race warms up, for at most half of it
+    flat = rates("frozen", settings.model_copy(update={"cosine_decay": False}))
+    assert set(flat) == {1.0}

@@ -146,3 +146,24 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert len(student.evaluate("window.headstart.chart.current")) == 6
     student.locator("#recent summary").click()
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")
+
+
+def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, f"{live_server}/?epochs=2")
+    panel = page.locator("#sweep")
+    expect(panel).to_be_visible()
+    expect(page.locator("#sweep-readout")).to_contain_text("Hover a size")
+    over = page.locator("#sweep .u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    x = page.evaluate("window.headstart.sweep.plot.valToPos(50, 'x')")
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
+    readout = page.locator("#sweep-readout")
+    expect(readout).to_contain_text("n = 50:")
+    assert all(label in readout.inner_text() for label in ("scratch", "frozen", "fine-tune"))
+    page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
+    expect(page.locator("#n-out")).to_contain_text("50 images")
+    expect(page.locator("#status")).to_contain_text("Loaded 50 images from the sweep")
+    assert "n=50" in page.url
+    shot(page, "sweep.png")
+    assert not page.errors

@@ -1,0 +1,70 @@
+"""Outputs of the locked pretrained units, kept across races.
+
+Locked units are the checkpoint's, unchanged, in eval mode, and no augmentation touches
+their inputs, so their output on a given image set is the same in every race: computed
+once, it serves frozen and fine-tune alike, at every seed. A deeper prefix continues
+from the deepest one already held (frozen's five units start from fine-tune's k), so
+within a race the shared units run once too. Keys name the checkpoint, the number of
+units and the image set; a byte budget evicts the least recently used.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+Key = tuple[str, int, str]  # checkpoint sha256, locked units, image set ("train:200", "test")
+
+
+@torch.no_grad()
+def run_prefix(prefix: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """Outputs of locked units, in eval mode so BatchNorm uses its running statistics."""
+    if len(prefix) == 0:
+        return x
+    prefix.eval()
+    return torch.cat([prefix(chunk) for chunk in x.split(batch)])
+
+
+@dataclass
+class FeatureCache:
+    budget_bytes: int
+    hits: int = 0
+    misses: int = 0
+    _store: OrderedDict[Key, torch.Tensor] = field(default_factory=OrderedDict)
+
+    def features(
+        self, sha: str, k: int, images: str, x: torch.Tensor, units: Callable[[int, int], nn.Module], batch: int
+    ) -> torch.Tensor:
+        """The first k units' output on ``x``; ``units(j, k)`` gives units j…k-1 of a locked model."""
+        if k == 0:
+            return x
+        key = (sha, k, images)
+        if key in self._store:
+            self.hits += 1
+            self._store.move_to_end(key)
+            return self._store[key]
+        self.misses += 1
+        start = max((j for (s, j, i) in self._store if s == sha and i == images and j < k), default=0)
+        base = self._store[(sha, start, images)] if start else x
+        out = run_prefix(units(start, k), base, batch)
+        self._put(key, out)
+        return out
+
+    def _put(self, key: Key, value: torch.Tensor) -> None:
+        size = value.numel() * value.element_size()
+        if size > self.budget_bytes:
+            return  # larger than the whole budget: used for this race, not kept
+        self._store[key] = value
+        while self.nbytes > self.budget_bytes:
+            self._store.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.numel() * v.element_size() for v in self._store.values())
+
+    def clear(self) -> None:
+        self._store.clear()

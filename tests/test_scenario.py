@@ -57,6 +57,7 @@ def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resour
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_the_default_scenario_shows_all_five_effects(real: Settings, tmp_path) -> None:
     limits = real.limits
     small = [n for n in sweep.log_spaced(limits.n.min, limits.n.max) if n <= scenario.FROZEN_LEADS_UP_TO_N]

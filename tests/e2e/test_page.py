@@ -160,7 +160,7 @@ def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Br
     page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
     readout = page.locator("#sweep-readout")
     expect(readout).to_contain_text("n = 50:")
-    assert all(label in readout.inner_text() for label in ("scratch", "frozen", "fine-tune"))
+    assert all(label in readout.inner_text().lower() for label in ("scratch", "frozen", "fine-tune"))
     page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
     expect(page.locator("#n-out")).to_contain_text("50 images")
     expect(page.locator("#status")).to_contain_text("Loaded 50 images from the sweep")

@@ -67,7 +67,8 @@ class Resources:
         card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
         device = pick_device(settings.device)
         test = data.target_test(dataset, settings).to(device)
-        return cls(settings, dataset, card, state, device, test, FeatureCache(settings.feature_cache_mb * 2**20))
+        cache = FeatureCache(settings.feature_cache_mb * 2**20, memory_format(device))
+        return cls(settings, dataset, card, state, device, test, cache)
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -198,12 +199,22 @@ def _train_epoch(
     return loss_sum, correct
 
 
-@torch.inference_mode()
 def _evaluate(t: Trainer, y: torch.Tensor, batch: int) -> torch.Tensor:
+    """Correct test predictions, counted on the device.
+
+    Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
+    cores); training there stays contiguous (see ``memory_format``), so the trainable layers
+    switch format for evaluation only, outside inference mode so their parameters stay
+    ordinary tensors.
+    """
     t.model.eval()
+    t.trainable.to(memory_format=torch.channels_last)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
-    for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
-        correct += (t.trainable(xs).argmax(1) == ys).sum()
+    with torch.inference_mode():
+        for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
+            xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+            correct += (t.trainable(xs).argmax(1) == ys).sum()
+    t.trainable.to(memory_format=memory_format(y.device))
     return correct
 
 
@@ -217,7 +228,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         t0 = time.perf_counter()
         model, locked = build_model(name, config, res)
         trainable = model.layers_from(locked) if s.cache_features else model
-        opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay)
+        opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay, fused=True)
         sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch_size(name, s)), s)
         trainers.append(Trainer(name, model, locked, opt, sched, trainable, compute_s=time.perf_counter() - t0))
 

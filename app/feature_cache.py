@@ -21,17 +21,25 @@ Key = tuple[str, int, str]  # checkpoint sha256, locked units, image set ("train
 
 
 @torch.no_grad()
-def run_prefix(prefix: nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """Outputs of locked units, in eval mode so BatchNorm uses its running statistics."""
+def run_prefix(
+    prefix: nn.Module, x: torch.Tensor, batch: int, out_format: torch.memory_format = torch.contiguous_format
+) -> torch.Tensor:
+    """Outputs of locked units, in eval mode so BatchNorm uses its running statistics.
+
+    Inference convolutions run about a quarter faster channels_last, on the CPU too; the
+    result is handed back in ``out_format``, the layout the trainable layers train in.
+    """
     if len(prefix) == 0:
         return x
-    prefix.eval()
-    return torch.cat([prefix(chunk) for chunk in x.split(batch)])
+    prefix.eval().to(memory_format=torch.channels_last)
+    out = torch.cat([prefix(chunk.contiguous(memory_format=torch.channels_last)) for chunk in x.split(batch)])
+    return out.contiguous(memory_format=out_format)
 
 
 @dataclass
 class FeatureCache:
     budget_bytes: int
+    out_format: torch.memory_format = torch.contiguous_format
     hits: int = 0
     misses: int = 0
     _store: OrderedDict[Key, torch.Tensor] = field(default_factory=OrderedDict)
@@ -50,7 +58,7 @@ class FeatureCache:
         self.misses += 1
         start = max((j for (s, j, i) in self._store if s == sha and i == images and j < k), default=0)
         base = self._store[(sha, start, images)] if start else x
-        out = run_prefix(units(start, k), base, batch)
+        out = run_prefix(units(start, k), base, batch, self.out_format)
         self._put(key, out)
         return out
 

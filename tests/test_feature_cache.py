@@ -44,7 +44,7 @@ def test_a_deeper_prefix_continued_from_a_shallower_one_equals_computing_it_whol
 
 def test_the_cache_stays_within_its_budget_evicting_the_least_recently_used() -> None:
     identity = lambda j, k: nn.Sequential(nn.Identity())  # noqa: E731
-    x = torch.zeros(4, 256)  # 4 KiB
+    x = torch.zeros(4, 1, 16, 16)  # 4 KiB of feature maps
     cache = FeatureCache(budget_bytes=10 * 1024)
     for images in ("a", "b"):
         cache.features("sha", 1, images, x, identity, 4)
@@ -52,7 +52,7 @@ def test_the_cache_stays_within_its_budget_evicting_the_least_recently_used() ->
     cache.features("sha", 1, "c", x, identity, 4)
     assert cache.nbytes <= 10 * 1024
     assert {key[2] for key in cache._store} == {"a", "c"}
-    cache.features("sha", 1, "huge", torch.zeros(4, 4096), identity, 4)  # over budget on its own: used, not kept
+    cache.features("sha", 1, "huge", torch.zeros(4, 16, 16, 16), identity, 4)  # over budget on its own: used, not kept
     assert {key[2] for key in cache._store} == {"a", "c"}
 
 

@@ -64,6 +64,7 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
         "source_classes": [FASHION_CLASSES[c] for c in settings.source_classes],
         "test_size": settings.test_size,
         "batch_size": settings.batch_size,
+        "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
         "device": hub.health()["device"],
         "max_message_bytes": settings.max_message_bytes,
     }

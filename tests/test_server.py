@@ -51,6 +51,7 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert body["limits"]["n"] == {"min": 25, "max": 5000, "default": 200}
     assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
     assert body["strategies"] == ["scratch", "frozen", "finetune"]
+    assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
 
 
 def test_healthz_reports_the_worker(client: TestClient) -> None:

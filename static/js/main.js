@@ -11,6 +11,14 @@ import { seconds, STRATEGY_LABELS, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
+// Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.
+function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
+  const parts = [];
+  if (warm > 0) parts.push(`Fine-tune ramps its rates up over its first ${warm} epoch${warm === 1 ? "" : "s"}, so the new head's random first steps do not disturb the pretrained units.`);
+  if (cosine) parts.push("Every rate then decays along a cosine to zero by the last epoch.");
+  return parts.join(" ");
+}
+
 async function boot() {
   const config = await (await fetch("/api/config")).json();
   const ui = state.fromUrl(config.limits);
@@ -25,6 +33,7 @@ async function boot() {
   };
   const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
   setDevice(config.device);
+  $("schedule-note").textContent = scheduleNote(config.schedule);
 
   let sweep = null;
   const controls = new Controls(config, ui, (name) => {

@@ -150,6 +150,8 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
 
 def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Browser, live_server: str) -> None:
     page = open_page(browser, f"{live_server}/?epochs=2")
+    page.locator(".advanced summary").click()
+    expect(page.locator("#schedule-note")).to_contain_text("first 2 epochs")
     panel = page.locator("#sweep")
     expect(panel).to_be_visible()
     expect(page.locator("#sweep-readout")).to_contain_text("Hover a size")

@@ -184,7 +184,15 @@ async function boot() {
       setStatus(`Loaded ${picked.n.toLocaleString("en")} images from the sweep. Press Train to race it.`);
     },
   });
-  if (!ui.hide.has("sweep")) sweep.load().then((shown) => ($("sweep").hidden = !shown), () => {});
+  if (!ui.hide.has("sweep")) {
+    sweep.load().then(
+      (found) => {
+        $("sweep").hidden = !found;
+        if (found) sweep.show();
+      },
+      () => {},
+    );
+  }
 
   setRunning(false);
   if (ui.race) setStatus("Joining the race…");

@@ -5,6 +5,9 @@ import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
 import { COLOURS } from "./chart.js";
 import { percent, STRATEGY_LABELS } from "./format.js";
 
+// Thousands as "1k", "2k"… where the axis is too narrow for four-digit labels side by side.
+const sizeLabel = (v, width) => (v == null ? "" : width < 520 && v >= 1000 ? `${v / 1000}k` : String(v));
+
 export class SweepPanel {
   constructor(root, { readout, onPick, currentN }) {
     this.root = root;
@@ -21,10 +24,15 @@ export class SweepPanel {
     this.strategies = [...new Set(this.sweep.points.map((p) => p.strategy))];
     this.ns = [...new Set(this.sweep.points.map((p) => p.n))].sort((a, b) => a - b);
     this.at = (s, n) => this.sweep.points.find((p) => p.strategy === s && p.n === n);
+    return true;
+  }
+
+  // Drawn only once visible: a hidden panel measures zero wide, and a fallback width
+  // would overflow a phone's screen until the first resize.
+  show() {
     new ResizeObserver(() => this.resize()).observe(this.root);
     this.render();
     this.describe(null);
-    return true;
   }
 
   // Columns: n, then per strategy its mean, its seed maximum and its seed minimum (the band).
@@ -55,7 +63,7 @@ export class SweepPanel {
       legend: { show: false },
       scales: { x: { time: false, distr: 3, range: (_, lo, hi) => [lo / 1.25, hi * 1.25] }, y: { range: [0, 1] } },
       axes: [
-        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, filter: (_, splits) => splits, values: (_, t) => t.map((v) => (v == null ? "" : String(v))) },
+        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, filter: (_, splits) => splits, values: (u, t) => t.map((v) => sizeLabel(v, u.width)) },
         { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`), size: 56 },
       ],
       cursor: { points: { size: 10 }, drag: { x: false, y: false } },

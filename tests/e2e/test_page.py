@@ -111,7 +111,9 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
 
 def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> None:
     page = open_page(browser, live_server + "/", width=360, height=740)
+    expect(page.locator("#sweep .u-over")).to_have_count(1)  # the last panel to draw, from its own fetch
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.locator("#sweep .uplot").bounding_box()["width"] <= 360
     shot(page, "phone.png")
 
 

@@ -43,9 +43,9 @@ class Refused(Exception):
 CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
 
 
-def cache_key(config: RaceConfig, device: str | None) -> str:
-    """Races are deterministic per configuration, seed and device: the key of a stored result."""
-    return f"{config.key()}|{device}"
+def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
+    """Races are deterministic per configuration, seed, device and recipe: the key of a stored result."""
+    return f"{config.key()}|{device}|{recipe}"
 
 
 @dataclass
@@ -84,6 +84,7 @@ class Slot:
     worker: Worker
     race: Race | None = None
     device: str | None = None
+    recipe: str | None = None  # fingerprint of the checkpoint and training recipe
     ready: bool = False
 
 
@@ -180,8 +181,8 @@ class Hub:
         race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
         self.races[race.id] = race
         self._forget_old()
-        device = next((slot.device for slot in self.slots if slot.device), None)
-        stored = self.store.find(cache_key(config, device)) if device else None
+        ready = next((slot for slot in self.slots if slot.device), None)
+        stored = self.store.find(cache_key(config, ready.device, ready.recipe)) if ready else None
         if stored:
             self._replay(race, stored)
             return race
@@ -329,7 +330,7 @@ class Hub:
         kind, race_id, payload = msg
         race = slot.race
         if kind == "ready":
-            slot.ready, slot.device = True, payload
+            slot.ready, slot.device, slot.recipe = True, payload["device"], payload["recipe"]
             return
         if kind == "fatal":
             self.worker_error = payload
@@ -349,7 +350,7 @@ class Hub:
                 # Finished as soon as viewers can see it, so a repeat request replays it rather
                 # than attaching to a race that will say nothing more.
                 self._finish(race, "done", payload)
-                self.store.save(race.snapshot(), cache_key(race.config, race.device), time.time())
+                self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), time.time())
             else:
                 self._publish(race, payload)
         elif kind == "finished":
@@ -379,7 +380,7 @@ class Hub:
             )
             slot.race = None
         worker.shutdown(timeout=1.0)
-        slot.worker, slot.ready, slot.device = Worker(self.settings), False, None
+        slot.worker, slot.ready, slot.device, slot.recipe = Worker(self.settings), False, None, None
         self._launch(slot)
         self._dispatch()
 

@@ -7,12 +7,18 @@ Environment variables prefixed ``HEADSTART_`` override any field.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Bumped whenever the engine's numbers change with no setting changing (an optimizer
+# implementation, a schedule's shape), so stored races of the old recipe are not replayed.
+ENGINE_RECIPE = 2
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -130,6 +136,27 @@ class Settings(BaseSettings):
     database: Path = PROJECT_DIR / "headstart.sqlite3"
     # The shipped sweep (`python -m app sweep`): its CSV feeds the page's "head start" panel.
     sweep_csv: Path = PROJECT_DIR / "docs" / "sweep" / "sweep.csv"
+
+    def recipe(self) -> dict[str, Any]:
+        """Everything but a race's own configuration that decides its numbers."""
+        return {
+            "engine_recipe": ENGINE_RECIPE,
+            "width": self.width,
+            "blocks_per_stage": self.blocks_per_stage,
+            "source_classes": list(self.source_classes),
+            "test_size": self.test_size,
+            "data_seed": self.data_seed,
+            "batch_size": self.batch_size,
+            "frozen_batch_size": self.frozen_batch_size,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "cosine_decay": self.cosine_decay,
+        }
+
+    def recipe_fingerprint(self, checkpoint_sha256: str) -> str:
+        """A short hash of the recipe and the checkpoint: part of a stored race's key."""
+        text = json.dumps({**self.recipe(), "checkpoint_sha256": checkpoint_sha256}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def target_classes(self) -> tuple[int, ...]:

@@ -62,15 +62,7 @@ class Plan:
             "race": fixed,
             "default_frozen": self.base.frozen,
             "default_n": self.base.n,
-            "width": settings.width,
-            "blocks_per_stage": settings.blocks_per_stage,
-            "source_classes": list(settings.source_classes),
-            "test_size": settings.test_size,
-            "batch_size": settings.batch_size,
-            "frozen_batch_size": settings.frozen_batch_size,
-            "weight_decay": settings.weight_decay,
-            "warmup_epochs": settings.warmup_epochs,
-            "cosine_decay": settings.cosine_decay,
+            **settings.recipe(),
             "checkpoint_sha256": checkpoint_sha,
         }
 

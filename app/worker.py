@@ -40,7 +40,9 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
     except Exception as exc:  # a missing dataset or corrupt checkpoint: tell the server, then stop
         results.put(("fatal", None, f"{type(exc).__name__}: {exc}"))
         return
-    results.put(("ready", None, describe_device(res.device)))
+    # The recipe fingerprint joins the device in a stored race's key: a race trained with
+    # another checkpoint or recipe is never replayed as this one.
+    results.put(("ready", None, {"device": describe_device(res.device), "recipe": settings.recipe_fingerprint(res.card.sha256)}))
     while True:
         command = commands.get()
         if command is None:

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     cache_features: bool = True
     # Those features are kept across races (keyed by checkpoint, units and image set) up to
     # this many MiB, least recently used evicted first; 0 keeps none, recomputing every prefix.
-    feature_cache_mb: int = Field(default=512, ge=0)
+    feature_cache_mb: int = Field(default=256, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # CPU threads for training; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)

@@ -220,6 +220,10 @@ class Hub:
         total, races = self.store.recent(limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "races": races}
 
+    def owner_of(self, race_id: str) -> str | None:
+        race = self.races.get(race_id)
+        return race.owner if race else None
+
     @contextmanager
     def subscribe(self, race_id: str, outbox: asyncio.Queue) -> Iterator[Race]:
         """History first, then live messages, into ``outbox``; no await in between, so no gap."""

@@ -48,6 +48,9 @@ class Accepted(BaseModel):
     race_id: str
     config: RaceConfig
     replay_of: str | None = None  # the stored race this one replays, if it is a replay
+    # Whether the receiving client started it, and so may cancel it: a student who joins a
+    # teacher's race (same settings, a watch link or a code) gets false.
+    yours: bool
 
 
 class Broadcast(BaseModel):

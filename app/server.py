@@ -95,7 +95,10 @@ class Connection:
 
     async def pump(self) -> None:
         while True:
-            await self.ws.send_json(await self.outbox.get())
+            message = await self.outbox.get()
+            if message.get("type") == "accepted":  # shared by every viewer; personalised on the way out
+                message = {**message, "yours": self.hub.owner_of(message["race_id"]) == self.client}
+            await self.ws.send_json(message)
 
     def watch(self, race_id: str) -> None:
         if race_id in self.watching:

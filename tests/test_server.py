@@ -196,9 +196,14 @@ def test_an_identical_request_attaches_to_the_race_already_training(client: Test
     config = TINY | {"epochs": 50, "n": 200, "seed": 11}
     with client.websocket_connect("/ws?client=carol") as a, client.websocket_connect("/ws?client=dave") as b:
         a.send_json({"type": "start", "config": config})
-        first = a.receive_json()["race_id"]
+        accepted = a.receive_json()
+        first = accepted["race_id"]
+        assert accepted["yours"] is True
         b.send_json({"type": "start", "config": config})
-        assert until(b, "accepted")[-1]["race_id"] == first
+        joined = until(b, "accepted")[-1]
+        assert joined["race_id"] == first and joined["yours"] is False  # dave may watch, not cancel
+        b.send_json({"type": "cancel", "race_id": first})
+        assert until(b, "error")[-1]["code"] == "not_owner"
         a.send_json({"type": "cancel", "race_id": first})
         until(b, "cancelled")
 
@@ -256,7 +261,9 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
         link = client.get(f"/w/{code}", follow_redirects=False)
         assert link.status_code == 303 and link.headers["location"] == f"/?race={accepted['race_id']}"
         student.send_json({"type": "watch", "code": code})
-        assert until(student, "done")[0]["race_id"] == accepted["race_id"]
+        seen = until(student, "done")
+        assert seen[0]["race_id"] == accepted["race_id"] and seen[0]["yours"] is False
+        assert accepted["yours"] is True
         until(teacher, "done")
     assert client.get("/api/codes/ABCD").status_code == 404
 

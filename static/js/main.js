@@ -26,7 +26,7 @@ async function boot() {
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
-  const race = { id: ui.race, running: false, finished: false, replay: false };
+  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false };
   const setStatus = (text, kind = "") => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
@@ -46,7 +46,7 @@ async function boot() {
   const setRunning = (running) => {
     race.running = running;
     $("train").disabled = running;
-    $("stop").disabled = !running;
+    $("stop").disabled = !running || !race.mine; // only the page that started a race may stop it
     controls.setDisabled(running);
     $("copy-watch").disabled = !race.id;
     for (const [id, ext] of [["export-csv", ".csv"], ["export-json", ""]]) {
@@ -68,9 +68,11 @@ async function boot() {
       state.toUrl(ui);
       chart.clearCurrent();
       strip.resetCounters();
+      race.mine = Boolean(msg.yours);
       setRunning(true);
       race.replay = Boolean(msg.replay_of);
-      setStatus(race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…");
+      const whose = race.mine ? "" : " (started by someone else, so only they can stop it)";
+      setStatus((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
     },
     broadcast(msg) {
       $("code").hidden = false;

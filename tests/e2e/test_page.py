@@ -140,11 +140,13 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     teacher.locator("#train").click()
     expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
     code = teacher.locator("#code-text").inner_text()
+    assert teacher.evaluate("window.headstart.race.mine") is True
     student = open_page(browser, live_server + "/")
     student.locator("#join-code").fill(code.lower())
     student.locator("#join button").click()
     expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
     assert student.locator("#n-out").inner_text().startswith("30 images")  # the teacher's settings came along
+    assert student.evaluate("window.headstart.race.mine") is False  # so its Stop stays disabled: only the teacher stops it
     assert len(student.evaluate("window.headstart.chart.current")) == 6
     student.locator("#recent summary").click()
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")

@@ -12,8 +12,12 @@ engine's achieved FLOP/s while training scratch against a large matmul's.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import resource
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -96,11 +100,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine_name(device: torch.device) -> str:
+    """The hardware, named: what a figure means depends on it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+    return f"{model or 'unknown CPU'}, {os.cpu_count()} cores"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
     settings = get_settings()
     if settings.threads:
@@ -108,7 +123,14 @@ def main(argv: list[str] | None = None) -> None:
     given = {k: v for k, v in {"n": args.n, "epochs": args.epochs}.items() if v is not None}
     config = RaceConfig.validate_with(given, settings.limits)
     res = engine.Resources.load(settings)
-    print(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
+    report: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        report.append(line)
+
+    say(f"machine: {machine_name(res.device)}")
+    say(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
 
     list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
     res.cache.clear()  # cold: nothing kept from an earlier race
@@ -121,9 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     warm_wall = time.perf_counter() - t0
     rss_engine = peak_rss_mb()
 
-    print(f"\n{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}", end="")
     ref = None if args.skip_reference else reference_race(config, res)
-    print(f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9} {'warm':>6}" if ref else "")
+    header = f"{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}"
+    say()
+    say(header + (f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9} {'warm':>6}" if ref else ""))
     for name in STRATEGIES:
         e, w = done.summary[name], warm.summary[name]
         line = f"{name:<10} {e.compute_s:>9.2f} {w.compute_s:>7.2f} {e.final_test_acc:>11.3f}"
@@ -131,21 +154,28 @@ def main(argv: list[str] | None = None) -> None:
             r = ref[name]
             line += f" {r['seconds']:>12.2f} {r['final_test_acc']:>14.3f}"
             line += f" {r['seconds'] / e.compute_s:>8.1f}× {r['seconds'] / w.compute_s:>5.1f}×"
-        print(line)
-    print(f"\nengine race wall: {engine_wall:.2f} s cold, {warm_wall:.2f} s warm")
+        say(line)
+    say()
+    say(f"engine race wall: {engine_wall:.2f} s cold, {warm_wall:.2f} s warm")
     if ref:
         ref_wall = sum(r["seconds"] for r in ref.values())
-        print(
+        say(
             f"reference wall:   {ref_wall:.2f} s  → engine is {ref_wall / engine_wall:.1f}× faster end to end cold, "
             f"{ref_wall / warm_wall:.1f}× warm"
         )
-    print(f"peak resident memory: {rss_engine:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after both")
+    say(f"peak resident memory: {rss_engine:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after both")
     ceiling = matmul_ceiling(res.device)
     achieved = scratch_flops(config, res) / done.summary["scratch"].compute_s
-    print(
+    say(
         f"matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s; scratch achieved {achieved / 1e9:.1f} GFLOP/s "
         f"= {100 * achieved / ceiling:.0f} % of it"
     )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        command = " ".join(["python -m app.bench", *(argv if argv is not None else sys.argv[1:])])
+        heading = f"# `{command}` on {machine_name(res.device)}, {time.strftime('%Y-%m-%d')}"
+        args.out.write_text(heading + "\n\n```\n" + "\n".join(report) + "\n```\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         print(line, flush=True)
         report.append(line)
 
-    say(f"machine: {machine_name(res.device)}")
+    machine = machine_name(res.device)
+    say(f"machine: {machine}")
     say(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
 
     list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         command = " ".join(["python -m app.bench", *(argv if argv is not None else sys.argv[1:])])
-        heading = f"# `{command}` on {machine_name(res.device)}, {time.strftime('%Y-%m-%d')}"
+        heading = f"# `{command}` on {machine}, {time.strftime('%Y-%m-%d')}"
         args.out.write_text(heading + "\n\n```\n" + "\n".join(report) + "\n```\n")
         print(f"wrote {args.out}")
 

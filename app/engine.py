@@ -85,6 +85,7 @@ class Trainer:
     name: Strategy
     model: models.ResNet
     locked: int
+    batch: int
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
@@ -229,11 +230,12 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         model, locked = build_model(name, config, res)
         trainable = model.layers_from(locked) if s.cache_features else model
         opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay, fused=True)
-        sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch_size(name, s)), s)
-        trainers.append(Trainer(name, model, locked, opt, sched, trainable, compute_s=time.perf_counter() - t0))
+        batch = batch_size(name, s)
+        sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
+        trainers.append(Trainer(name, model, locked, batch, opt, sched, trainable, compute_s=time.perf_counter() - t0))
 
     # What trains never changes during a race: counted once, reported with every epoch.
-    plans = {t.name: strategy_plan(t.model, batch_size(t.name, s)) for t in trainers}
+    plans = {t.name: strategy_plan(t.model, t.batch) for t in trainers}
     yield Plan(
         config=config,
         device=describe_device(res.device),
@@ -256,7 +258,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     for epoch in range(1, config.epochs + 1):
         for t in trainers:
             t0 = time.perf_counter()
-            loss_sum, correct = _train_epoch(t, train.y, batch_size(t.name, s), gens[t.name], should_stop)
+            loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
             _sync(res.device)
             train_s = time.perf_counter() - t0
             test_correct = _evaluate(t, test.y, s.eval_batch_size)

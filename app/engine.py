@@ -183,20 +183,23 @@ def _train_epoch(
     t.model.head.restart_statistics()
     n = len(y)
     order = torch.randperm(n, generator=gen).to(y.device)
+    # Shuffled once per epoch, so each batch is a view rather than a gather of its own.
+    xs, ys = t.train_x[order], y[order]
     loss_sum = torch.zeros((), device=y.device)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
     # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
-    for idx in order.tensor_split(steps_per_epoch(n, batch)):
+    steps = steps_per_epoch(n, batch)
+    for xb, yb in zip(xs.tensor_split(steps), ys.tensor_split(steps), strict=True):
         if should_stop():
             raise RaceCancelled
-        logits = t.trainable(t.train_x[idx])
-        loss = F.cross_entropy(logits, y[idx])
+        logits = t.trainable(xb)
+        loss = F.cross_entropy(logits, yb)
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t.optimizer.step()
         t.scheduler.step()
-        loss_sum += loss.detach() * len(idx)
-        correct += (logits.argmax(1) == y[idx]).sum()
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
     return loss_sum, correct
 
 

@@ -33,7 +33,7 @@ def run_prefix(
         return x
     prefix.eval().to(memory_format=torch.channels_last)
     out = torch.cat([prefix(chunk.contiguous(memory_format=torch.channels_last)) for chunk in x.split(batch)])
-    return out.contiguous(memory_format=out_format)
+    return out.contiguous(memory_format=out_format) if out.dim() == 4 else out  # pooled features are flat
 
 
 @dataclass

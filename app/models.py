@@ -77,16 +77,22 @@ class ResNet(nn.Module):
             yield name, getattr(self, name)
 
     def layers_from(self, k: int) -> nn.Sequential:
-        """Everything after the first k body units: what sees the cached features."""
-        return nn.Sequential(*[m for _, m in list(self.units())[k:]], self.pool, self.head)
+        """Everything after the first k body units: what sees the cached features.
+
+        With every unit locked the pooling, which has no parameters, is locked too: frozen's
+        head then learns from pooled features rather than pooling the same maps every step.
+        """
+        pool = [] if k == len(UNITS) else [self.pool]
+        return nn.Sequential(*[m for _, m in list(self.units())[k:]], *pool, self.head)
 
     def layers_to(self, k: int) -> nn.Sequential:
-        """The first k body units: what computes the cached features."""
+        """The first k body units (and the pooling, for all five): what computes the cached features."""
         return self.layers_between(0, k)
 
     def layers_between(self, j: int, k: int) -> nn.Sequential:
         """Body units j…k-1: what continues a cached prefix of j units to k."""
-        return nn.Sequential(*[m for _, m in list(self.units())[j:k]])
+        pool = [self.pool] if k == len(UNITS) else []
+        return nn.Sequential(*[m for _, m in list(self.units())[j:k]], *pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers_from(0)(x)

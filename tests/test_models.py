@@ -58,3 +58,15 @@ def test_locked_units_keep_parameters_and_batchnorm_statistics() -> None:
         assert torch.equal(before[key], after[key]), key
     assert not torch.equal(before["stage4.0.conv1.weight"], after["stage4.0.conv1.weight"])
     assert not torch.equal(before["stage4.0.bn1.running_mean"], after["stage4.0.bn1.running_mean"])
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_the_locked_prefix_and_the_rest_compose_to_the_whole_model(k: int) -> None:
+    torch.manual_seed(0)
+    model = models.build(width=4, blocks_per_stage=1).eval()
+    x = torch.randn(6, 1, 28, 28)
+    with torch.no_grad():
+        features = model.layers_to(k)(x)
+        assert torch.allclose(model.layers_from(k)(features), model(x), atol=1e-6)
+    # with every unit locked, the parameter-free pooling is part of the prefix: frozen's head sees flat features
+    assert features.dim() == (2 if k == len(models.UNITS) else 4)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app import checkpoint, data, models
-from app.engine_info import describe_units
+from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache
 from app.settings import FASHION_CLASSES, Settings

@@ -1,7 +1,8 @@
 """A small ResNet for 28×28 grayscale images, made of five body units and a head.
 
 The body units (stem, stage 1…4) are what the page draws and what the frozen-layers
-slider locks, counting from the input. Built from torchvision's ``BasicBlock``.
+slider locks, counting from the input. Built from torchvision's ``BasicBlock`` to the
+plan in ``architecture``, which also counts their parameters without torch.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-UNITS = ("stem", "stage1", "stage2", "stage3", "stage4")
-UNIT_LABELS = ("stem", "stage 1", "stage 2", "stage 3", "stage 4")
+from app import architecture
+from app.architecture import UNITS
+
+__all__ = ["UNITS", "Head", "ResNet", "build", "count_params", "unit_params"]
 
 
-def _stage(in_ch: int, out_ch: int, blocks: int, stride: int) -> nn.Sequential:
+def _unit(u: architecture.Unit) -> nn.Sequential:
+    if u.name == "stem":
+        # A 3×3 stride-2 stem without max-pool: halving 28×28 once costs a point or two of
+        # accuracy and makes every later layer four times cheaper, which is what keeps a race in seconds.
+        conv = nn.Conv2d(u.in_ch, u.out_ch, 3, stride=u.stride, padding=1, bias=False)
+        return nn.Sequential(conv, nn.BatchNorm2d(u.out_ch), nn.ReLU(inplace=True))
     downsample = None
-    if stride != 1 or in_ch != out_ch:
-        downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
-    layers = [BasicBlock(in_ch, out_ch, stride, downsample)]
-    layers += [BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+    if u.stride != 1 or u.in_ch != u.out_ch:
+        downsample = nn.Sequential(nn.Conv2d(u.in_ch, u.out_ch, 1, stride=u.stride, bias=False), nn.BatchNorm2d(u.out_ch))
+    layers = [BasicBlock(u.in_ch, u.out_ch, u.stride, downsample)]
+    layers += [BasicBlock(u.out_ch, u.out_ch) for _ in range(u.blocks - 1)]
     return nn.Sequential(*layers)
 
 
@@ -53,16 +61,10 @@ class ResNet(nn.Module):
 
     def __init__(self, width: int = 16, blocks_per_stage: int = 1, num_classes: int = 5) -> None:
         super().__init__()
-        w = width
-        # A 3×3 stride-2 stem without max-pool: halving 28×28 once costs a point or two of
-        # accuracy and makes every later layer four times cheaper, which is what keeps a race in seconds.
-        self.stem = nn.Sequential(nn.Conv2d(1, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
-        self.stage1 = _stage(w, w, blocks_per_stage, 1)
-        self.stage2 = _stage(w, 2 * w, blocks_per_stage, 2)
-        self.stage3 = _stage(2 * w, 4 * w, blocks_per_stage, 2)
-        self.stage4 = _stage(4 * w, 8 * w, blocks_per_stage, 2)
+        for unit in architecture.body(width, blocks_per_stage):
+            self.add_module(unit.name, _unit(unit))
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = Head(8 * w, num_classes)
+        self.head = Head(architecture.feature_dim(width), num_classes)
         self.locked: frozenset[str] = frozenset()
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from app import protocol, sweep
-from app.engine_info import describe_units
+from app.architecture import describe_units
 from app.events import STRATEGIES
 from app.hub import Hub, Refused
 from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings

@@ -42,6 +42,7 @@ class FeatureCache:
     out_format: torch.memory_format = torch.contiguous_format
     hits: int = 0
     misses: int = 0
+    nbytes: int = 0  # what the kept features take, kept up to date rather than summed on every eviction
     _store: OrderedDict[Key, torch.Tensor] = field(default_factory=OrderedDict)
 
     def features(
@@ -63,16 +64,19 @@ class FeatureCache:
         return out
 
     def _put(self, key: Key, value: torch.Tensor) -> None:
-        size = value.numel() * value.element_size()
+        size = _size(value)
         if size > self.budget_bytes:
             return  # larger than the whole budget: used for this race, not kept
         self._store[key] = value
+        self.nbytes += size
         while self.nbytes > self.budget_bytes:
-            self._store.popitem(last=False)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(v.numel() * v.element_size() for v in self._store.values())
+            _, evicted = self._store.popitem(last=False)
+            self.nbytes -= _size(evicted)
 
     def clear(self) -> None:
         self._store.clear()
+        self.nbytes = 0
+
+
+def _size(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()

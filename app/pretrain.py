@@ -32,7 +32,13 @@ def pretrain(
     dataset = data.load(settings)
     train, test = data.source_train(dataset, settings).to(device), data.source_test(dataset, settings).to(device)
     torch.manual_seed(seed)
-    model = models.build(settings.width, settings.blocks_per_stage).to(device, memory_format=memory_format(device))
+    model = models.build(settings.width, settings.blocks_per_stage)
+    # The source head starts at zero (after the same random draws as any head, so the body's init
+    # is unchanged): the shipped checkpoint was trained so, and this rebuilds it bit for bit.
+    # The head is discarded for the target task; only the body carries over.
+    torch.nn.init.zeros_(model.head[1].weight)
+    torch.nn.init.zeros_(model.head[1].bias)
+    model = model.to(device, memory_format=memory_format(device))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
     steps = epochs * math.ceil(len(train) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)

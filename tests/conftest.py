@@ -76,6 +76,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+def real() -> Settings:
+    """The default settings, on the installed Fashion-MNIST (skipped where it is not installed)."""
+    from app import data
+
+    settings = Settings()
+    try:
+        data.locate(settings)
+    except data.DataError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed here: {exc}")
+    return settings
+
+
 def tiny_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child process use the tiny settings."""
     return {

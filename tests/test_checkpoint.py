@@ -67,3 +67,21 @@ def test_the_shipped_checkpoint_reproduces_its_card() -> None:
     subset = data.Split(test.x[::5], test.y[::5])  # 1,000 of the 5,000 source test images
     assert accuracy(model, subset) == pytest.approx(card.source_test_acc, abs=0.02)
     assert json.loads(checkpoint.card_path(settings.checkpoint).read_text())["sha256"] == checkpoint.sha256(settings.checkpoint)
+
+
+def test_pretraining_again_rebuilds_the_same_checkpoint_bit_for_bit(tiny: Settings, tmp_path: Path) -> None:
+    from app.pretrain import pretrain
+
+    again = pretrain(tiny, tmp_path / "again.safetensors", epochs=1, seed=0, batch=64)
+    assert again.sha256 == load(tiny.checkpoint, tiny)[0].sha256
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path) -> None:
+    """``python -m app pretrain`` is how the shipped weights were made: it must still make them (about 2 min)."""
+    from app.pretrain import pretrain
+
+    shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)
+    rebuilt = pretrain(real, tmp_path / "rebuilt.safetensors", epochs=shipped.epochs, seed=shipped.seed)
+    assert rebuilt.sha256 == shipped.sha256

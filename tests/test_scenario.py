@@ -11,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from app import data, scenario, sweep
+from app import scenario, sweep
 from app.engine import Resources, run_race
 from app.events import Done, Plan, RaceConfig
 from app.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def real() -> Settings:
-    settings = Settings()
-    try:
-        data.locate(settings)
-    except data.DataError as exc:
-        pytest.skip(f"Fashion-MNIST is not installed here: {exc}")
-    return settings
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,6 @@ def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp
     printed = capsys.readouterr().out
     recorded = (tmp_path / "run.md").read_text()
     assert recorded.startswith("# `python -m app.bench --n 25 --epochs 2 --out ") and "cores" in recorded.splitlines()[0]
-    for needle in ("machine:", "reference wall:", "faster end to end", "peak resident memory:", "% of it"):
+    for needle in ("machine:", "reference wall:", "faster end to end", "peak resident memory:", "% of it", "locked pass"):
         assert needle in printed and needle in recorded
     assert all(f"\n{name} " in recorded for name in ("scratch", "frozen", "finetune"))

@@ -113,6 +113,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {args.out} and its .png, .svg ({len(results.rows)} epoch rows)")
+    print(sweep.accuracy_table(results.rows, plan.base.frozen) + "\n")
     print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
     return 0
 

@@ -189,6 +189,30 @@ def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list
     return points
 
 
+def accuracy_table(rows: Sequence[dict[str, Any]], frozen: int) -> str:
+    """Markdown: test accuracy (%) after epoch 1 and after the last, per n at fine-tune's ``frozen``,
+    as mean ± spread (max − min) over seeds; docs/scenario.md shows it for the shipped sweep."""
+    order = ("finetune", "frozen", "scratch")
+    cells: dict[tuple[int, str, str], list[float]] = {}
+    last = 0
+    for r in rows:
+        if r["frozen"] == frozen and r["epoch"] in (1, r["epochs"]):
+            when = "first" if r["epoch"] == 1 else "last"
+            cells.setdefault((r["n"], r["strategy"], when), []).append(100 * r["test_acc"])
+            last = max(last, r["epochs"])
+
+    def cell(values: list[float]) -> str:
+        return f"{statistics.fmean(values):.1f} ± {max(values) - min(values):.1f}"
+
+    names = {"finetune": "fine-tune", "frozen": "frozen", "scratch": "scratch"}
+    head = [f"{names[s]} @1" for s in order] + [f"{names[s]} @{last}" for s in order]
+    lines = ["| n | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for n in sorted({n for n, _, _ in cells}):
+        row = [cell(cells[(n, s, when)]) for when in ("first", "last") for s in order]
+        lines.append(f"| {n} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     """Final test accuracy against n on a log axis, mean line and min–max band per strategy."""
     import matplotlib

@@ -90,3 +90,17 @@ def test_the_page_payload_summarises_the_default_k_only(tiny: Settings, tmp_path
         assert p["lo"] <= p["mean"] <= p["hi"]
     assert payload["scenario"]["race"]["epochs"] == 2
     assert sweep.page_payload(tmp_path / "missing.csv") is None
+
+
+def test_the_accuracy_table_gives_mean_and_spread_after_the_first_and_last_epoch() -> None:
+    rows = [
+        {"n": n, "seed": seed, "frozen": 2, "epochs": 3, "strategy": s, "epoch": e, "test_acc": acc}
+        for n in (25, 50)
+        for seed, acc in ((0, 0.5), (1, 0.7))
+        for s in ("scratch", "frozen", "finetune")
+        for e in (1, 2, 3)
+    ] + [{"n": 25, "seed": 0, "frozen": 0, "epochs": 3, "strategy": "finetune", "epoch": 3, "test_acc": 0.0}]  # another k
+    lines = sweep.accuracy_table(rows, frozen=2).splitlines()
+    assert lines[0] == "| n | fine-tune @1 | frozen @1 | scratch @1 | fine-tune @3 | frozen @3 | scratch @3 |"
+    assert lines[2] == "| 25 | " + " | ".join(["60.0 ± 20.0"] * 6) + " |"
+    assert [line.split(" |")[0] for line in lines[2:]] == ["| 25", "| 50"]

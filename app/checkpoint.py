@@ -1,7 +1,7 @@
 """The pretrained checkpoint: weights in safetensors beside a small JSON card.
 
-The card records how the weights were made (split, seed, epochs, source accuracy)
-and the SHA-256 of the weights file, which loading verifies before trusting it.
+The card records how the weights were made (split, seed, epochs, source accuracy, the
+machine) and the SHA-256 of the weights file, which loading verifies before trusting it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class Card:
     source_test_acc: float
     sha256: str
     format: str = FORMAT
+    # Where it was trained: the device and, on a CPU, the kernels' instruction set and the thread
+    # count, which decide the order floats are summed in, so the bits pretraining gives.
+    trained_on: str | None = None
+    threads: int | None = None
 
 
 def card_path(weights: Path) -> Path:

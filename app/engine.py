@@ -36,10 +36,22 @@ class RaceCancelled(Exception):
     """Raised between batches when the race's viewers have gone or asked it to stop."""
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last pays on GPUs; on the CPU, torch 2.14.1's oneDNN backward can stall with it
-    on narrow models, and the gain there was within a few percent, so the CPU keeps the default."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+# oneDNN's channels_last backward of a strided 1×1 convolution with fewer input channels than its
+# register block (8 with AVX2, 16 with AVX-512) writes out of bounds: it hangs, crashes or returns
+# wrong weight gradients (oneDNN issue #6035, reproduced with torch 2.14.1 at 2–7 channels).
+# The narrowest such convolution here, stage 2's projection, has ``width`` input channels.
+CPU_CHANNELS_LAST_MIN_WIDTH = 16
+
+
+def memory_format(device: torch.device, width: int) -> torch.memory_format:
+    """The layout the trainable layers train in: channels_last where it is fast and sound.
+
+    It pays on GPUs, and on the CPU too (scratch and fine-tune train 10–20 % faster on two
+    cores), except for the narrow models that meet the oneDNN fault above.
+    """
+    if device.type == "cuda" or width >= CPU_CHANNELS_LAST_MIN_WIDTH:
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def pick_device(setting: str) -> torch.device:
@@ -59,6 +71,7 @@ class Resources:
     device: torch.device
     test: data.Split
     cache: FeatureCache
+    layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
     _train: dict[int, data.Split] = field(default_factory=dict)
 
     @classmethod
@@ -67,8 +80,9 @@ class Resources:
         card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
         device = pick_device(settings.device)
         test = data.target_test(dataset, settings).to(device)
-        cache = FeatureCache(settings.feature_cache_mb * 2**20, memory_format(device))
-        return cls(settings, dataset, card, state, device, test, cache)
+        layout = memory_format(device, settings.width)
+        cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
+        return cls(settings, dataset, card, state, device, test, cache, layout)
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -114,7 +128,7 @@ def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[mod
         body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
         model.load_state_dict(body, strict=False)
     model.lock(locked)
-    return model.to(res.device, memory_format=memory_format(res.device)), locked
+    return model.to(res.device, memory_format=res.layout), locked
 
 
 def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> list[dict]:
@@ -203,11 +217,11 @@ def _train_epoch(
     return loss_sum, correct
 
 
-def _evaluate(t: Trainer, y: torch.Tensor, batch: int) -> torch.Tensor:
+def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> torch.Tensor:
     """Correct test predictions, counted on the device.
 
     Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
-    cores); training there stays contiguous (see ``memory_format``), so the trainable layers
+    cores). Where training must stay contiguous (see ``memory_format``), the trainable layers
     switch format for evaluation only, outside inference mode so their parameters stay
     ordinary tensors.
     """
@@ -218,7 +232,8 @@ def _evaluate(t: Trainer, y: torch.Tensor, batch: int) -> torch.Tensor:
         for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
             xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
             correct += (t.trainable(xs).argmax(1) == ys).sum()
-    t.trainable.to(memory_format=memory_format(y.device))
+    if layout != torch.channels_last:
+        t.trainable.to(memory_format=layout)
     return correct
 
 
@@ -264,7 +279,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
             loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
             _sync(res.device)
             train_s = time.perf_counter() - t0
-            test_correct = _evaluate(t, test.y, s.eval_batch_size)
+            test_correct = _evaluate(t, test.y, s.eval_batch_size, res.layout)
             # One host sync per strategy per epoch, here, rather than one per batch.
             loss_v, acc_v, test_v = loss_sum.item() / len(train), correct.item() / len(train), test_correct.item() / len(test)
             t.compute_s += time.perf_counter() - t0

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from app import checkpoint, data, models
-from app.engine import memory_format, pick_device
+from app.engine import pick_device
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ def pretrain(
     # The head is discarded for the target task; only the body carries over.
     torch.nn.init.zeros_(model.head[1].weight)
     torch.nn.init.zeros_(model.head[1].bias)
-    model = model.to(device, memory_format=memory_format(device))
+    # Contiguous on the CPU: the shipped checkpoint was trained so, and another layout would
+    # change its bits (channels_last sums in another order).
+    model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
     steps = epochs * math.ceil(len(train) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -64,4 +66,13 @@ def pretrain(
         seed=seed,
         epochs=epochs,
         source_test_acc=round(acc, 4),
+        trained_on=trained_on(device),
+        threads=torch.get_num_threads() if device.type == "cpu" else None,
     )
+
+
+def trained_on(device: torch.device) -> str:
+    """With the thread count, what decides pretraining's bits besides the recipe: "cpu AVX2", or the GPU."""
+    if device.type == "cuda":
+        return f"cuda {torch.cuda.get_device_name(device)}"
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}"

@@ -106,6 +106,37 @@ def test_cached_features_match_training_through_the_locked_layers(tiny: Settings
         assert x.test_acc == pytest.approx(y.test_acc, abs=0.021)  # at most one test image flips
 
 
+def test_the_cpu_trains_channels_last_only_where_onednn_handles_it() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert engine.memory_format(cpu, 4) == torch.contiguous_format  # stage 2's projection: 4 input channels
+    assert engine.memory_format(cpu, 16) == torch.channels_last
+    assert engine.memory_format(cuda, 4) == torch.channels_last
+
+
+@pytest.fixture(scope="module")
+def wide(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The tiny task at width 16, where the CPU trains channels_last."""
+    from app.pretrain import pretrain
+
+    settings = tiny.model_copy(update={"width": 16, "checkpoint": tmp_path_factory.mktemp("wide") / "wide.safetensors"})
+    pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
+    return settings
+
+
+def test_channels_last_training_matches_contiguous_training(wide: Settings, monkeypatch) -> None:
+    fast = engine.Resources.load(wide)
+    assert fast.layout == torch.channels_last
+    a = [e for e in engine.run_race(config(epochs=3), fast) if isinstance(e, Epoch)]
+    monkeypatch.setattr(engine, "CPU_CHANNELS_LAST_MIN_WIDTH", 10**6)
+    plain = engine.Resources.load(wide)
+    assert plain.layout == torch.contiguous_format
+    b = [e for e in engine.run_race(config(epochs=3), plain) if isinstance(e, Epoch)]
+    for x, y in zip(a, b, strict=True):
+        assert (x.strategy, x.epoch) == (y.strategy, y.epoch)
+        assert x.train_loss == pytest.approx(y.train_loss, rel=1e-3, abs=1e-4)
+        assert x.test_acc == pytest.approx(y.test_acc, abs=0.021)  # at most one test image flips
+
+
 def test_a_race_can_be_cancelled_between_batches(res: engine.Resources) -> None:
     calls = 0
 

@@ -64,8 +64,7 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[
                 for xs, ys in zip(test.x.split(TUTORIAL_EVAL_BATCH), test.y.split(TUTORIAL_EVAL_BATCH), strict=True):
                     correct += (model(xs).argmax(1) == ys).sum().item()
             acc = correct / len(test)
-        if res.device.type == "cuda":
-            torch.cuda.synchronize()
+        engine.sync(res.device)
         out[name] = {"seconds": time.perf_counter() - t0, "final_test_acc": acc}
     return out
 
@@ -74,13 +73,11 @@ def matmul_ceiling(device: torch.device, size: int = 2048, repeats: int = 10) ->
     """FLOP/s of a large fp32 matmul: the device's practical ceiling."""
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    engine.sync(device)
     t0 = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    engine.sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - t0)
 
 
@@ -112,12 +109,10 @@ def locked_pass(config: RaceConfig, res: engine.Resources) -> tuple[float, float
         prefix.eval()(images[: s.eval_batch_size])
     flops = counter.get_total_flops() * len(images) / min(len(images), s.eval_batch_size)
     run_prefix(prefix, images, s.eval_batch_size)  # the first call picks its kernels
-    if res.device.type == "cuda":
-        torch.cuda.synchronize()
+    engine.sync(res.device)
     t0 = time.perf_counter()
     run_prefix(prefix, images, s.eval_batch_size)
-    if res.device.type == "cuda":
-        torch.cuda.synchronize()
+    engine.sync(res.device)
     return flops, time.perf_counter() - t0
 
 

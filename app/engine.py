@@ -110,7 +110,8 @@ class Trainer:
     last_acc: float = 0.0
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a clock read next counts it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -268,7 +269,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     for t in sorted(trainers, key=lambda t: t.locked):
         t0 = time.perf_counter()
         _prepare(t, train, res)
-        _sync(res.device)
+        sync(res.device)
         t.compute_s += time.perf_counter() - t0
     # The same shuffling for every strategy: they see the same batches in the same order.
     gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
@@ -277,7 +278,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         for t in trainers:
             t0 = time.perf_counter()
             loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
-            _sync(res.device)
+            sync(res.device)
             train_s = time.perf_counter() - t0
             test_correct = _evaluate(t, test.y, s.eval_batch_size, res.layout)
             # One host sync per strategy per epoch, here, rather than one per batch.

@@ -78,14 +78,18 @@ class ResNet(nn.Module):
         for name in UNITS:
             yield name, getattr(self, name)
 
-    def layers_from(self, k: int) -> nn.Sequential:
-        """Everything after the first k body units: what sees the cached features.
+    def _layers(self, j: int, k: int) -> list[nn.Module]:
+        """Body units j…k-1, ending with the pooling when they reach the last unit.
 
-        With every unit locked the pooling, which has no parameters, is locked too: frozen's
+        The pooling has no parameters, so with every unit locked it is locked too: frozen's
         head then learns from pooled features rather than pooling the same maps every step.
         """
-        pool = [] if k == len(UNITS) else [self.pool]
-        return nn.Sequential(*[m for _, m in list(self.units())[k:]], *pool, self.head)
+        units = [m for _, m in list(self.units())[j:k]]
+        return [*units, self.pool] if k == len(UNITS) and j < k else units
+
+    def layers_from(self, k: int) -> nn.Sequential:
+        """Everything after the first k body units: what sees the cached features."""
+        return nn.Sequential(*self._layers(k, len(UNITS)), self.head)
 
     def layers_to(self, k: int) -> nn.Sequential:
         """The first k body units (and the pooling, for all five): what computes the cached features."""
@@ -93,8 +97,7 @@ class ResNet(nn.Module):
 
     def layers_between(self, j: int, k: int) -> nn.Sequential:
         """Body units j…k-1: what continues a cached prefix of j units to k."""
-        pool = [self.pool] if k == len(UNITS) else []
-        return nn.Sequential(*[m for _, m in list(self.units())[j:k]], *pool)
+        return nn.Sequential(*self._layers(j, k))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers_from(0)(x)

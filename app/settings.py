@@ -99,7 +99,10 @@ class Settings(BaseSettings):
     # Frozen trains only a head on cached features, where a step costs next to nothing, so
     # it takes smaller batches: more steps per epoch, as one would train a linear probe.
     frozen_batch_size: int = Field(default=32, ge=1)
-    eval_batch_size: int = Field(default=1000, ge=1)
+    # Batch for evaluation and for the locked units' pass. It changes no result beyond float
+    # rounding, so it is not part of the recipe. 250 keeps a batch's activations in the CPU's
+    # cache where the whole test set at once spills out (scratch's evaluation 78 → 58 ms).
+    eval_batch_size: int = Field(default=250, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0.0)
     # Fine-tune's rates ramp up linearly over its first warmup_epochs (at most half the run):
     # the new head's random first gradients would otherwise tear at the pretrained units it

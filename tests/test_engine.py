@@ -137,6 +137,18 @@ def test_channels_last_training_matches_contiguous_training(wide: Settings, monk
         assert x.test_acc == pytest.approx(y.test_acc, abs=0.021)  # at most one test image flips
 
 
+def test_the_evaluation_batch_changes_no_result(wide: Settings) -> None:
+    """It is left out of the recipe's fingerprint: stored races stay valid when it is tuned."""
+    whole = [e for e in engine.run_race(config(epochs=2), engine.Resources.load(wide)) if isinstance(e, Epoch)]
+    uneven = wide.model_copy(update={"eval_batch_size": 7})  # the last batch is a remainder
+    parts = [e for e in engine.run_race(config(epochs=2), engine.Resources.load(uneven)) if isinstance(e, Epoch)]
+    for x, y in zip(whole, parts, strict=True):
+        assert (x.strategy, x.epoch) == (y.strategy, y.epoch)
+        # kernels picked for another batch may sum in another order: rounding, no more
+        assert x.train_loss == pytest.approx(y.train_loss, rel=1e-5)
+        assert x.test_acc == y.test_acc  # every test image counted, the remainder batch's too
+
+
 def test_a_race_can_be_cancelled_between_batches(res: engine.Resources) -> None:
     calls = 0
 

@@ -307,7 +307,12 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
 
 
 def describe_device(device: torch.device) -> str:
+    """What trains, as shown on the page and as part of a stored race's key.
+
+    On the CPU the vector unit is named: AVX2 and AVX-512 kernels sum in different orders,
+    so the same race trained on each ends a little apart, and neither replays as the other.
+    """
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return f"cpu {torch.backends.cpu.get_cpu_capability()} ({threads} thread{'s' if threads != 1 else ''})"

@@ -113,6 +113,13 @@ def test_the_cpu_trains_channels_last_only_where_onednn_handles_it() -> None:
     assert engine.memory_format(cuda, 4) == torch.channels_last
 
 
+def test_the_cpu_is_described_by_its_vector_unit() -> None:
+    """Part of a stored race's key: a race trained with AVX2 kernels never replays as AVX-512's."""
+    described = engine.describe_device(torch.device("cpu"))
+    assert described.startswith(f"cpu {torch.backends.cpu.get_cpu_capability()} (")
+    assert f"({torch.get_num_threads()} thread" in described
+
+
 @pytest.fixture(scope="module")
 def wide(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The tiny task at width 16, where the CPU trains channels_last."""

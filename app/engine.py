@@ -306,13 +306,20 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     )
 
 
-def describe_device(device: torch.device) -> str:
-    """What trains, as shown on the page and as part of a stored race's key.
+def kernels(device: torch.device) -> str:
+    """Which kernels do the arithmetic: "cpu AVX2", "cpu AVX512", or the GPU by name.
 
-    On the CPU the vector unit is named: AVX2 and AVX-512 kernels sum in different orders,
-    so the same race trained on each ends a little apart, and neither replays as the other.
+    They decide the order floats are summed in, so the same training run on two of them ends
+    a little apart: stored races and the checkpoint's card say which produced them.
     """
+    if device.type == "cuda":
+        return f"cuda {torch.cuda.get_device_name(device)}"
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}"
+
+
+def describe_device(device: torch.device) -> str:
+    """What trains, as shown on the page and as part of a stored race's key."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
-    return f"cpu {torch.backends.cpu.get_cpu_capability()} ({threads} thread{'s' if threads != 1 else ''})"
+    return f"{kernels(device)} ({threads} thread{'s' if threads != 1 else ''})"

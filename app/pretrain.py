@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from app import checkpoint, data, models
-from app.engine import pick_device
+from app.engine import kernels, pick_device
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,6 @@ def pretrain(
         seed=seed,
         epochs=epochs,
         source_test_acc=round(acc, 4),
-        trained_on=trained_on(device),
+        trained_on=kernels(device),
         threads=torch.get_num_threads() if device.type == "cpu" else None,
     )
-
-
-def trained_on(device: torch.device) -> str:
-    """With the thread count, what decides pretraining's bits besides the recipe: "cpu AVX2", or the GPU."""
-    if device.type == "cuda":
-        return f"cuda {torch.cuda.get_device_name(device)}"
-    return f"cpu {torch.backends.cpu.get_cpu_capability()}"

@@ -84,10 +84,11 @@ def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path
     must still make them bit for bit (about 2 min). Elsewhere floats sum in another order."""
     import torch
 
-    from app.pretrain import pretrain, trained_on
+    from app.engine import kernels
+    from app.pretrain import pretrain
 
     shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)
-    here = trained_on(torch.device("cpu"))
+    here = kernels(torch.device("cpu"))
     if shipped.trained_on != here or shipped.threads is None:
         pytest.skip(f"the shipped checkpoint was trained on {shipped.trained_on}; this machine is {here}")
     threads = torch.get_num_threads()

@@ -80,8 +80,13 @@ def test_pretraining_again_rebuilds_the_same_checkpoint_bit_for_bit(tiny: Settin
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path) -> None:
-    """``python -m app pretrain`` is how the shipped weights were made: on the same kind of machine it
-    must still make them bit for bit (about 2 min). Elsewhere floats sum in another order."""
+    """``python -m app pretrain`` is how the shipped weights were made: with the same kernels it
+    must still make them bit for bit (about 2 min). Other kernels sum floats in another order.
+
+    A CPU with a wider vector unit can run the narrower kernels: ATen and oneDNN each choose
+    their own, so both are capped (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``
+    rebuilds the AVX2 checkpoint bit for bit on an AVX-512 CPU; capping ATen alone does not).
+    """
     import torch
 
     from app.engine import kernels
@@ -90,7 +95,10 @@ def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path
     shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)
     here = kernels(torch.device("cpu"))
     if shipped.trained_on != here or shipped.threads is None:
-        pytest.skip(f"the shipped checkpoint was trained on {shipped.trained_on}; this machine is {here}")
+        pytest.skip(
+            f"the shipped checkpoint was trained on {shipped.trained_on}; this machine is {here}"
+            " (a wider CPU can run narrower kernels: see this test's docstring)"
+        )
     threads = torch.get_num_threads()
     torch.set_num_threads(shipped.threads)
     try:

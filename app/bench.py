@@ -6,17 +6,21 @@ locked layers recomputed on every batch, evaluation over the test set each epoch
 batches, ``.item()`` per batch). Same data, epochs, test set, initial weights and
 shuffling. It prints wall seconds, the ratio, per-strategy seconds, peak memory, final
 accuracies of both (they must agree: speed may not come from learning less), and the
-engine's achieved FLOP/s while training scratch against a large matmul's.
+engine's achieved FLOP/s while training scratch against a large matmul's. ``--repeat N``
+runs the whole comparison N times and gives each figure's median and range.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -69,16 +73,23 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[
     return out
 
 
-def matmul_ceiling(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a large fp32 matmul: the device's practical ceiling."""
+def matmul_ceiling(device: torch.device, size: int = 2048, rounds: int = 5, repeats: int = 2) -> float:
+    """FLOP/s of a large fp32 matmul: the device's practical ceiling.
+
+    The best of a few short rounds, so that a neighbour's burst on a shared machine lowers
+    one round rather than the ceiling every other rate is measured against.
+    """
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
-    engine.sync(device)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    engine.sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - t0)
+    best = math.inf
+    for _ in range(rounds):
+        engine.sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        engine.sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 * repeats / best
 
 
 def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
@@ -95,25 +106,33 @@ def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
     return config.epochs * (train_per_image * config.n + eval_per_image * len(res.test))
 
 
-def locked_pass(config: RaceConfig, res: engine.Resources) -> tuple[float, float]:
-    """FLOPs and seconds of the pass frozen relies on: every locked unit once over the race's images.
-
-    It is what the engine does once per race and the reference every epoch; its rate against
-    the matmul ceiling says how much a faster kernel could still win.
-    """
-    s = res.settings
+def _locked_prefix(config: RaceConfig, res: engine.Resources) -> tuple[torch.nn.Module, torch.Tensor]:
+    """Every locked unit of frozen, and the race's images (training and test) it runs over."""
     model, locked = engine.build_model("frozen", config, res)
-    prefix = model.layers_to(locked)
-    images = torch.cat([res.train_split(config.n).x, res.test.x])
+    return model.layers_to(locked), torch.cat([res.train_split(config.n).x, res.test.x])
+
+
+def locked_pass_flops(config: RaceConfig, res: engine.Resources) -> float:
+    """FLOPs of the pass frozen relies on: every locked unit once over the race's images."""
+    prefix, images = _locked_prefix(config, res)
+    batch = min(len(images), res.settings.eval_batch_size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        prefix.eval()(images[: s.eval_batch_size])
-    flops = counter.get_total_flops() * len(images) / min(len(images), s.eval_batch_size)
-    run_prefix(prefix, images, s.eval_batch_size)  # the first call picks its kernels
+        prefix.eval()(images[:batch])
+    return counter.get_total_flops() * len(images) / batch
+
+
+def locked_pass_seconds(config: RaceConfig, res: engine.Resources) -> float:
+    """Seconds of that pass: what the engine does once per race and the reference every epoch.
+
+    Its rate against the matmul ceiling says how much a faster kernel could still win.
+    """
+    prefix, images = _locked_prefix(config, res)
+    run_prefix(prefix, images, res.settings.eval_batch_size)  # the first call picks its kernels
     engine.sync(res.device)
     t0 = time.perf_counter()
-    run_prefix(prefix, images, s.eval_batch_size)
+    run_prefix(prefix, images, res.settings.eval_batch_size)
     engine.sync(res.device)
-    return flops, time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
 def peak_rss_mb() -> float:
@@ -131,13 +150,69 @@ def machine_name(device: torch.device) -> str:
     return f"{model or 'unknown CPU'} ({torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} cores"
 
 
+@dataclass
+class Trial:
+    """One round of the benchmark: a cold engine race, a warm one, the reference, the ceiling."""
+
+    cold: Done
+    cold_wall: float
+    warm: Done
+    warm_wall: float
+    rss_mb: float  # peak resident memory after the engine's races, before the reference's
+    reference: dict[str, dict[str, float]] | None
+    ceiling: float
+    locked_s: float
+
+    @property
+    def reference_wall(self) -> float:
+        return sum(r["seconds"] for r in self.reference.values()) if self.reference else math.nan
+
+    def speedup(self, name: str, warm: bool = False) -> float:
+        engine_s = (self.warm if warm else self.cold).summary[name].compute_s
+        return self.reference[name]["seconds"] / engine_s if self.reference else math.nan
+
+
+def run_trial(config: RaceConfig, res: engine.Resources, with_reference: bool) -> Trial:
+    res.cache.clear()  # cold: nothing kept from an earlier race
+    t0 = time.perf_counter()
+    cold = next(e for e in engine.run_race(config, res) if isinstance(e, Done))
+    cold_wall = time.perf_counter() - t0
+    # warm: the next race of a classroom session (another seed) finds the locked units' features kept
+    t0 = time.perf_counter()
+    warm = next(e for e in engine.run_race(config.model_copy(update={"seed": config.seed + 1}), res) if isinstance(e, Done))
+    warm_wall = time.perf_counter() - t0
+    rss_mb = peak_rss_mb()
+    reference = reference_race(config, res) if with_reference else None
+    return Trial(
+        cold, cold_wall, warm, warm_wall, rss_mb, reference, matmul_ceiling(res.device), locked_pass_seconds(config, res)
+    )
+
+
+def _accuracies(t: Trial) -> list[float]:
+    races = [t.cold, t.warm]
+    return [d.summary[name].final_test_acc for d in races for name in STRATEGIES] + [
+        r["final_test_acc"] for r in (t.reference or {}).values()
+    ]
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    """The median, and the range when there is more than one value: "2.10 (1.98–2.60)"."""
+    mid = format(statistics.median(values), fmt)
+    return mid if len(values) == 1 else f"{mid} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the whole comparison this many times and report medians and ranges"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, not {args.repeat}")
     settings = get_settings()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -155,47 +230,56 @@ def main(argv: list[str] | None = None) -> None:
     say(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
 
     list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
-    res.cache.clear()  # cold: nothing kept from an earlier race
-    t0 = time.perf_counter()
-    done = next(e for e in engine.run_race(config, res) if isinstance(e, Done))
-    engine_wall = time.perf_counter() - t0
-    # warm: the next race of a classroom session (another seed) finds the locked units' features kept
-    t0 = time.perf_counter()
-    warm = next(e for e in engine.run_race(config.model_copy(update={"seed": config.seed + 1}), res) if isinstance(e, Done))
-    warm_wall = time.perf_counter() - t0
-    rss_engine = peak_rss_mb()
-
-    ref = None if args.skip_reference else reference_race(config, res)
-    header = f"{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}"
+    trials = [run_trial(config, res, with_reference=not args.skip_reference) for _ in range(args.repeat)]
+    first, ref = trials[0], not args.skip_reference
+    # Shared machines are noisy: with several runs, each figure is the median of its runs (range after it).
     say()
+    if len(trials) > 1:
+        rounds = "a cold race, a warm race (the next seed)" + (" and the reference" if ref else "")
+        say(f"medians of {len(trials)} runs, each {rounds}")
+    header = f"{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}"
     say(header + (f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9} {'warm':>6}" if ref else ""))
     for name in STRATEGIES:
-        e, w = done.summary[name], warm.summary[name]
-        line = f"{name:<10} {e.compute_s:>9.2f} {w.compute_s:>7.2f} {e.final_test_acc:>11.3f}"
+        cold_s = statistics.median(t.cold.summary[name].compute_s for t in trials)
+        warm_s = statistics.median(t.warm.summary[name].compute_s for t in trials)
+        line = f"{name:<10} {cold_s:>9.2f} {warm_s:>7.2f} {first.cold.summary[name].final_test_acc:>11.3f}"
         if ref:
-            r = ref[name]
-            line += f" {r['seconds']:>12.2f} {r['final_test_acc']:>14.3f}"
-            line += f" {r['seconds'] / e.compute_s:>8.1f}× {r['seconds'] / w.compute_s:>5.1f}×"
+            ref_s = statistics.median(t.reference[name]["seconds"] for t in trials)
+            cold_x = statistics.median(t.speedup(name) for t in trials)
+            warm_x = statistics.median(t.speedup(name, warm=True) for t in trials)
+            line += f" {ref_s:>12.2f} {first.reference[name]['final_test_acc']:>14.3f} {cold_x:>8.1f}× {warm_x:>5.1f}×"
         say(line)
-    say()
-    say(f"engine race wall: {engine_wall:.2f} s cold, {warm_wall:.2f} s warm")
-    if ref:
-        ref_wall = sum(r["seconds"] for r in ref.values())
+    if len(trials) > 1 and ref:
         say(
-            f"reference wall:   {ref_wall:.2f} s  → engine is {ref_wall / engine_wall:.1f}× faster end to end cold, "
-            f"{ref_wall / warm_wall:.1f}× warm"
+            f"frozen alone: {spread([t.speedup('frozen') for t in trials], '.1f')}× cold, "
+            f"{spread([t.speedup('frozen', warm=True) for t in trials], '.1f')}× warm"
         )
-    say(f"peak resident memory: {rss_engine:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after both")
-    ceiling = matmul_ceiling(res.device)
-    achieved = scratch_flops(config, res) / done.summary["scratch"].compute_s
+    if len(trials) > 1:
+        # The same configuration trains to the same numbers every time: only the clocks move.
+        same = all(_accuracies(t) == _accuracies(first) for t in trials)
+        say("final accuracies: the same in every run" if same else "final accuracies: NOT the same in every run")
+    say()
+    say(f"engine race wall: {spread([t.cold_wall for t in trials])} s cold, {spread([t.warm_wall for t in trials])} s warm")
+    if ref:
+        say(
+            f"reference wall:   {spread([t.reference_wall for t in trials])} s  → engine is "
+            f"{spread([t.reference_wall / t.cold_wall for t in trials], '.1f')}× faster end to end cold, "
+            f"{spread([t.reference_wall / t.warm_wall for t in trials], '.1f')}× warm"
+        )
+    say(f"peak resident memory: {first.rss_mb:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after everything")
+    flops = scratch_flops(config, res)
+    achieved = [flops / t.cold.summary["scratch"].compute_s for t in trials]
     say(
-        f"matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s; scratch achieved {achieved / 1e9:.1f} GFLOP/s "
-        f"= {100 * achieved / ceiling:.0f} % of it"
+        f"matmul ceiling: {spread([t.ceiling / 1e9 for t in trials], '.1f')} GFLOP/s; "
+        f"scratch achieved {spread([a / 1e9 for a in achieved], '.1f')} GFLOP/s "
+        f"= {spread([100 * a / t.ceiling for a, t in zip(achieved, trials, strict=True)], '.0f')} % of it"
     )
-    flops, seconds = locked_pass(config, res)
+    locked_flops = locked_pass_flops(config, res)
     say(
-        f"locked pass (all five units over {config.n} + {len(res.test)} images, once): {seconds:.3f} s, "
-        f"{flops / seconds / 1e9:.1f} GFLOP/s = {100 * flops / seconds / ceiling:.0f} % of the ceiling"
+        f"locked pass (all five units over {config.n} + {len(res.test)} images, once): "
+        f"{spread([t.locked_s for t in trials], '.3f')} s, "
+        f"{spread([locked_flops / t.locked_s / 1e9 for t in trials], '.1f')} GFLOP/s = "
+        f"{spread([100 * locked_flops / t.locked_s / t.ceiling for t in trials], '.0f')} % of the ceiling"
     )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import bench, engine
@@ -18,7 +20,8 @@ def test_the_reference_loop_learns_what_the_engine_learns(tiny: Settings) -> Non
         assert reference[name]["seconds"] > 0
 
 
-def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp_path, monkeypatch, capsys) -> None:
+def run_bench(args: list[str], tiny: Settings, monkeypatch, capsys) -> str:
+    """``python -m app.bench ARGS`` on the tiny data, what it printed."""
     from app.settings import get_settings
     from tests.conftest import tiny_env
 
@@ -27,12 +30,38 @@ def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp
     get_settings.cache_clear()
     monkeypatch.setattr(bench, "matmul_ceiling", lambda device: 1e9)  # the real one multiplies 2048² matrices
     try:
-        bench.main(["--n", "25", "--epochs", "2", "--out", str(tmp_path / "run.md")])
+        bench.main(args)
     finally:
         get_settings.cache_clear()
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp_path, monkeypatch, capsys) -> None:
+    printed = run_bench(["--n", "25", "--epochs", "2", "--out", str(tmp_path / "run.md")], tiny, monkeypatch, capsys)
     recorded = (tmp_path / "run.md").read_text()
     assert recorded.startswith("# `python -m app.bench --n 25 --epochs 2 --out ") and "cores" in recorded.splitlines()[0]
     for needle in ("machine:", "reference wall:", "faster end to end", "peak resident memory:", "% of it", "locked pass"):
         assert needle in printed and needle in recorded
     assert all(f"\n{name} " in recorded for name in ("scratch", "frozen", "finetune"))
+
+
+def test_repeated_runs_report_medians_and_ranges(tiny: Settings, monkeypatch, capsys) -> None:
+    """Shared machines are noisy: --repeat gives each figure's median and range over the runs."""
+    printed = run_bench(["--n", "25", "--epochs", "2", "--repeat", "2"], tiny, monkeypatch, capsys)
+    assert "medians of 2 runs" in printed
+    assert "final accuracies: the same in every run" in printed
+    wall = next(line for line in printed.splitlines() if line.startswith("engine race wall:"))
+    assert re.fullmatch(r"engine race wall: [\d.]+ \([\d.]+–[\d.]+\) s cold, [\d.]+ \([\d.]+–[\d.]+\) s warm", wall)
+    assert re.search(r"frozen alone: [\d.]+ \([\d.]+–[\d.]+\)× cold", printed)
+
+
+def test_a_repeat_below_one_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--repeat", "0"])
+    assert exit_.value.code == 2
+    assert "--repeat must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_a_figure_is_its_median_and_range() -> None:
+    assert bench.spread([2.0]) == "2.00"
+    assert bench.spread([3.0, 1.0, 2.5], ".1f") == "2.5 (1.0–3.0)"

@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{spread([t.reference_wall / t.warm_wall for t in trials], '.1f')}× warm"
         )
     say(f"peak resident memory: {first.rss_mb:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after everything")
+    if res.device.type == "cuda":
+        say(f"peak GPU memory allocated: {torch.cuda.max_memory_allocated(res.device) / 2**20:.0f} MB")
     flops = scratch_flops(config, res)
     achieved = [flops / t.cold.summary["scratch"].compute_s for t in trials]
     say(

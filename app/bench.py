@@ -140,14 +140,20 @@ def peak_rss_mb() -> float:
 
 
 def machine_name(device: torch.device) -> str:
-    """The hardware, named: what a figure means depends on it."""
+    """The hardware, named: what a figure means depends on it.
+
+    A CPU is named with the widest vector unit it has, which is not always the one torch's
+    kernels use (``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA`` can cap them): the
+    device line says which kernels ran.
+    """
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-    # The vector unit torch dispatches to (AVX2, AVX512…) moves every figure by about 2×.
-    return f"{model or 'unknown CPU'} ({torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} cores"
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    unit = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), None)
+    return f"{model or 'unknown CPU'}{f' ({unit})' if unit else ''}, {os.cpu_count()} cores"
 
 
 @dataclass

@@ -20,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,6 +208,62 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
     return mid if len(values) == 1 else f"{mid} ({min(values):{fmt}}–{max(values):{fmt}})"
 
 
+def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> Iterator[str]:
+    """The benchmark's figures, line by line: each the median of the trials, with its range."""
+    first, ref = trials[0], trials[0].reference is not None
+    # Shared machines are noisy: with several runs, each figure is the median of its runs (range after it).
+    yield ""
+    if len(trials) > 1:
+        rounds = "a cold race, a warm race (the next seed)" + (" and the reference" if ref else "")
+        yield f"medians of {len(trials)} runs, each {rounds}"
+    header = f"{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}"
+    yield header + (f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9} {'warm':>6}" if ref else "")
+    for name in STRATEGIES:
+        cold_s = statistics.median(t.cold.summary[name].compute_s for t in trials)
+        warm_s = statistics.median(t.warm.summary[name].compute_s for t in trials)
+        line = f"{name:<10} {cold_s:>9.2f} {warm_s:>7.2f} {first.cold.summary[name].final_test_acc:>11.3f}"
+        if ref:
+            ref_s = statistics.median(t.reference[name]["seconds"] for t in trials)
+            cold_x = statistics.median(t.speedup(name) for t in trials)
+            warm_x = statistics.median(t.speedup(name, warm=True) for t in trials)
+            line += f" {ref_s:>12.2f} {first.reference[name]['final_test_acc']:>14.3f} {cold_x:>8.1f}× {warm_x:>5.1f}×"
+        yield line
+    if len(trials) > 1 and ref:
+        yield (
+            f"frozen alone: {spread([t.speedup('frozen') for t in trials], '.1f')}× cold, "
+            f"{spread([t.speedup('frozen', warm=True) for t in trials], '.1f')}× warm"
+        )
+    if len(trials) > 1:
+        # The same configuration trains to the same numbers every time: only the clocks move.
+        same = all(_accuracies(t) == _accuracies(first) for t in trials)
+        yield "final accuracies: the same in every run" if same else "final accuracies: NOT the same in every run"
+    yield ""
+    yield f"engine race wall: {spread([t.cold_wall for t in trials])} s cold, {spread([t.warm_wall for t in trials])} s warm"
+    if ref:
+        yield (
+            f"reference wall:   {spread([t.reference_wall for t in trials])} s  → engine is "
+            f"{spread([t.reference_wall / t.cold_wall for t in trials], '.1f')}× faster end to end cold, "
+            f"{spread([t.reference_wall / t.warm_wall for t in trials], '.1f')}× warm"
+        )
+    yield f"peak resident memory: {first.rss_mb:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after everything"
+    if res.device.type == "cuda":
+        yield f"peak GPU memory allocated: {torch.cuda.max_memory_allocated(res.device) / 2**20:.0f} MB"
+    flops = scratch_flops(config, res)
+    achieved = [flops / t.cold.summary["scratch"].compute_s for t in trials]
+    yield (
+        f"matmul ceiling: {spread([t.ceiling / 1e9 for t in trials], '.1f')} GFLOP/s; "
+        f"scratch achieved {spread([a / 1e9 for a in achieved], '.1f')} GFLOP/s "
+        f"= {spread([100 * a / t.ceiling for a, t in zip(achieved, trials, strict=True)], '.0f')} % of it"
+    )
+    locked_flops = locked_pass_flops(config, res)
+    yield (
+        f"locked pass (all five units over {config.n} + {len(res.test)} images, once): "
+        f"{spread([t.locked_s for t in trials], '.3f')} s, "
+        f"{spread([locked_flops / t.locked_s / 1e9 for t in trials], '.1f')} GFLOP/s = "
+        f"{spread([100 * locked_flops / t.locked_s / t.ceiling for t in trials], '.0f')} % of the ceiling"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=None)
@@ -225,11 +282,11 @@ def main(argv: list[str] | None = None) -> None:
     given = {k: v for k, v in {"n": args.n, "epochs": args.epochs}.items() if v is not None}
     config = RaceConfig.validate_with(given, settings.limits)
     res = engine.Resources.load(settings)
-    report: list[str] = []
+    printed: list[str] = []
 
     def say(line: str = "") -> None:
         print(line, flush=True)
-        report.append(line)
+        printed.append(line)
 
     machine = machine_name(res.device)
     say(f"machine: {machine}")
@@ -237,63 +294,13 @@ def main(argv: list[str] | None = None) -> None:
 
     list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
     trials = [run_trial(config, res, with_reference=not args.skip_reference) for _ in range(args.repeat)]
-    first, ref = trials[0], not args.skip_reference
-    # Shared machines are noisy: with several runs, each figure is the median of its runs (range after it).
-    say()
-    if len(trials) > 1:
-        rounds = "a cold race, a warm race (the next seed)" + (" and the reference" if ref else "")
-        say(f"medians of {len(trials)} runs, each {rounds}")
-    header = f"{'strategy':<10} {'engine s':>9} {'warm s':>7} {'engine acc':>11}"
-    say(header + (f" {'reference s':>12} {'reference acc':>14} {'speed-up':>9} {'warm':>6}" if ref else ""))
-    for name in STRATEGIES:
-        cold_s = statistics.median(t.cold.summary[name].compute_s for t in trials)
-        warm_s = statistics.median(t.warm.summary[name].compute_s for t in trials)
-        line = f"{name:<10} {cold_s:>9.2f} {warm_s:>7.2f} {first.cold.summary[name].final_test_acc:>11.3f}"
-        if ref:
-            ref_s = statistics.median(t.reference[name]["seconds"] for t in trials)
-            cold_x = statistics.median(t.speedup(name) for t in trials)
-            warm_x = statistics.median(t.speedup(name, warm=True) for t in trials)
-            line += f" {ref_s:>12.2f} {first.reference[name]['final_test_acc']:>14.3f} {cold_x:>8.1f}× {warm_x:>5.1f}×"
+    for line in report(trials, config, res):
         say(line)
-    if len(trials) > 1 and ref:
-        say(
-            f"frozen alone: {spread([t.speedup('frozen') for t in trials], '.1f')}× cold, "
-            f"{spread([t.speedup('frozen', warm=True) for t in trials], '.1f')}× warm"
-        )
-    if len(trials) > 1:
-        # The same configuration trains to the same numbers every time: only the clocks move.
-        same = all(_accuracies(t) == _accuracies(first) for t in trials)
-        say("final accuracies: the same in every run" if same else "final accuracies: NOT the same in every run")
-    say()
-    say(f"engine race wall: {spread([t.cold_wall for t in trials])} s cold, {spread([t.warm_wall for t in trials])} s warm")
-    if ref:
-        say(
-            f"reference wall:   {spread([t.reference_wall for t in trials])} s  → engine is "
-            f"{spread([t.reference_wall / t.cold_wall for t in trials], '.1f')}× faster end to end cold, "
-            f"{spread([t.reference_wall / t.warm_wall for t in trials], '.1f')}× warm"
-        )
-    say(f"peak resident memory: {first.rss_mb:.0f} MB after the engine race, {peak_rss_mb():.0f} MB after everything")
-    if res.device.type == "cuda":
-        say(f"peak GPU memory allocated: {torch.cuda.max_memory_allocated(res.device) / 2**20:.0f} MB")
-    flops = scratch_flops(config, res)
-    achieved = [flops / t.cold.summary["scratch"].compute_s for t in trials]
-    say(
-        f"matmul ceiling: {spread([t.ceiling / 1e9 for t in trials], '.1f')} GFLOP/s; "
-        f"scratch achieved {spread([a / 1e9 for a in achieved], '.1f')} GFLOP/s "
-        f"= {spread([100 * a / t.ceiling for a, t in zip(achieved, trials, strict=True)], '.0f')} % of it"
-    )
-    locked_flops = locked_pass_flops(config, res)
-    say(
-        f"locked pass (all five units over {config.n} + {len(res.test)} images, once): "
-        f"{spread([t.locked_s for t in trials], '.3f')} s, "
-        f"{spread([locked_flops / t.locked_s / 1e9 for t in trials], '.1f')} GFLOP/s = "
-        f"{spread([100 * locked_flops / t.locked_s / t.ceiling for t in trials], '.0f')} % of the ceiling"
-    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         command = " ".join(["python -m app.bench", *(argv if argv is not None else sys.argv[1:])])
         heading = f"# `{command}` on {machine}, {time.strftime('%Y-%m-%d')}"
-        args.out.write_text(heading + "\n\n```\n" + "\n".join(report) + "\n```\n")
+        args.out.write_text(heading + "\n\n```\n" + "\n".join(printed) + "\n```\n")
         print(f"wrote {args.out}")
 
 

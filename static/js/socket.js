@@ -1,13 +1,23 @@
 // One websocket that reconnects by itself. The client id survives reloads of the tab,
 // so a reconnecting page still owns (and can stop) the race it started.
 
+function newId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// An embed on another site's page may be refused storage (third-party storage blocked, as in
+// private windows and several browsers by default): it then keeps its id for this page's life.
 function clientId() {
-  let id = sessionStorage.getItem("headstart-client");
-  if (!id) {
-    id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-    sessionStorage.setItem("headstart-client", id);
+  try {
+    let id = sessionStorage.getItem("headstart-client");
+    if (!id) {
+      id = newId();
+      sessionStorage.setItem("headstart-client", id);
+    }
+    return id;
+  } catch {
+    return newId();
   }
-  return id;
 }
 
 export class Socket {

@@ -131,6 +131,11 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         inner = page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 640
         assert inner.evaluate("document.body.classList.contains('embed')")
+        # A cross-site frame may be refused storage (this browser context blocks it): it still trains.
+        expect(frame.locator("#status")).not_to_contain_text("Could not start")
+        frame.locator("#train").click()
+        expect(frame.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+        assert len(inner.evaluate("window.headstart.chart.current")) == 6
         shot(page, "embed.png")
 
 

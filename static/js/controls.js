@@ -1,6 +1,6 @@
 // The controls: sliders and fields bound to the state, with limits from /api/config.
 
-import { RACE_FIELDS } from "./state.js";
+import { fit, RACE_FIELDS } from "./state.js";
 
 const N_STEPS = 1000;
 
@@ -19,7 +19,7 @@ export function sliderFromN(n, range) {
 
 export function describeN(n, classes) {
   const per = Math.floor(n / classes);
-  return `${n.toLocaleString("en")} images · ${per}${n % classes ? "+" : ""} per class`;
+  return `${n.toLocaleString("en")} images · ${per.toLocaleString("en")}${n % classes ? "+" : ""} per class`;
 }
 
 export function describeFrozen(k, units) {
@@ -28,10 +28,11 @@ export function describeFrozen(k, units) {
 }
 
 export class Controls {
-  constructor(config, state, onChange) {
+  constructor(config, state, onChange, onProblem) {
     this.config = config;
     this.state = state;
     this.onChange = onChange;
+    this.onProblem = onProblem;
     this.body = config.units.filter((u) => u.name !== "head");
     const { limits } = config;
     this.frozen = document.getElementById("frozen");
@@ -50,11 +51,9 @@ export class Controls {
   }
 
   readNumber(name, input) {
-    const range = this.config.limits[name];
-    let value = Number(input.value);
-    if (!Number.isFinite(value) || input.value === "") value = range.default;
-    if (["epochs", "seed"].includes(name)) value = Math.round(value);
-    this.set(name, Math.min(range.max, Math.max(range.min, value)));
+    const { value, problem } = fit(name, input.value, this.config.limits[name]);
+    this.set(name, value);
+    if (problem) this.onProblem(problem);
   }
 
   set(name, value) {

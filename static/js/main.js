@@ -40,7 +40,7 @@ async function boot() {
     if (name === "frozen") strip.setFrozen(ui.frozen);
     if (name === "n") sweep?.refresh();
     state.toUrl(ui);
-  });
+  }, (problem) => setStatus(problem, "error"));
   strip.setFrozen(ui.frozen);
 
   const setRunning = (running) => {
@@ -120,7 +120,7 @@ async function boot() {
       if (race.id && !race.finished) {
         chart.clearCurrent();
         socket.send({ type: "watch", race_id: race.id });
-      } else if (!race.running) setStatus($("status").dataset.kind === "lost" ? "Reconnected." : $("status").textContent);
+      } else if (!race.running && $("status").dataset.kind === "lost") setStatus("Reconnected.");
     },
     onClose() {
       setStatus("Connection lost; reconnecting…", "lost");
@@ -198,6 +198,7 @@ async function boot() {
 
   setRunning(false);
   if (ui.race) setStatus("Joining the race…");
+  else if (ui.problems.length) setStatus(`This link asked for settings outside the limits. ${ui.problems.join(" ")}`, "error");
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
   window.headstart = { ui, race, chart, sweep };
 }

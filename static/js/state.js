@@ -4,16 +4,37 @@
 export const RACE_FIELDS = ["frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio"];
 const INT_FIELDS = new Set(["frozen", "n", "epochs", "seed"]);
 
-// Read the state from the URL, clamping every number into the server's limits.
+// As the controls are labelled, so a message points at the one to fix.
+const LABELS = { frozen: "Fine-tune locks", n: "Target images", epochs: "Epochs", seed: "Seed",
+  lr_scratch: "Scratch's learning rate", lr_head: "New head's learning rate", body_lr_ratio: "Fine-tune body × head" };
+const show = (v) => (typeof v === "number" ? v.toLocaleString("en", { maximumSignificantDigits: 6 }) : v);
+
+// A number for one race field from what a person typed or a link carried, put inside its
+// limits; ``problem`` says what was wrong and what is allowed, or is null when nothing was.
+export function fit(name, text, range) {
+  const label = LABELS[name] || name;
+  const raw = Number(text);
+  if (text === null || text.trim() === "" || !Number.isFinite(raw)) {
+    const given = text && text.trim() ? `, not "${text}"` : "";
+    const problem = text === null ? null : `${label} needs a number from ${show(range.min)} to ${show(range.max)}${given}; using the default, ${show(range.default)}.`;
+    return { value: range.default, problem };
+  }
+  const value = Math.min(range.max, Math.max(range.min, INT_FIELDS.has(name) ? Math.round(raw) : raw));
+  if (value === raw) return { value, problem: null };
+  const rounding = INT_FIELDS.has(name) && raw >= range.min && raw <= range.max;
+  const why = rounding ? "must be a whole number" : `must be ${show(range.min)}–${show(range.max)}`;
+  return { value, problem: `${label} ${why}, not ${show(raw)}; using ${show(value)}.` };
+}
+
+// Read the state from the URL, every number inside the server's limits; ``problems`` lists
+// what a hand-edited or stale link asked for that could not be used as it was.
 export function fromUrl(limits, search = window.location.search) {
   const params = new URLSearchParams(search);
-  const state = { hide: new Set(), race: params.get("race") || null };
+  const state = { hide: new Set(), race: params.get("race") || null, problems: [] };
   for (const name of RACE_FIELDS) {
-    const range = limits[name];
-    const raw = Number(params.get(name));
-    let value = params.has(name) && Number.isFinite(raw) ? raw : range.default;
-    if (INT_FIELDS.has(name)) value = Math.round(value);
-    state[name] = Math.min(range.max, Math.max(range.min, value));
+    const { value, problem } = fit(name, params.get(name), limits[name]);
+    state[name] = value;
+    if (problem) state.problems.push(problem);
   }
   for (const name of (params.get("hide") || "").split(",")) if (name) state.hide.add(name.trim());
   return state;

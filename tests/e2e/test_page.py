@@ -84,7 +84,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
 
     page.locator("#n").focus()
     page.keyboard.press("End")
-    expect(page.locator("#n-out")).to_contain_text("5,000 images · 1000 per class")
+    expect(page.locator("#n-out")).to_contain_text("5,000 images · 1,000 per class")
     page.keyboard.press("Home")
     expect(page.locator("#n-out")).to_contain_text("25 images · 5 per class")
     assert "frozen=3" in page.url and "n=25" in page.url
@@ -107,6 +107,27 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     assert again.locator("#frozen").input_value() == "3"
     expect(again.locator("#n-out")).to_contain_text("25 images")
     assert again.locator("#epochs").input_value() == "2"
+
+
+def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, f"{live_server}/?n=99999&frozen=9&epochs=abc&seed=1.5")
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-kind", "error")
+    for said in ("Target images must be 25–5,000, not 99,999; using 5,000.", "Fine-tune locks must be 0–4, not 9; using 4.",
+                 'Epochs needs a number from 1 to 50, not "abc"; using the default, 10.',
+                 "Seed must be a whole number, not 1.5; using 2."):  # fmt: skip
+        expect(status).to_contain_text(said)
+    expect(page.locator("#n-out")).to_contain_text("5,000 images")
+    assert page.locator("#frozen").input_value() == "4"
+
+    page.locator("#epochs").fill("500")
+    page.locator("#epochs").press("Tab")
+    expect(status).to_have_text("Epochs must be 1–50, not 500; using 50.")
+    assert page.locator("#epochs").input_value() == "50" and "epochs=50" in page.url
+    page.locator("#epochs").fill("")
+    page.locator("#epochs").press("Tab")
+    expect(status).to_have_text("Epochs needs a number from 1 to 50; using the default, 10.")
+    assert not page.errors
 
 
 def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> None:

@@ -6,10 +6,15 @@ export function bindJoin(form, input, onRace, onError) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const code = input.value.trim().toUpperCase();
-    const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
-    const body = await response.json();
-    if (response.ok) onRace(body.race_id);
-    else onError(body.message);
+    if (!code) return onError("Type the 4-letter code shown on the teacher's screen, then press Watch.");
+    try {
+      const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
+      const body = await response.json();
+      if (response.ok) onRace(body.race_id);
+      else onError(body.message || `No race found for code ${code}.`);
+    } catch {
+      onError("Could not reach the server to look up that code; try again in a moment.");
+    }
   });
 }
 

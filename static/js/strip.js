@@ -52,8 +52,9 @@ export class Strip {
       for (const li of row.querySelectorAll(".unit")) {
         const on = trainable.has(li.dataset.unit);
         li.classList.toggle("locked", !on);
-        li.title = `${li.dataset.unit}: ${on ? "trainable" : "locked"}`;
-        li.setAttribute("aria-label", `${li.querySelector(".long").textContent}, ${on ? "trainable" : "locked"}`);
+        const said = `${li.querySelector(".long").textContent}, ${on ? "trainable" : "locked"}`;
+        li.title = said;
+        li.setAttribute("aria-label", said);
         if (on) count += this.units.find((u) => u.name === li.dataset.unit).params;
       }
       row.querySelector(".pill").textContent =

@@ -168,6 +168,8 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     code = teacher.locator("#code-text").inner_text()
     assert teacher.evaluate("window.headstart.race.mine") is True
     student = open_page(browser, live_server + "/")
+    student.locator("#join button").click()  # nothing typed yet
+    expect(student.locator("#status")).to_contain_text("Type the 4-letter code")
     student.locator("#join-code").fill(code.lower())
     student.locator("#join button").click()
     expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)

@@ -109,6 +109,13 @@ async function boot() {
         if (msg.race_id) race.finished = true;
         setRunning(false);
       }
+      if (msg.code === "unknown_race" && msg.race_id === race.id) {
+        // Unfinished races live in the server's memory only: a restart loses them.
+        ui.race = null;
+        state.toUrl(ui);
+        const gone = race.reattaching ? "The server restarted before this race finished, so it is gone" : "That race is not on this server (it may have restarted before the race finished)";
+        return setStatus(`${gone}: press Train all three to run it again.`, "error");
+      }
       setStatus(`Error: ${msg.message}`, "error");
     },
   };
@@ -116,9 +123,10 @@ async function boot() {
   const socket = new Socket({
     onMessage: (msg) => handlers[msg.type]?.(msg),
     onOpen() {
-      // Re-attach to the race we were showing: its history replays from the start.
+      // Re-attach to the race we were showing: its history replays from the start, after an
+      // `accepted` that clears the chart (so a race the server lost stays drawn as far as it got).
       if (race.id && !race.finished) {
-        chart.clearCurrent();
+        race.reattaching = race.running;
         socket.send({ type: "watch", race_id: race.id });
       } else if (!race.running && $("status").dataset.kind === "lost") setStatus("Reconnected.");
     },

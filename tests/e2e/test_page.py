@@ -129,6 +129,11 @@ def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, liv
     expect(status).to_have_text("Epochs needs a number from 1 to 50; using the default, 10.")
     assert not page.errors
 
+    stale = open_page(browser, f"{live_server}/?n=50&race=Gone1234")  # a watch link whose server restarted
+    expect(stale.locator("#status")).to_contain_text("That race is not on this server")
+    assert "race=" not in stale.url and "n=50" in stale.url
+    assert not stale.locator("#train").is_disabled()
+
 
 def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> None:
     page = open_page(browser, live_server + "/", width=360, height=740)

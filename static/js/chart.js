@@ -76,18 +76,23 @@ export class RaceChart {
   options() {
     const m = METRICS[this.metric];
     const fmt = (v) => (v == null ? "–" : m.percent ? `${(100 * v).toFixed(1)} %` : v.toFixed(3));
+    // Off the chart, the legend reads out where each line has got to rather than dashes.
+    const latest = (u, sidx) => u.data[sidx].findLast((v) => v != null) ?? null;
     const line = (s, ghost) => ({
       label: ghost ? `${STRATEGY_LABELS[s]} (previous)` : STRATEGY_LABELS[s],
       stroke: ghost ? `${COLOURS[s]}55` : COLOURS[s],
       width: ghost ? 1.5 : 3,
       dash: ghost ? [6, 4] : undefined,
       spanGaps: true,
-      value: (_, v) => fmt(v),
+      value: (u, v, sidx, idx) => fmt(idx == null ? latest(u, sidx) : v),
       points: { show: !ghost, size: 7 },
       show: true,
     });
     const series = [
-      { label: this.x === "epoch" ? "epoch" : "compute s", value: (_, v) => (v == null ? "–" : this.x === "epoch" ? v : v.toFixed(2)) },
+      {
+        label: this.x === "epoch" ? "epoch" : "compute s",
+        value: (u, v, _, idx) => (idx == null ? (u.data[0].length ? "latest" : "–") : v == null ? "–" : this.x === "epoch" ? v : v.toFixed(2)),
+      },
       ...this.strategies.map((s) => line(s, false)),
       ...(this.hasPrevious() ? this.strategies.map((s) => line(s, true)) : []),
     ];

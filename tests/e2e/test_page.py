@@ -96,6 +96,9 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     current = page.evaluate("window.headstart.chart.current.map(e => [e.strategy, e.epoch])")
     assert sorted(current) == sorted([s, e] for s in ("scratch", "frozen", "finetune") for e in (1, 2))
     assert page.locator(".u-series").count() >= 4  # x plus three strategies in the legend
+    final = page.evaluate("window.headstart.chart.current.filter(e => e.strategy === 'frozen').at(-1).test_acc")
+    legend = page.locator("#chart .u-legend .u-series").nth(2)  # off the chart, it reads out the latest
+    expect(legend).to_contain_text(f"{100 * final:.1f} %")
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
     csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
     assert csv.startswith("strategy,epoch") and len(csv.splitlines()) == 7

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.settings import FloatRange, IntRange, Settings, get_settings
+from app.settings import FloatRange, IntRange, Settings, SettingsError, get_settings
 
 RACE_FIELDS = ("frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio")
 HELP = {
@@ -120,7 +120,11 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     parser = _parser(settings)
     args = parser.parse_args(argv)
     if settings.threads:
@@ -146,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:
         from app.checkpoint import CheckpointError
         from app.data import DataError
+        from app.engine import DeviceError
 
-        if isinstance(exc, DataError | CheckpointError):
+        if isinstance(exc, DataError | CheckpointError | DeviceError):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

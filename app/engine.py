@@ -54,7 +54,16 @@ def memory_format(device: torch.device, width: int) -> torch.memory_format:
     return torch.contiguous_format
 
 
+class DeviceError(RuntimeError):
+    """The device asked for cannot train here."""
+
+
 def pick_device(setting: str) -> torch.device:
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            "HEADSTART_DEVICE=cuda, but this PyTorch sees no CUDA GPU (no driver, or a CPU-only build); "
+            "set HEADSTART_DEVICE=auto to use a GPU where there is one and the CPU otherwise, or cpu"
+        )
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")

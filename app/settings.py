@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bumped whenever the engine's numbers change with no setting changing (an optimizer
@@ -70,7 +70,10 @@ class Limits(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable, read once from the environment (``HEADSTART_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="HEADSTART_", env_nested_delimiter="__")
+    # Partial updates, so HEADSTART_LIMITS__N__MAX=2000 changes one bound and keeps the rest.
+    model_config = SettingsConfigDict(
+        env_prefix="HEADSTART_", env_nested_delimiter="__", nested_model_default_partial_update=True
+    )
 
     # --- data ---
     # A folder holding the four Fashion-MNIST IDX files (gzip or raw); searched first.
@@ -172,6 +175,23 @@ class Settings(BaseSettings):
         return self
 
 
+class SettingsError(ValueError):
+    """The environment set something outside what a setting allows: says which variable, and why."""
+
+
+def _describe(exc: ValidationError) -> str:
+    prefix = Settings.model_config["env_prefix"]
+    lines = []
+    for err in exc.errors():
+        name = prefix + "__".join(str(part) for part in err["loc"]).upper()
+        given = f" (got {err['input']!r})" if err.get("type") != "missing" and not isinstance(err.get("input"), dict) else ""
+        lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}{given}")
+    return "invalid setting" + ("s" if len(lines) > 1 else "") + ": " + "; ".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

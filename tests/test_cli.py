@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from app.settings import Settings, get_settings
 from tests.conftest import tiny_env
@@ -55,3 +56,30 @@ def test_a_missing_dataset_is_a_clear_error(tiny: Settings, tmp_path) -> None:
     result = run_cli("race", "--epochs", "1", env=env)
     assert result.returncode == 1
     assert "Fashion-MNIST not found" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"HEADSTART_DEVICE": "gpu"}, "HEADSTART_DEVICE: Input should be 'auto', 'cpu' or 'cuda' (got 'gpu')"),
+        ({"HEADSTART_WIDTH": "2"}, "HEADSTART_WIDTH: Input should be greater than or equal to 4 (got '2')"),
+        ({"HEADSTART_LIMITS__N__MAX": "10"}, "HEADSTART_LIMITS__N: need min <= default <= max, got 25, 200, 10"),
+    ],
+)
+def test_a_bad_setting_in_the_environment_is_named_without_a_traceback(env: dict[str, str], needle: str) -> None:
+    result = run_cli("race", "--epochs", "1", env=env)
+    assert result.returncode == 2
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_bound_of_a_limit_can_be_set_alone() -> None:
+    result = run_cli("race", "--n", "3000", env={"HEADSTART_LIMITS__N__MAX": "2000"})
+    assert result.returncode == 2
+    assert "--n: n must be between 25 and 2000, got 3000" in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny: Settings) -> None:
+    result = run_cli("race", "--epochs", "1", env=tiny_env(tiny) | {"HEADSTART_DEVICE": "cuda"})
+    assert result.returncode == 1
+    assert "HEADSTART_DEVICE=cuda, but this PyTorch sees no CUDA GPU" in result.stderr and "Traceback" not in result.stderr

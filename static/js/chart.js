@@ -56,8 +56,50 @@ export class RaceChart {
     return this.previous.length > 0;
   }
 
-  png() {
-    return this.plot.ctx.canvas.toDataURL("image/png");
+  // The chart as a picture that stands on its own on a slide: an opaque background, a title
+  // saying what was raced, and a legend with each line's latest value (uPlot's is HTML).
+  png(title) {
+    const plot = this.plot.ctx.canvas;
+    const px = uPlot.pxRatio;
+    const pad = 16 * px;
+    const top = pad + 30 * px;
+    const out = document.createElement("canvas");
+    out.width = plot.width + 2 * pad;
+    out.height = top + plot.height + 36 * px + pad;
+    const ctx = out.getContext("2d");
+    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
+    const font = getComputedStyle(document.body).fontFamily;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.fillStyle = ink;
+    ctx.textBaseline = "middle";
+    ctx.font = `700 ${16 * px}px ${font}`;
+    ctx.fillText(title, pad, pad + 10 * px, out.width - 2 * pad);
+    ctx.drawImage(plot, pad, top);
+
+    const m = METRICS[this.metric];
+    let x = pad;
+    const y = top + plot.height + 20 * px;
+    ctx.font = `${13 * px}px ${font}`;
+    const entries = this.strategies.map((s) => {
+      const last = this.current.filter((e) => e.strategy === s).at(-1);
+      const value = last == null ? "" : m.percent ? ` ${(100 * last[this.metric]).toFixed(1)} %` : ` ${last[this.metric].toFixed(3)}`;
+      return { colour: COLOURS[s], text: `${STRATEGY_LABELS[s]}${value}`, dash: [] };
+    });
+    if (this.hasPrevious()) entries.push({ colour: "#888", text: "previous race", dash: [6 * px, 4 * px] });
+    for (const { colour, text, dash } of entries) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 3 * px;
+      ctx.setLineDash(dash);
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 22 * px, y);
+      ctx.stroke();
+      ctx.fillStyle = ink;
+      ctx.fillText(text, x + 28 * px, y);
+      x += 28 * px + ctx.measureText(text).width + 22 * px;
+    }
+    return out.toDataURL("image/png");
   }
 
   // uPlot wants one shared x column: join each line's own (x, y) table.

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.settings import PROJECT_DIR
@@ -102,6 +103,12 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
     csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
     assert csv.startswith("strategy,epoch") and len(csv.splitlines()) == 7
+    with page.expect_download() as download:
+        page.locator("#export-png").click()
+    picture = Image.open(download.value.path())
+    assert picture.getpixel((0, 0)) == (255, 255, 255, 255)  # opaque: readable on a dark slide too
+    plot = page.evaluate("[window.headstart.chart.plot.ctx.canvas.width, window.headstart.chart.plot.ctx.canvas.height]")
+    assert picture.width > plot[0] and picture.height > plot[1] + 40  # room for the title and the legend
     shot(page, "desktop.png")
     assert not page.errors
 

@@ -23,12 +23,17 @@ from starlette.websockets import WebSocketDisconnect
 
 from app import protocol, sweep
 from app.architecture import describe_units
-from app.events import STRATEGIES
+from app.events import STRATEGIES, RaceConfig
 from app.hub import Hub, Refused
 from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings
 
 log = logging.getLogger(__name__)
+# Each row also names its race and configuration, so files from several races concatenate
+# into one table a class can compare (by n, by locked units) without losing which is which.
 CSV_FIELDS = (
+    "race_id",
+    *RaceConfig.model_fields,
+    "device",
     "strategy",
     "epoch",
     "train_loss",
@@ -74,9 +79,10 @@ def races_csv(race: dict) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
+    about = {"race_id": race["race_id"], **race["config"], "device": race["device"]}
     for event in race["events"]:
         if event["type"] == "epoch":
-            writer.writerow(event)
+            writer.writerow(about | event)
     return out.getvalue()
 
 

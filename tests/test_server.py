@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -71,7 +72,10 @@ def test_start_streams_accepted_plan_epochs_done_and_the_race_is_stored(client: 
     assert stored["status"] == "done" and stored["config"]["epochs"] == 2
     assert [e["type"] for e in stored["events"]] == [m["type"] for m in msgs if m["type"] != "queued"]
     csv_text = client.get(f"/api/races/{race_id}.csv").text.splitlines()
-    assert csv_text[0].startswith("strategy,epoch,train_loss") and len(csv_text) == 7
+    rows = list(csv.DictReader(csv_text))
+    assert len(rows) == 6 and rows[0]["strategy"] == "scratch" and float(rows[0]["train_loss"]) > 0
+    assert {r["race_id"] for r in rows} == {race_id} and {r["n"] for r in rows} == {"25"} and {r["epochs"] for r in rows} == {"2"}
+    assert rows[0]["device"] == stored["device"] and rows[0]["device"].startswith("cpu")
 
 
 def test_omitted_fields_take_their_defaults(client: TestClient) -> None:

@@ -102,7 +102,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     expect(legend).to_contain_text(f"{100 * final:.1f} %")
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
     csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
-    assert csv.startswith("strategy,epoch") and len(csv.splitlines()) == 7
+    assert csv.startswith("race_id,frozen,n,epochs") and len(csv.splitlines()) == 7
     with page.expect_download() as download:
         page.locator("#export-png").click()
     picture = Image.open(download.value.path())

@@ -7,6 +7,8 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY static ./static
 COPY templates ./templates
+# The shipped sweep, which the page draws as its head-start panel.
+COPY docs/sweep/sweep.csv ./docs/sweep/sweep.csv
 # PyPI's torch 2.14.1 wheel for Linux x86-64 is the CUDA build; it falls back to the CPU without a GPU.
 RUN pip install --no-cache-dir -e .
 ENV HEADSTART_DEVICE=auto

@@ -11,7 +11,8 @@ then a cosine decay to zero for all three.
 The three progress in turns, an epoch each, so none waits for another to finish, and
 each strategy's clock counts only its own compute. Locked units never change, so
 their outputs are computed once per race and the trainable layers learn from those
-cached features: exact, and what makes frozen nearly free.
+cached features: exact, and what makes frozen nearly free. A strategy whose locked
+outputs were shared or kept is still charged what they cost to compute.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch import nn
 from app import checkpoint, data, models
 from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
-from app.feature_cache import FeatureCache
+from app.feature_cache import FeatureCache, Features
 from app.settings import FASHION_CLASSES, Settings
 
 
@@ -115,6 +116,7 @@ class Trainer:
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
     compute_s: float = 0.0
+    reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
     best_acc: float = 0.0
     last_acc: float = 0.0
 
@@ -187,16 +189,22 @@ def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
     )
 
 
-def _prepare(t: Trainer, train: data.Split, res: Resources) -> None:
-    """Point the trainer at its inputs: the locked units' outputs, or the images themselves."""
+def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
+    """Point the trainer at its inputs: the locked units' outputs, or the images themselves.
+
+    Returns what those outputs cost to compute from the images: the strategy's own cost,
+    whether it ran them now, continued a shallower strategy's, or found them kept.
+    """
     if not res.settings.cache_features:
         t.train_x, t.test_x = train.x, res.test.x
-        return
+        return 0.0
 
-    def features(images: str, x: torch.Tensor) -> torch.Tensor:
+    def features(images: str, x: torch.Tensor) -> Features:
         return res.cache.features(res.card.sha256, t.locked, images, x, t.model.layers_between, res.settings.eval_batch_size)
 
-    t.train_x, t.test_x = features(f"train:{len(train)}", train.x), features("test", res.test.x)
+    on_train, on_test = features(f"train:{len(train)}", train.x), features("test", res.test.x)
+    t.train_x, t.test_x = on_train.x, on_test.x
+    return on_train.seconds + on_test.seconds
 
 
 def _train_epoch(
@@ -274,12 +282,15 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         classes=[FASHION_CLASSES[c] for c in s.target_classes],
     )
 
-    # Shallowest first, so a deeper prefix continues from a shallower one's features.
+    # Shallowest first, so a deeper prefix continues from a shallower one's features. Each
+    # is charged its whole locked pass, so its clock is its own cost, whatever ran before.
     for t in sorted(trainers, key=lambda t: t.locked):
         t0 = time.perf_counter()
-        _prepare(t, train, res)
+        cost = _prepare(t, train, res)
         sync(res.device)
-        t.compute_s += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        t.compute_s += max(spent, cost)
+        t.reused_s = max(0.0, cost - spent)
     # The same shuffling for every strategy: they see the same batches in the same order.
     gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
 
@@ -309,7 +320,10 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
 
     yield Done(
         summary={
-            t.name: StrategySummary(final_test_acc=t.last_acc, best_test_acc=t.best_acc, compute_s=t.compute_s) for t in trainers
+            t.name: StrategySummary(
+                final_test_acc=t.last_acc, best_test_acc=t.best_acc, compute_s=t.compute_s, reused_s=t.reused_s
+            )
+            for t in trainers
         },
         wall_s=time.perf_counter() - wall0,
     )

@@ -104,6 +104,9 @@ class StrategySummary(BaseModel):
     final_test_acc: float
     best_test_acc: float
     compute_s: float
+    # Of compute_s, the locked units' pass this race did not run for the strategy: it was
+    # shared with a strategy locking fewer units, or kept from an earlier race.
+    reused_s: float = 0.0
 
 
 class Done(BaseModel):

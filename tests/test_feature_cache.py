@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 
 from app import engine, models
-from app.events import Epoch, RaceConfig
+from app.events import Epoch, RaceConfig, StrategySummary
 from app.feature_cache import FeatureCache, run_prefix
 from app.settings import Settings
 
@@ -34,10 +37,12 @@ def test_a_deeper_prefix_continued_from_a_shallower_one_equals_computing_it_whol
     model, _ = engine.build_model("frozen", RaceConfig(), res)
     x = res.train_split(50).x
     cache = FeatureCache(budget_bytes=2**30)
-    cache.features("sha", 2, "train:50", x, model.layers_between, 16)
+    shallow = cache.features("sha", 2, "train:50", x, model.layers_between, 16)
     continued = cache.features("sha", 5, "train:50", x, model.layers_between, 16)
     whole = run_prefix(model.layers_to(5), x, 16)
-    assert cache.misses == 2 and torch.allclose(continued, whole, atol=1e-5)
+    assert cache.misses == 2 and torch.allclose(continued.x, whole, atol=1e-5)
+    # what it cost counts the shallower part too: whoever asks is charged the whole pass
+    assert continued.seconds > shallow.seconds > 0
     assert cache.features("sha", 5, "train:50", x, model.layers_between, 16) is continued
     assert cache.features("other", 5, "train:50", x, model.layers_between, 16) is not continued  # another checkpoint
 
@@ -59,4 +64,33 @@ def test_the_cache_stays_within_its_budget_evicting_the_least_recently_used() ->
 def test_scratch_and_unlocked_finetune_see_the_images_themselves() -> None:
     x = torch.randn(3, 1, 28, 28)
     cache = FeatureCache(budget_bytes=2**20)
-    assert cache.features("sha", 0, "test", x, models.build(16, 1).layers_between, 8) is x and cache.nbytes == 0
+    seen = cache.features("sha", 0, "test", x, models.build(16, 1).layers_between, 8)
+    assert seen.x is x and seen.seconds == 0 and cache.nbytes == 0
+
+
+def test_each_strategy_is_charged_its_whole_locked_pass_whatever_ran_before(tiny: Settings) -> None:
+    """Frozen continues fine-tune's k units, and a later race finds both kept: neither may make
+    frozen's clock shrink. Kept outputs are marked as costing 100 s each, to see who pays."""
+    res = engine.Resources.load(tiny)
+
+    def summary(frozen: int) -> dict[str, StrategySummary]:
+        return list(engine.run_race(RaceConfig(n=50, epochs=1, frozen=frozen, seed=0), res))[-1].summary
+
+    def mark_kept_as_costing_100_s() -> None:
+        for key, kept in res.cache._store.items():
+            res.cache._store[key] = replace(kept, seconds=100.0)
+
+    summary(4)
+    mark_kept_as_costing_100_s()
+    again = summary(4)  # everything kept: fine-tune's four units and frozen's five, train and test
+    for name in ("frozen", "finetune"):
+        assert 200 <= again[name].compute_s < 201 and 199 < again[name].reused_s <= 200, again[name]
+    assert again["scratch"].compute_s < 100 and again["scratch"].reused_s == 0
+
+    res.cache.clear()
+    summary(4)
+    res.cache._store = OrderedDict((key, kept) for key, kept in res.cache._store.items() if key[1] == 4)
+    mark_kept_as_costing_100_s()
+    continued = summary(2)  # frozen continues the kept four units: it pays for them and its fifth
+    assert 200 < continued["frozen"].compute_s < 201 and 199 < continued["frozen"].reused_s <= 200
+    assert continued["finetune"].compute_s < 100 and continued["finetune"].reused_s == 0  # ran its two units itself

@@ -43,9 +43,14 @@ class Refused(Exception):
 CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
 
 
+# Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
+# same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.
+CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
+
+
 def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
     """Races are deterministic per configuration, seed, device and recipe: the key of a stored result."""
-    return f"{config.key()}|{device}|{recipe}"
+    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}"
 
 
 @dataclass

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 import pytest
 from fastapi.testclient import TestClient
 
+from app import hub as hub_module
 from app.server import create_app
 from app.settings import Settings
 
@@ -221,6 +222,19 @@ def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
     epochs = lambda msgs: [(m["strategy"], m["epoch"], m["test_acc"]) for m in msgs if m["type"] == "epoch"]  # noqa: E731
     assert epochs(replayed) == epochs(trained)
     assert all(m["replay"] for m in replayed if m["type"] in ("plan", "epoch", "done"))
+
+
+def test_a_race_stored_with_clocks_that_meant_something_else_is_retrained(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = TINY | {"seed": 13}
+    with client.websocket_connect("/ws") as ws:
+        monkeypatch.setattr(hub_module, "CLOCKS", hub_module.CLOCKS - 1)
+        run_race(ws, config)
+        monkeypatch.undo()
+        again = run_race(ws, config)
+        assert "replay_of" not in again[0] and not any(m.get("replay") for m in again)
+        assert run_race(ws, config)[0]["replay_of"] == again[0]["race_id"]  # stored with today's clocks
 
 
 def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:

@@ -12,6 +12,11 @@ const METRICS = {
   train_loss: { label: "Train loss", percent: false },
 };
 
+// One metric value as the legend and the exported picture both write it.
+function formatValue(metric, v) {
+  return v == null ? "–" : METRICS[metric].percent ? `${(100 * v).toFixed(1)} %` : v.toFixed(3);
+}
+
 export class RaceChart {
   constructor(root, strategies) {
     this.root = root;
@@ -57,8 +62,10 @@ export class RaceChart {
   }
 
   // The chart as a picture that stands on its own on a slide: an opaque background, a title
-  // saying what was raced, and a legend with each line's latest value (uPlot's is HTML).
-  png(title) {
+  // naming the metric and what was raced, and a legend with each line's latest value
+  // (uPlot's legend is HTML, not part of its canvas).
+  png(race) {
+    const title = `${METRICS[this.metric].label}: ${race}`;
     const plot = this.plot.ctx.canvas;
     const px = uPlot.pxRatio;
     const pad = 16 * px;
@@ -77,13 +84,12 @@ export class RaceChart {
     ctx.fillText(title, pad, pad + 10 * px, out.width - 2 * pad);
     ctx.drawImage(plot, pad, top);
 
-    const m = METRICS[this.metric];
     let x = pad;
     const y = top + plot.height + 20 * px;
     ctx.font = `${13 * px}px ${font}`;
     const entries = this.strategies.map((s) => {
       const last = this.current.filter((e) => e.strategy === s).at(-1);
-      const value = last == null ? "" : m.percent ? ` ${(100 * last[this.metric]).toFixed(1)} %` : ` ${last[this.metric].toFixed(3)}`;
+      const value = last ? ` ${formatValue(this.metric, last[this.metric])}` : "";
       return { colour: COLOURS[s], text: `${STRATEGY_LABELS[s]}${value}`, dash: [] };
     });
     if (this.hasPrevious()) entries.push({ colour: "#888", text: "previous race", dash: [6 * px, 4 * px] });
@@ -117,7 +123,7 @@ export class RaceChart {
 
   options() {
     const m = METRICS[this.metric];
-    const fmt = (v) => (v == null ? "–" : m.percent ? `${(100 * v).toFixed(1)} %` : v.toFixed(3));
+    const fmt = (v) => formatValue(this.metric, v);
     // Off the chart, the legend reads out where each line has got to rather than dashes.
     const latest = (u, sidx) => u.data[sidx].findLast((v) => v != null) ?? null;
     const line = (s, ghost) => ({

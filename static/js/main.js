@@ -165,9 +165,8 @@ async function boot() {
   );
   $("export-png").addEventListener("click", () => {
     const a = document.createElement("a");
-    const metric = $("metric").selectedOptions[0].textContent.replace(/^./, (c) => c.toUpperCase());
     const locks = `fine-tune locks ${ui.frozen} unit${ui.frozen === 1 ? "" : "s"}`;
-    a.href = chart.png(`${metric}: ${ui.n.toLocaleString("en")} target images, ${locks}, ${ui.epochs} epochs, seed ${ui.seed}`);
+    a.href = chart.png(`${ui.n.toLocaleString("en")} target images, ${locks}, ${ui.epochs} epochs, seed ${ui.seed}`);
     a.download = `headstart-${race.id || "chart"}.png`;
     a.click();
   });

@@ -210,8 +210,12 @@ def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
 def _train_epoch(
     t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over the data; returns summed loss and correct count, still on the device."""
-    t.model.train()
+    """One pass over the data; returns summed loss and correct count, still on the device.
+
+    Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on,
+    and walking the whole model twice an epoch cost frozen a fifth of its head's time.
+    """
+    t.trainable.train()
     t.model.head.restart_statistics()
     n = len(y)
     order = torch.randperm(n, generator=gen).to(y.device)
@@ -243,8 +247,9 @@ def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_form
     switch format for evaluation only, outside inference mode so their parameters stay
     ordinary tensors.
     """
-    t.model.eval()
-    t.trainable.to(memory_format=torch.channels_last)
+    t.trainable.eval()
+    if layout != torch.channels_last:
+        t.trainable.to(memory_format=torch.channels_last)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
     with torch.inference_mode():
         for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):

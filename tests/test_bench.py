@@ -20,6 +20,18 @@ def test_the_reference_loop_learns_what_the_engine_learns(tiny: Settings) -> Non
         assert reference[name]["seconds"] > 0
 
 
+def test_the_race_arithmetic_counts_every_strategy_as_the_engine_runs_it(tiny: Settings) -> None:
+    """The floor under the race's time counts all three strategies' work, and only what runs."""
+    config = RaceConfig(n=50, epochs=2, frozen=2, seed=0)
+    res = engine.Resources.load(tiny)
+    cached = bench.race_flops(config, res)
+    scratch, locked = bench.scratch_flops(config, res), bench.locked_pass_flops(config, res)
+    assert cached > scratch + locked  # fine-tune trains too
+    # Without the cache the locked units run in every step and evaluation: more arithmetic.
+    recomputed = bench.race_flops(config, engine.Resources.load(tiny.model_copy(update={"cache_features": False})))
+    assert recomputed > cached + locked
+
+
 def run_bench(args: list[str], tiny: Settings, monkeypatch, capsys) -> str:
     """``python -m app.bench ARGS`` on the tiny data, what it printed."""
     from app.settings import get_settings
@@ -40,7 +52,15 @@ def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp
     printed = run_bench(["--n", "25", "--epochs", "2", "--out", str(tmp_path / "run.md")], tiny, monkeypatch, capsys)
     recorded = (tmp_path / "run.md").read_text()
     assert recorded.startswith("# `python -m app.bench --n 25 --epochs 2 --out ") and "cores" in recorded.splitlines()[0]
-    for needle in ("machine:", "reference wall:", "faster end to end", "peak resident memory:", "% of it", "locked pass"):
+    for needle in (
+        "machine:",
+        "reference wall:",
+        "faster end to end",
+        "peak resident memory:",
+        "% of it",
+        "locked pass",
+        "at most",
+    ):
         assert needle in printed and needle in recorded
     assert all(f"\n{name} " in recorded for name in ("scratch", "frozen", "finetune"))
 

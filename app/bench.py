@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     say(f"machine: {machine}")
     say(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
 
-    list(engine.run_race(config.model_copy(update={"epochs": 1, "n": settings.limits.n.min}), res))  # warm-up
+    engine.warm_up(res, config)
     trials = [run_trial(config, res, with_reference=not args.skip_reference) for _ in range(args.repeat)]
     for line in report(trials, config, res):
         say(line)

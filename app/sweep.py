@@ -281,9 +281,10 @@ def run(
     progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
 ) -> Results:
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
-    from app.engine import Resources, run_race
+    from app.engine import Resources, run_race, warm_up
 
     res = Resources.load(settings)
+    warm_up(res, plan.base)  # the first race's compute clocks are then as honest as the rest
     results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
     races, done = plan.races(), results.done()
     todo = [c for c in races if race_key(c) not in done]

@@ -29,7 +29,7 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
     """The worker process's main loop."""
     import torch
 
-    from app.engine import RaceCancelled, Resources, describe_device, run_race
+    from app.engine import RaceCancelled, Resources, describe_device, run_race, warm_up
     from app.events import RaceConfig
 
     settings = Settings(**settings_json)
@@ -39,6 +39,11 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
         res = Resources.load(settings)
     except Exception as exc:  # a missing dataset or corrupt checkpoint: tell the server, then stop
         results.put(("fatal", None, f"{type(exc).__name__}: {exc}"))
+        return
+    try:
+        warm_up(res)  # so the first race's clocks show what it costs, not the process's start-up
+    except Exception as exc:
+        results.put(("fatal", None, f"the default race could not train: {type(exc).__name__}: {exc}"))
         return
     # The recipe fingerprint joins the device in a stored race's key: a race trained with
     # another checkpoint or recipe is never replayed as this one.

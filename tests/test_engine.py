@@ -61,6 +61,20 @@ def test_same_config_and_seed_give_the_same_numbers(res: engine.Resources) -> No
     assert numbers(race(res)) != numbers(race(res, seed=1))
 
 
+def test_warming_up_keeps_nothing_and_changes_no_race(tiny: Settings) -> None:
+    """The warm-up's features, computed at first-call prices, are never charged to a race."""
+    cold = engine.Resources.load(tiny)
+    expected = [e for e in engine.run_race(config(), cold) if isinstance(e, Epoch)]
+    warmed = engine.Resources.load(tiny)
+    engine.warm_up(warmed)
+    assert warmed.cache.nbytes == 0 and not warmed.cache._store and warmed.cache.misses > 0
+    events = list(engine.run_race(config(), warmed))
+    got = [e for e in events if isinstance(e, Epoch)]
+    assert [(e.strategy, e.train_loss, e.test_acc) for e in got] == [(e.strategy, e.train_loss, e.test_acc) for e in expected]
+    # Nothing was found kept: fine-tune ran its own locked pass (frozen continues it, sharing).
+    assert events[-1].summary["finetune"].reused_s == 0
+
+
 def test_training_learns_the_tiny_task(res: engine.Resources) -> None:
     done = race(res, epochs=6, n=100)[-1]
     assert done.summary["finetune"].best_test_acc > 0.5  # chance is 0.2

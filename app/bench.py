@@ -112,7 +112,8 @@ def race_flops(config: RaceConfig, res: engine.Resources) -> float:
     """FLOPs of the engine's cold race, as it runs: every matmul and convolution, forward and backward.
 
     Elementwise work and BatchNorm are not counted, so what this costs at the matmul ceiling is
-    a floor under the race's time that no kernel or schedule can get below in fp32.
+    a floor under the race's time for fp32 convolutions done directly or as matmuls (a Winograd
+    or FFT kernel multiplies less than it is counted for; oneDNN uses neither here).
     """
     res.cache.clear()
     with FlopCounterMode(display=False) as counter:

@@ -284,10 +284,11 @@ def run(
     from app.engine import Resources, run_race, warm_up
 
     res = Resources.load(settings)
-    warm_up(res, plan.base)  # the first race's compute clocks are then as honest as the rest
     results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
     races, done = plan.races(), results.done()
     todo = [c for c in races if race_key(c) not in done]
+    if todo:
+        warm_up(res, plan.base)  # the first race's compute clocks are then as honest as the rest
     for config in progress(todo, len(races)) if progress else todo:
         results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
     base = plan.base

@@ -20,6 +20,10 @@ SEED_SPREAD_PTS = 5.0
 SMALL_N = 50
 SPREAD_FROM_N = 200
 FROZEN_LEADS_UP_TO_N = 200
+# Locking one more unit may save less than a shared machine's noise (the stem is about 1 % of
+# the arithmetic), so a step of the fine-tune scan may tie within this fraction; the scan as a
+# whole must still fall.
+SAME_COST = 0.05
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ CLAIMS = {
     1: f"n = {SMALL_N}: fine-tune beats scratch by ≥ {HEAD_START_PTS:.0f} points, and frozen beats scratch",
     2: f"largest n: fine-tune and scratch end within {CLOSED_GAP_PTS:.0f} points",
     3: f"after epoch 1 frozen leads at every n ≤ {FROZEN_LEADS_UP_TO_N}; at the largest n frozen ends below fine-tune",
-    4: "trainable parameters fall as k rises; s/epoch: frozen lowest, scratch highest, fine-tune's fall as k rises",
+    4: (
+        "trainable parameters fall as k rises; s/epoch: frozen lowest, scratch highest, fine-tune's fall as k rises "
+        f"(a step may tie within {100 * SAME_COST:.0f} %)"
+    ),
     5: f"n ≥ {SPREAD_FROM_N}: final accuracy spread across seeds ≤ {SEED_SPREAD_PTS:.0f} points",
 }
 TRIO = ("scratch", "frozen", "finetune")
@@ -79,13 +86,14 @@ def _cost(rows: Sequence[dict[str, Any]], grid: Sequence[Point], default_frozen:
     per_epoch = {s: _at(grid, s, default_n).compute_s_per_epoch for s in TRIO}
     measured = (
         f"n={default_n}, k={scan[0].frozen}…{scan[-1].frozen}: params {' > '.join(f'{p:,}' for p in params)}; "
-        f"fine-tune s/epoch {' > '.join(f'{s:.3f}' for s in secs)}; at k={default_frozen}: "
+        f"fine-tune s/epoch {' → '.join(f'{s:.3f}' for s in secs)}; at k={default_frozen}: "
         + ", ".join(f"{s} {per_epoch[s]:.3f}" for s in TRIO)
     )
     holds = (
         len(scan) >= 2
         and all(a > b for a, b in pairwise(params))
-        and all(a > b for a, b in pairwise(secs))
+        and all(b < a * (1 + SAME_COST) for a, b in pairwise(secs))
+        and secs[-1] < secs[0]
         and per_epoch["frozen"] < per_epoch["finetune"] < per_epoch["scratch"]
     )
     return measured, holds

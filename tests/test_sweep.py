@@ -104,3 +104,23 @@ def test_the_accuracy_table_gives_mean_and_spread_after_the_first_and_last_epoch
     assert lines[0] == "| n | fine-tune @1 | frozen @1 | scratch @1 | fine-tune @3 | frozen @3 | scratch @3 |"
     assert lines[2] == "| 25 | " + " | ".join(["60.0 ± 20.0"] * 6) + " |"
     assert [line.split(" |")[0] for line in lines[2:]] == ["| 25", "| 50"]
+
+
+@pytest.mark.parametrize(
+    ("finetune_s", "holds"),
+    [
+        ((3.0, 2.5, 2.0, 1.5, 1.0), True),
+        ((3.0, 3.05, 2.0, 1.5, 1.0), True),  # locking the stem saved less than the noise
+        ((3.0, 3.3, 2.0, 1.5, 1.0), False),  # locking more cost more
+        ((3.0, 3.1, 3.2, 3.3, 3.4), False),
+    ],
+)
+def test_the_cost_check_lets_a_step_tie_but_not_rise(finetune_s: tuple[float, ...], holds: bool) -> None:
+    def row(strategy: str, k: int, compute_s: float, params: int) -> dict:
+        return {"n": 200, "seed": 0, "frozen": k, "epochs": 1, "epoch": 1, "strategy": strategy, "test_acc": 0.5,
+                "compute_s": compute_s, "trainable_params": params}  # fmt: skip
+
+    rows = [row("finetune", k, s, 1000 - 100 * k) for k, s in enumerate(finetune_s)]
+    rows += [row("scratch", 2, 9.0, 1000), row("frozen", 2, 0.1, 10)]
+    grid = sweep.summarise(rows, frozen=2)
+    assert scenario._cost(rows, grid, default_frozen=2, default_n=200)[1] is holds

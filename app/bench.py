@@ -285,8 +285,9 @@ def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> It
         f"{spread([locked_flops / t.locked_s / 1e9 for t in trials], '.1f')} GFLOP/s = "
         f"{spread([100 * locked_flops / t.locked_s / t.ceiling for t in trials], '.0f')} % of the ceiling"
     )
-    floor = [race_flops(config, res) / t.ceiling for t in trials]
-    line = f"race arithmetic: {floor[0] * trials[0].ceiling / 1e9:.0f} GFLOP counted, {spread(floor)} s at the ceiling"
+    counted = race_flops(config, res)  # the same in every trial: counted once, not per trial
+    floor = [counted / t.ceiling for t in trials]
+    line = f"race arithmetic: {counted / 1e9:.0f} GFLOP counted, {spread(floor)} s at the ceiling"
     if ref:
         best = [t.reference_wall / f for t, f in zip(trials, floor, strict=True)]
         line += f": even there, the engine could be at most {spread(best, '.1f')}× faster than the reference end to end"

@@ -37,14 +37,10 @@ def test_with_little_data_the_pretrained_strategies_lead(res: Resources) -> None
 
 
 def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resources) -> None:
-    limits = res.settings.limits
     # The default epochs: in a two-epoch race frozen's one locked pass, charged in full, came
     # within noise of fine-tune's two epochs, and the ordering flickered with the machine's load.
-    k_range = limits.frozen
-    plans, dones = zip(
-        *(race(res, n=100, epochs=limits.epochs.default, frozen=k) for k in (k_range.min, k_range.default, k_range.max)),
-        strict=True,
-    )
+    epochs, k = res.settings.limits.epochs.default, res.settings.limits.frozen
+    plans, dones = zip(*(race(res, n=100, epochs=epochs, frozen=f) for f in (k.min, k.default, k.max)), strict=True)
     params = [p.strategies["finetune"].trainable_params for p in plans]
     assert params[0] > params[1] > params[2] > plans[0].strategies["frozen"].trainable_params
     compute = {name: s.compute_s for name, s in dones[1].summary.items()}

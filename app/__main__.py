@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:
         from app.checkpoint import CheckpointError
         from app.data import DataError
-        from app.engine import DeviceError
+        from app.devices import DeviceError
 
         if isinstance(exc, DataError | CheckpointError | DeviceError):
             print(f"error: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from app import engine, models
+from app import devices, engine, models
 from app.events import STRATEGIES, Done, RaceConfig
 from app.feature_cache import run_prefix
 from app.settings import get_settings
@@ -70,7 +70,7 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[
                 for xs, ys in zip(test.x.split(TUTORIAL_EVAL_BATCH), test.y.split(TUTORIAL_EVAL_BATCH), strict=True):
                     correct += (model(xs).argmax(1) == ys).sum().item()
             acc = correct / len(test)
-        engine.sync(res.device)
+        devices.sync(res.device)
         out[name] = {"seconds": time.perf_counter() - t0, "final_test_acc": acc}
     return out
 
@@ -85,11 +85,11 @@ def matmul_ceiling(device: torch.device, size: int = 2048, rounds: int = 5, repe
     a @ b
     best = math.inf
     for _ in range(rounds):
-        engine.sync(device)
+        devices.sync(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
             a @ b
-        engine.sync(device)
+        devices.sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * size**3 * repeats / best
 
@@ -145,10 +145,10 @@ def locked_pass_seconds(config: RaceConfig, res: engine.Resources) -> float:
     """
     prefix, images = _locked_prefix(config, res)
     run_prefix(prefix, images, res.settings.eval_batch_size)  # the first call picks its kernels
-    engine.sync(res.device)
+    devices.sync(res.device)
     t0 = time.perf_counter()
     run_prefix(prefix, images, res.settings.eval_batch_size)
-    engine.sync(res.device)
+    devices.sync(res.device)
     return time.perf_counter() - t0
 
 
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
 
     machine = machine_name(res.device)
     say(f"machine: {machine}")
-    say(f"device: {engine.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
+    say(f"device: {devices.describe_device(res.device)}; torch {torch.__version__}; config {config.model_dump()}")
 
     engine.warm_up(res, config)
     trials = [run_trial(config, res, with_reference=not args.skip_reference) for _ in range(args.repeat)]

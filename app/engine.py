@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import checkpoint, data, models
+from app import checkpoint, data, devices, models
 from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache, Features
@@ -35,39 +35,6 @@ from app.settings import FASHION_CLASSES, Settings
 
 class RaceCancelled(Exception):
     """Raised between batches when the race's viewers have gone or asked it to stop."""
-
-
-# oneDNN's channels_last backward of a strided 1×1 convolution with fewer input channels than its
-# register block (8 with AVX2, 16 with AVX-512) writes out of bounds: it hangs, crashes or returns
-# wrong weight gradients (oneDNN issue #6035, reproduced with torch 2.14.1 at 2–7 channels).
-# The narrowest such convolution here, stage 2's projection, has ``width`` input channels.
-CPU_CHANNELS_LAST_MIN_WIDTH = 16
-
-
-def memory_format(device: torch.device, width: int) -> torch.memory_format:
-    """The layout the trainable layers train in: channels_last where it is fast and sound.
-
-    It pays on GPUs, and on the CPU too (scratch and fine-tune train 10–20 % faster on two
-    cores), except for the narrow models that meet the oneDNN fault above.
-    """
-    if device.type == "cuda" or width >= CPU_CHANNELS_LAST_MIN_WIDTH:
-        return torch.channels_last
-    return torch.contiguous_format
-
-
-class DeviceError(RuntimeError):
-    """The device asked for cannot train here."""
-
-
-def pick_device(setting: str) -> torch.device:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(
-            "HEADSTART_DEVICE=cuda, but this PyTorch sees no CUDA GPU (no driver, or a CPU-only build); "
-            "set HEADSTART_DEVICE=auto to use a GPU where there is one and the CPU otherwise, or cpu"
-        )
-    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 @dataclass
@@ -88,9 +55,9 @@ class Resources:
     def load(cls, settings: Settings) -> Resources:
         dataset = data.load(settings)
         card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
-        device = pick_device(settings.device)
+        device = devices.pick_device(settings.device)
         test = data.target_test(dataset, settings).to(device)
-        layout = memory_format(device, settings.width)
+        layout = devices.memory_format(device, settings.width)
         cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
         return cls(settings, dataset, card, state, device, test, cache, layout)
 
@@ -119,12 +86,6 @@ class Trainer:
     reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
     best_acc: float = 0.0
     last_acc: float = 0.0
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work, so a clock read next counts it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
@@ -279,7 +240,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     plans = {t.name: strategy_plan(t.model, t.batch) for t in trainers}
     yield Plan(
         config=config,
-        device=describe_device(res.device),
+        device=devices.describe_device(res.device),
         units=describe_units(s),
         strategies=plans,
         train_size=len(train),
@@ -292,7 +253,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     for t in sorted(trainers, key=lambda t: t.locked):
         t0 = time.perf_counter()
         cost = _prepare(t, train, res)
-        sync(res.device)
+        devices.sync(res.device)
         spent = time.perf_counter() - t0
         t.compute_s += max(spent, cost)
         t.reused_s = max(0.0, cost - spent)
@@ -303,7 +264,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         for t in trainers:
             t0 = time.perf_counter()
             loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
-            sync(res.device)
+            devices.sync(res.device)
             train_s = time.perf_counter() - t0
             test_correct = _evaluate(t, test.y, s.eval_batch_size, res.layout)
             # One host sync per strategy per epoch, here, rather than one per batch.
@@ -347,22 +308,3 @@ def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     for _ in run_race(config.model_copy(update={"epochs": 1}), res):
         pass
     res.cache.clear()
-
-
-def kernels(device: torch.device) -> str:
-    """Which kernels do the arithmetic: "cpu AVX2", "cpu AVX512", or the GPU by name.
-
-    They decide the order floats are summed in, so the same training run on two of them ends
-    a little apart: stored races and the checkpoint's card say which produced them.
-    """
-    if device.type == "cuda":
-        return f"cuda {torch.cuda.get_device_name(device)}"
-    return f"cpu {torch.backends.cpu.get_cpu_capability()}"
-
-
-def describe_device(device: torch.device) -> str:
-    """What trains, as shown on the page and as part of a stored race's key."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    threads = torch.get_num_threads()
-    return f"{kernels(device)} ({threads} thread{'s' if threads != 1 else ''})"

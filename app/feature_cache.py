@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from app.devices import sync
+
 Key = tuple[str, int, str]  # checkpoint sha256, locked units, image set ("train:200", "test")
 
 
@@ -75,8 +77,7 @@ class FeatureCache:
         base = self._store[(sha, start, images)] if start else Features(x)
         t0 = time.perf_counter()
         out = run_prefix(units(start, k), base.x, batch, self.out_format)
-        if out.is_cuda:
-            torch.cuda.synchronize(out.device)  # so the clock counts the queued work
+        sync(out.device)  # so the clock counts the queued work
         kept = Features(out, base.seconds + time.perf_counter() - t0)
         self._put(key, kept)
         return kept

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from app import checkpoint, data, models
-from app.engine import kernels, pick_device
+from app.devices import kernels, pick_device
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

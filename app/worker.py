@@ -29,7 +29,8 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
     """The worker process's main loop."""
     import torch
 
-    from app.engine import RaceCancelled, Resources, describe_device, run_race, warm_up
+    from app.devices import describe_device
+    from app.engine import RaceCancelled, Resources, run_race, warm_up
     from app.events import RaceConfig
 
     settings = Settings(**settings_json)

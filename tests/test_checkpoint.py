@@ -89,7 +89,7 @@ def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path
     """
     import torch
 
-    from app.engine import kernels
+    from app.devices import kernels
     from app.pretrain import pretrain
 
     shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)

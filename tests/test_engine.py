@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app import engine, models
+from app import devices, engine, models
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig
 from app.settings import Settings
 
@@ -122,14 +122,14 @@ def test_cached_features_match_training_through_the_locked_layers(tiny: Settings
 
 def test_the_cpu_trains_channels_last_only_where_onednn_handles_it() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert engine.memory_format(cpu, 4) == torch.contiguous_format  # stage 2's projection: 4 input channels
-    assert engine.memory_format(cpu, 16) == torch.channels_last
-    assert engine.memory_format(cuda, 4) == torch.channels_last
+    assert devices.memory_format(cpu, 4) == torch.contiguous_format  # stage 2's projection: 4 input channels
+    assert devices.memory_format(cpu, 16) == torch.channels_last
+    assert devices.memory_format(cuda, 4) == torch.channels_last
 
 
 def test_the_cpu_is_described_by_its_vector_unit() -> None:
     """Part of a stored race's key: a race trained with AVX2 kernels never replays as AVX-512's."""
-    described = engine.describe_device(torch.device("cpu"))
+    described = devices.describe_device(torch.device("cpu"))
     assert described.startswith(f"cpu {torch.backends.cpu.get_cpu_capability()} (")
     assert f"({torch.get_num_threads()} thread" in described
 
@@ -148,7 +148,7 @@ def test_channels_last_training_matches_contiguous_training(wide: Settings, monk
     fast = engine.Resources.load(wide)
     assert fast.layout == torch.channels_last
     a = [e for e in engine.run_race(config(epochs=3), fast) if isinstance(e, Epoch)]
-    monkeypatch.setattr(engine, "CPU_CHANNELS_LAST_MIN_WIDTH", 10**6)
+    monkeypatch.setattr(devices, "CPU_CHANNELS_LAST_MIN_WIDTH", 10**6)
     plain = engine.Resources.load(wide)
     assert plain.layout == torch.contiguous_format
     b = [e for e in engine.run_race(config(epochs=3), plain) if isinstance(e, Epoch)]

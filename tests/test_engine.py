@@ -61,18 +61,36 @@ def test_same_config_and_seed_give_the_same_numbers(res: engine.Resources) -> No
     assert numbers(race(res)) != numbers(race(res, seed=1))
 
 
-def test_warming_up_keeps_nothing_and_changes_no_race(tiny: Settings) -> None:
-    """The warm-up's features, computed at first-call prices, are never charged to a race."""
+def test_warming_up_keeps_the_default_locked_passes_timed_again_and_changes_no_race(tiny: Settings) -> None:
+    """The warm-up's first-call features are dropped; the default race's are computed again and kept."""
     cold = engine.Resources.load(tiny)
-    expected = [e for e in engine.run_race(config(), cold) if isinstance(e, Epoch)]
+    default = RaceConfig.validate_with({}, tiny.limits)
+    expected = [e for e in engine.run_race(default, cold) if isinstance(e, Epoch)]
     warmed = engine.Resources.load(tiny)
     engine.warm_up(warmed)
-    assert warmed.cache.nbytes == 0 and not warmed.cache._store and warmed.cache.misses > 0
-    events = list(engine.run_race(config(), warmed))
+    kept = {(k, images) for (_, k, images) in warmed.cache._store}
+    train = f"train:{default.n}"
+    assert kept == {(default.frozen, train), (default.frozen, "test"), (len(models.UNITS), train), (len(models.UNITS), "test")}
+    assert warmed.cache.misses == 2 * len(kept)  # each pass ran twice: at first-call prices, then timed warm
+    events = list(engine.run_race(default, warmed))
     got = [e for e in events if isinstance(e, Epoch)]
     assert [(e.strategy, e.train_loss, e.test_acc) for e in got] == [(e.strategy, e.train_loss, e.test_acc) for e in expected]
-    # Nothing was found kept: fine-tune ran its own locked pass (frozen continues it, sharing).
-    assert events[-1].summary["finetune"].reused_s == 0
+    summary = events[-1].summary
+    assert summary["finetune"].reused_s > 0 and summary["frozen"].reused_s > 0 and summary["scratch"].reused_s == 0
+
+
+def test_epochs_are_handed_over_a_round_at_a_time(res: engine.Resources) -> None:
+    """What a viewer does with an epoch (a browser redrawing) then lands on the next round, not on frozen's."""
+    batches = 0
+
+    def count() -> bool:
+        nonlocal batches
+        batches += 1
+        return False
+
+    seen = [batches for e in engine.run_race(config(epochs=3), res, should_stop=count) if isinstance(e, Epoch)]
+    per_round = batches // 3
+    assert seen == [per_round * r for r in (1, 2, 3) for _ in STRATEGIES]
 
 
 def test_training_learns_the_tiny_task(res: engine.Resources) -> None:

@@ -26,6 +26,7 @@ export class RaceChart {
     this.metric = "test_acc";
     this.x = "epoch";
     this.plot = null;
+    this.pending = 0; // an animation frame that will draw the epochs added since the last draw
     new ResizeObserver(() => this.resize()).observe(root);
     this.render();
   }
@@ -44,7 +45,12 @@ export class RaceChart {
 
   add(epoch) {
     this.current.push(epoch);
-    this.update();
+    // Epochs come in bursts (a round of three strategies, a replayed race): draw once a frame,
+    // since each draw repaints the whole canvas on the CPU that may be training them.
+    this.pending ||= requestAnimationFrame(() => {
+      this.pending = 0;
+      this.update();
+    });
   }
 
   setMetric(metric) {

@@ -39,6 +39,7 @@ export class RaceChart {
   }
 
   clearCurrent() {
+    if (!this.current.length) return; // already clear (startRace just drew it): spare the CPU a redraw
     this.current = [];
     this.render();
   }

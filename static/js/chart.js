@@ -177,6 +177,8 @@ export class RaceChart {
   }
 
   render() {
+    cancelAnimationFrame(this.pending); // a new plot draws every epoch so far
+    this.pending = 0;
     if (this.plot) this.plot.destroy();
     this.plot = new uPlot(this.options(), this.data(), this.root);
   }

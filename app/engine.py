@@ -269,7 +269,12 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         finished: list[Epoch] = []
         for t in trainers:
             t0 = time.perf_counter()
-            loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
+            try:
+                loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
+            except RaceCancelled:
+                # What the round finished is real training: a cancelled race keeps it.
+                yield from finished
+                raise
             devices.sync(res.device)
             train_s = time.perf_counter() - t0
             test_correct = _evaluate(t, test.y, s.eval_batch_size, res.layout)

@@ -203,6 +203,27 @@ def test_a_race_can_be_cancelled_between_batches(res: engine.Resources) -> None:
     assert calls == 4 and not any(isinstance(e, Done) for e in events)
 
 
+def test_a_cancelled_race_keeps_the_epochs_its_last_round_finished(res: engine.Resources) -> None:
+    """Epochs go out a round at a time; a cancel within a round still hands over those it finished."""
+    n = config().n
+    steps = [engine.steps_per_epoch(n, engine.batch_size(name, res.settings)) for name in STRATEGIES]
+    # Stop on the first batch of the second round's last strategy: two of its epochs are done.
+    stop_at = sum(steps) + steps[0] + steps[1] + 1
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls >= stop_at
+
+    events = []
+    with pytest.raises(engine.RaceCancelled):
+        for event in engine.run_race(config(epochs=3), res, should_stop=stop):
+            events.append(event)
+    got = [(e.epoch, e.strategy) for e in events if isinstance(e, Epoch)]
+    assert got == [(1, s) for s in STRATEGIES] + [(2, s) for s in STRATEGIES[:2]]
+
+
 def rates(name: str, settings: Settings, epochs: int = 10, steps: int = 4) -> list[float]:
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=1.0)

@@ -25,22 +25,29 @@ export class RaceChart {
     this.previous = [];
     this.metric = "test_acc";
     this.x = "epoch";
+    // How many epochs the race runs: the epoch axis spans them from the start, so the curves
+    // race across a fixed track instead of the axis rescaling every round.
+    this.epochs = null;
     this.plot = null;
     this.pending = 0; // an animation frame that will draw the epochs added since the last draw
     new ResizeObserver(() => this.resize()).observe(root);
     this.render();
   }
 
-  startRace() {
+  startRace(epochs = this.epochs) {
     if (this.current.length) this.previous = this.current;
+    this.epochs = epochs;
     // The series list depends on whether there is a previous race: rebuild, not just refresh.
     this.current = [];
     this.render();
   }
 
-  clearCurrent() {
-    if (!this.current.length) return; // already clear (startRace just drew it): spare the CPU a redraw
+  // A race was accepted (the page's own, or one it watches): it runs `epochs` epochs, none drawn yet.
+  beginRace(epochs) {
+    // Already drawn so by startRace: spare the CPU a redraw while the race builds its models.
+    if (!this.current.length && epochs === this.epochs) return;
     this.current = [];
+    this.epochs = epochs;
     this.render();
   }
 
@@ -128,6 +135,12 @@ export class RaceChart {
     return data[0].length ? data : [[], ...tables.map(() => [])];
   }
 
+  // The race's own epochs, or the previous race's where that ran longer, so its lines stay whole.
+  epochRange() {
+    const last = Math.max(this.epochs ?? 1, ...this.previous.map((e) => e.epoch), ...this.current.map((e) => e.epoch));
+    return last > 1 ? [1, last] : [0.5, 1.5];
+  }
+
   options() {
     const m = METRICS[this.metric];
     const fmt = (v) => formatValue(this.metric, v);
@@ -158,7 +171,7 @@ export class RaceChart {
       height: Math.max(document.body.classList.contains("embed") ? 170 : 220, Math.min(460, Math.round((this.root.clientWidth || 600) * 0.5))),
       series,
       scales: {
-        x: { time: false },
+        x: this.x === "epoch" ? { time: false, range: () => this.epochRange() } : { time: false },
         y: m.percent ? { range: [0, 1] } : { range: (_, lo, hi) => [0, Math.max(hi ?? 1, 0.5) * 1.05] },
       },
       axes: [

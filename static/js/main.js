@@ -66,7 +66,7 @@ async function boot() {
       controls.show();
       strip.setFrozen(ui.frozen);
       state.toUrl(ui);
-      chart.clearCurrent();
+      chart.beginRace(msg.config.epochs);
       strip.resetCounters();
       race.mine = Boolean(msg.yours);
       setRunning(true);
@@ -136,7 +136,7 @@ async function boot() {
   });
 
   $("train").addEventListener("click", () => {
-    chart.startRace();
+    chart.startRace(ui.epochs);
     $("ghost-note").hidden = !chart.hasPrevious();
     $("code").hidden = true;
     const start = { type: "start", config: state.config(ui), broadcast: $("broadcast").checked };

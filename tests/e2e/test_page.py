@@ -119,6 +119,27 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     assert again.locator("#epochs").input_value() == "2"
 
 
+def test_the_epoch_axis_spans_the_whole_race_from_its_first_epoch(browser: Browser, live_server: str) -> None:
+    """The curves race across a fixed track rather than the axis rescaling every round."""
+    page = open_page(browser, live_server + "/")
+    span = """async ([epochs, upTo]) => {
+        const chart = window.headstart.chart;
+        chart.startRace(epochs);
+        for (let epoch = 1; epoch <= upTo; epoch++)
+            for (const strategy of ["scratch", "frozen", "finetune"])
+                chart.add({ strategy, epoch, test_acc: 0.5, train_acc: 0.5, train_loss: 1, compute_s: epoch });
+        await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        return [chart.plot.scales.x.min, chart.plot.scales.x.max];
+    }"""
+    assert page.evaluate(span, [10, 1]) == [1, 10]
+    assert page.evaluate(span, [10, 10]) == [1, 10]
+    assert page.evaluate(span, [3, 2]) == [1, 10]  # the previous race's ghost lines stay whole
+    assert page.evaluate(span, [3, 2]) == [1, 3]
+    page.locator("#xaxis").select_option("compute_s")
+    assert page.evaluate(span, [10, 2]) == [1, 2]  # compute time is not known ahead: it fits what there is
+    assert not page.errors
+
+
 def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, live_server: str) -> None:
     page = open_page(browser, f"{live_server}/?n=99999&frozen=9&epochs=abc&seed=1.5")
     status = page.locator("#status")

@@ -137,7 +137,7 @@ export class RaceChart {
 
   // The race's own epochs, or the previous race's where that ran longer, so its lines stay whole.
   epochRange() {
-    const last = Math.max(this.epochs ?? 1, ...this.previous.map((e) => e.epoch), ...this.current.map((e) => e.epoch));
+    const last = Math.max(this.epochs ?? 1, ...this.previous.map((e) => e.epoch));
     return last > 1 ? [1, last] : [0.5, 1.5];
   }
 

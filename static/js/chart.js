@@ -51,6 +51,12 @@ export class RaceChart {
     this.render();
   }
 
+  // The next race's epochs, while the chart shows none: the empty axis already spans the track
+  // the curves will run along, and follows the Epochs field until a race begins.
+  expectEpochs(epochs) {
+    if (!this.current.length) this.beginRace(epochs);
+  }
+
   add(epoch) {
     this.current.push(epoch);
     // Epochs come in bursts (a round of three strategies, a replayed race): draw once a frame,

@@ -39,9 +39,11 @@ async function boot() {
   const controls = new Controls(config, ui, (name) => {
     if (name === "frozen") strip.setFrozen(ui.frozen);
     if (name === "n") sweep?.refresh();
+    if (name === "epochs") chart.expectEpochs(ui.epochs);
     state.toUrl(ui);
   }, (problem) => setStatus(problem, "error"));
   strip.setFrozen(ui.frozen);
+  chart.expectEpochs(ui.epochs);
 
   const setRunning = (running) => {
     race.running = running;

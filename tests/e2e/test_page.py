@@ -121,7 +121,13 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
 
 def test_the_epoch_axis_spans_the_whole_race_from_its_first_epoch(browser: Browser, live_server: str) -> None:
     """The curves race across a fixed track rather than the axis rescaling every round."""
-    page = open_page(browser, live_server + "/")
+    page = open_page(browser, live_server + "/?epochs=12")
+    x_range = "[window.headstart.chart.plot.scales.x.min, window.headstart.chart.plot.scales.x.max]"
+    page.wait_for_function(f"{x_range}[1] === 12")  # before any race: the track the next one will run
+    assert page.evaluate(x_range) == [1, 12]
+    page.locator("#epochs").fill("7")
+    page.locator("#epochs").dispatch_event("change")
+    page.wait_for_function(f"{x_range}[1] === 7")
     span = """async ([epochs, upTo]) => {
         const chart = window.headstart.chart;
         chart.startRace(epochs);

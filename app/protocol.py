@@ -6,11 +6,13 @@ Race events (plan, epoch, done) are the engine's, from ``app.events``, with a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from app.events import RaceConfig
+from app.settings import Limits
 
 
 class _Message(BaseModel):
@@ -83,14 +85,19 @@ def error(code: str, message: str, field: str | None = None, race_id: str | None
     return Error(code=code, message=message, field=field, race_id=race_id).model_dump(exclude_none=True)
 
 
-def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[str | None, str]:
+def describe_validation_error(errors: Sequence[Any], limits: Limits | None = None) -> tuple[str | None, str]:
     """The first problem as (field, sentence): which field, what was wrong, what is allowed."""
     err = errors[0]
     loc = [str(p) for p in err["loc"]]
-    if loc and loc[0] in ("start", "cancel", "watch"):
-        loc = loc[1:]  # drop the union's tag: the client never wrote it as a path
+    if loc and loc[0] in ("start", "cancel", "watch", "query", "path"):
+        loc = loc[1:]  # drop the union's tag or the request part: the client never wrote it as a path
     field = ".".join(loc) or None
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
         field, msg = "type", f"{msg}. Allowed message types: start, cancel, watch"
+    elif limits is not None and len(loc) == 2 and loc[0] == "config" and loc[1] in Limits.model_fields:
+        allowed = getattr(limits, loc[1])
+        if err["type"] != "value_error":  # the range check already names its range
+            kind = "a whole number" if isinstance(allowed.default, int) else "a number"
+            msg = f"{msg}; allowed: {kind} from {allowed.min} to {allowed.max}"
     return field, f"{field}: {msg}" if field else msg

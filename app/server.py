@@ -15,6 +15,7 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -125,7 +126,7 @@ class Connection:
         try:
             msg = protocol.ClientMessage.validate_json(text, context={"limits": self.settings.limits})
         except ValidationError as exc:
-            field, message = protocol.describe_validation_error(exc.errors())
+            field, message = protocol.describe_validation_error(exc.errors(), self.settings.limits)
             self.send_error("invalid_message", message, field)
             return
         try:
@@ -170,6 +171,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def refused(_: Request, exc: Refused) -> JSONResponse:
         status = 404 if exc.code in ("unknown_race", "unknown_code") else 409
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The documented error shape, not FastAPI's own: a client reads one kind of error.
+        field, message = protocol.describe_validation_error(list(exc.errors()))
+        return JSONResponse(protocol.error("invalid_request", message, field), status_code=422)
 
     @app.get("/healthz")
     async def healthz(hub: HubDep) -> dict[str, Any]:

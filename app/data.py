@@ -97,6 +97,9 @@ def locate(settings: Settings) -> dict[str, Path]:
     for folder in candidates:
         files = _find_in(folder)
         if files:
+            if settings.data_dir is not None and folder != settings.data_dir:
+                # A configured folder is a choice: say when it was passed over, not just which data ran.
+                log.warning("HEADSTART_DATA_DIR=%s holds no Fashion-MNIST IDX files; using %s", settings.data_dir, folder)
             return files
     if settings.allow_download:
         from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST

@@ -41,6 +41,16 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path: Path) 
     assert "apt-get install dataset-fashion-mnist" in message and "HEADSTART_ALLOW_DOWNLOAD" in message
 
 
+def test_a_configured_folder_without_the_data_is_named_when_passed_over(tmp_path: Path, caplog) -> None:
+    settings = tiny_settings(tmp_path)
+    make_fake_dataset(tmp_path / "system")
+    settings = settings.model_copy(update={"data_dir": tmp_path / "typo", "system_data_dir": tmp_path / "system"})
+    with caplog.at_level("WARNING", logger="app.data"):
+        files = data.locate(settings)
+    assert files["train_images"].parent == tmp_path / "system"
+    assert f"HEADSTART_DATA_DIR={tmp_path / 'typo'} holds no Fashion-MNIST" in caplog.text
+
+
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[data.FashionMNIST, object]:
     root = tmp_path_factory.mktemp("fake")

@@ -40,6 +40,16 @@ def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
         )
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"need a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Headstart: transfer learning, raced live.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,14 +58,16 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port)
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
+    race.set_defaults(subparser=race)  # so a bad value is reported with this command's usage
     sweep = sub.add_parser("sweep", help="race across log-spaced n and seeds; write CSV, PNG and SVG")
     sweep.add_argument("--n", type=int, nargs="+", default=None, help="target sizes (default: log-spaced over the n range)")
-    sweep.add_argument("--seeds", type=int, default=3, help="seeds per size (default 3)")
+    sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per size (default 3)")
     sweep.add_argument("--no-scan", action="store_true", help="skip the scan of fine-tune's locked units at the default n")
     sweep.add_argument("--out", type=Path, default=settings.sweep_csv, help=f"CSV path (default {settings.sweep_csv})")
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
+    sweep.set_defaults(subparser=sweep)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
-    pre.add_argument("--epochs", type=int, default=4)
+    pre.add_argument("--epochs", type=_positive, default=4)
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", type=Path, default=settings.checkpoint)
     return parser
@@ -98,8 +110,6 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
     bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
     if bad:
         parser.error(f"argument --n: every size must be between {limits.n.min} and {limits.n.max}, got {bad}")
-    if args.seeds < 1:
-        parser.error("argument --seeds: need at least 1")
     plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan)
 
     def progress(todo, total):  # type: ignore[no-untyped-def]
@@ -134,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(settings.threads)
     try:
         if args.command == "race":
-            return _race(args, parser, settings)
+            return _race(args, args.subparser, settings)
         if args.command == "sweep":
-            return _sweep(args, parser, settings)
+            return _sweep(args, args.subparser, settings)
         if args.command == "pretrain":
             from app.pretrain import pretrain
 

@@ -21,16 +21,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--n", "3"], "--n: n must be between 25 and 5000, got 3"),
+        (["--n", "3"], "python -m app race: error: argument --n: n must be between 25 and 5000, got 3"),
         (["--n", "999999"], "--n: n must be between 25 and 5000"),
         (["--frozen", "5"], "--frozen: frozen must be between 0 and 4, got 5"),
         (["--epochs", "0"], "--epochs: epochs must be between 1 and 50"),
         (["--n", "lots"], "argument --n: invalid int value: 'lots'"),
         (["--colour", "red"], "unrecognized arguments: --colour red"),
+        (["sweep", "--n", "3"], "python -m app sweep: error: argument --n: every size must be between 25 and 5000"),
+        (["sweep", "--seeds", "0"], "argument --seeds: need a whole number of at least 1, got '0'"),
+        (["pretrain", "--epochs", "x"], "argument --epochs: need a whole number of at least 1, got 'x'"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_argument_and_range(args: list[str], needle: str) -> None:
-    result = run_cli("race", *args)
+    command = args.pop(0) if args[0] in ("sweep", "pretrain") else "race"
+    result = run_cli(command, *args)
     assert result.returncode == 2
     assert needle in result.stderr
     assert result.stdout == ""

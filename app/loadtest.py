@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -89,7 +90,13 @@ def check_stream(msgs: list[dict]) -> str | None:
     return None if epochs == want else f"epochs out of order or missing: {epochs}"
 
 
-async def follow(url: str, first: dict, latencies: list[float], drop_after: int | None = None) -> list[dict]:
+async def follow(
+    url: str,
+    first: dict,
+    latencies: list[float],
+    drop_after: int | None = None,
+    on_message: Callable[[dict], object] | None = None,
+) -> list[dict]:
     """Send ``first`` and collect messages of its race until done (or until dropping)."""
     out: list[dict] = []
     async with connect(url) as ws:
@@ -101,6 +108,8 @@ async def follow(url: str, first: dict, latencies: list[float], drop_after: int 
             if msg["type"] == "epoch" and not msg.get("replay") and msg.get("emitted_at", 0) >= joined:
                 latencies.append(time.time() - msg["emitted_at"])
             out.append(msg)
+            if on_message:
+                on_message(msg)
             if msg["type"] in ("done", "cancelled", "error") or (drop_after and len(out) >= drop_after):
                 return out
 
@@ -124,9 +133,17 @@ async def faults(server: Server, latencies: list[float]) -> dict:
     url = server.base.replace("http", "ws") + "/ws"
     report: dict = {}
     # 1. Kill the worker mid-race: the viewers get an error, the next race completes.
-    slow = {"type": "start", "config": {"n": 2000, "epochs": 5, "seed": 99}}
-    task = asyncio.create_task(follow(url + "?client=victim", slow, latencies))
-    await asyncio.sleep(8)
+    # Killed once its first epochs are in, not after a fixed wait: a fast machine finished the
+    # whole race inside one.
+    slow = {"type": "start", "config": {"n": 2000, "epochs": 10, "seed": 99}}
+    training = asyncio.Event()
+
+    def started(msg: dict) -> None:
+        if msg["type"] == "epoch":
+            training.set()
+
+    task = asyncio.create_task(follow(url + "?client=victim", slow, latencies, on_message=started))
+    await asyncio.wait_for(training.wait(), timeout=120)
     for pid in worker_pids(server.proc.pid):
         os.kill(pid, signal.SIGKILL)
     killed = await task

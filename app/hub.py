@@ -202,7 +202,8 @@ class Hub:
         if race.finished:
             return
         if race.replay_of or race in self.waiting:
-            self.waiting.remove(race)
+            if race in self.waiting:  # a replay never queued: it streams from the store
+                self.waiting.remove(race)
             self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
             self._announce_positions()
         else:

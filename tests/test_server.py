@@ -224,6 +224,20 @@ def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
     assert all(m["replay"] for m in replayed if m["type"] in ("plan", "epoch", "done"))
 
 
+def test_the_starter_can_stop_a_replay_and_keep_the_connection(client: TestClient) -> None:
+    config = TINY | {"seed": 14, "epochs": 10}  # 32 replayed events at 10 ms: time to stop it
+    with client.websocket_connect("/ws?client=carol") as ws:
+        run_race(ws, config)
+        ws.send_json({"type": "start", "config": config})
+        accepted = ws.receive_json()
+        assert accepted["replay_of"] and accepted["yours"]
+        ws.send_json({"type": "cancel", "race_id": accepted["race_id"]})
+        while (msg := ws.receive_json())["type"] != "cancelled":
+            assert msg["type"] in ("plan", "epoch"), msg
+        assert client.get(f"/api/races/{accepted['race_id']}").json()["status"] == "cancelled"
+        assert run_race(ws, config)[0]["replay_of"]  # the same connection goes on
+
+
 def test_a_race_stored_with_clocks_that_meant_something_else_is_retrained(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,7 @@ class Race:
     replay_of: str | None = None  # set when this race replays a stored one instead of training
     code: str | None = None  # a short code students type to watch a broadcast race
     orphan_timer: asyncio.TimerHandle | None = None
+    stop_reason: str | None = None  # why it was asked to stop, told to viewers once the worker stops
 
     @property
     def finished(self) -> bool:
@@ -197,7 +198,7 @@ class Hub:
         self._announce_positions()
         return race
 
-    def cancel(self, race_id: str, reason: str = "cancelled by a viewer") -> None:
+    def cancel(self, race_id: str, reason: str = "its starter pressed Stop") -> None:
         race = self.get(race_id)
         if race.finished:
             return
@@ -209,6 +210,7 @@ class Hub:
         else:
             for slot in self.slots:
                 if slot.race is race:
+                    race.stop_reason = race.stop_reason or reason
                     slot.worker.stop_race()  # the worker confirms with "cancelled" within a batch
 
     def get(self, race_id: str) -> Race:
@@ -366,7 +368,8 @@ class Hub:
         elif kind == "finished":
             self._free(slot)
         elif kind == "cancelled":
-            self._finish(race, "cancelled", {"type": "cancelled", "reason": "stopped before the last epoch"})
+            reason = race.stop_reason or "stopped before the last epoch"
+            self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
             self._free(slot)
         elif kind == "error":
             self._finish(race, "error", {"type": "error", "code": "training_failed", "message": payload})

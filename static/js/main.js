@@ -26,7 +26,7 @@ async function boot() {
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
-  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false };
+  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false, stopping: false };
   const setStatus = (text, kind = "") => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
@@ -62,7 +62,7 @@ async function boot() {
   const handlers = {
     accepted(msg) {
       race.id = msg.race_id;
-      race.finished = false;
+      race.finished = race.stopping = false;
       ui.race = msg.race_id;
       Object.assign(ui, msg.config);
       controls.show();
@@ -104,7 +104,8 @@ async function boot() {
     cancelled(msg) {
       race.finished = true;
       setRunning(false);
-      setStatus(`Stopped: ${msg.reason}.`);
+      // The page that pressed Stop needs no reason; its viewers and an orphaned race do.
+      setStatus(race.stopping ? "Stopped." : `Stopped: ${msg.reason}.`);
     },
     error(msg) {
       if (msg.race_id === race.id || (!msg.race_id && race.running)) {
@@ -144,7 +145,9 @@ async function boot() {
     const start = { type: "start", config: state.config(ui), broadcast: $("broadcast").checked };
     if (!socket.send(start)) setStatus("Not connected yet; try again in a moment.", "error");
   });
-  $("stop").addEventListener("click", () => socket.send({ type: "cancel", race_id: race.id }));
+  $("stop").addEventListener("click", () => {
+    race.stopping = socket.send({ type: "cancel", race_id: race.id });
+  });
   $("metric").addEventListener("change", (e) => {
     chart.setMetric(e.target.value);
     $("chart-title").textContent = e.target.selectedOptions[0].textContent.replace(/^./, (c) => c.toUpperCase());

@@ -222,6 +222,21 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")
 
 
+def test_stopping_a_race_tells_its_starter_and_its_class(browser: Browser, live_server: str) -> None:
+    teacher = open_page(browser, f"{live_server}/?epochs=50&n=300&seed=21")
+    teacher.locator("#broadcast").check()
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
+    student = open_page(browser, f"{live_server}/w/{teacher.locator('#code-text').inner_text()}")
+    student.wait_for_function("window.headstart.chart.current.length >= 3")
+    expect(student.locator("#stop")).to_be_disabled()
+    teacher.locator("#stop").click()
+    expect(teacher.locator("#status")).to_have_text("Stopped.")
+    expect(student.locator("#status")).to_have_text("Stopped: its starter pressed Stop.")
+    expect(teacher.locator("#train")).to_be_enabled()
+    assert not teacher.errors and not student.errors
+
+
 def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Browser, live_server: str) -> None:
     page = open_page(browser, f"{live_server}/?epochs=2")
     page.locator(".advanced summary").click()

@@ -7,7 +7,11 @@ const INT_FIELDS = new Set(["frozen", "n", "epochs", "seed"]);
 // As the controls are labelled, so a message points at the one to fix.
 const LABELS = { frozen: "Fine-tune locks", n: "Target images", epochs: "Epochs", seed: "Seed",
   lr_scratch: "Scratch's learning rate", lr_head: "New head's learning rate", body_lr_ratio: "Fine-tune body × head" };
-const show = (v) => (typeof v === "number" ? v.toLocaleString("en", { maximumSignificantDigits: 6 }) : v);
+// Whole numbers in full (the largest seed is 2,147,483,647, not 2,147,480,000); rates to six digits.
+const show = (v) => {
+  if (typeof v !== "number") return v;
+  return v.toLocaleString("en", Number.isInteger(v) ? {} : { maximumSignificantDigits: 6 });
+};
 
 // A number for one race field from what a person typed or a link carried, put inside its
 // limits; ``problem`` says what was wrong and what is allowed, or is null when nothing was.

@@ -167,6 +167,9 @@ def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, liv
     page.locator("#epochs").fill("")
     page.locator("#epochs").press("Tab")
     expect(status).to_have_text("Epochs needs a number from 1 to 50; using the default, 10.")
+    page.locator("#seed").fill("-4")
+    page.locator("#seed").press("Tab")
+    expect(status).to_have_text("Seed must be 0–2,147,483,647, not -4; using 0.")
     assert not page.errors
 
     stale = open_page(browser, f"{live_server}/?n=50&race=Gone1234")  # a watch link whose server restarted

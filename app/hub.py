@@ -160,7 +160,11 @@ class Hub:
     def by_code(self, code: str) -> Race:
         race_id = self.codes.get(code.strip().upper())
         if race_id is None:
-            raise Refused("unknown_code", f"no broadcast race with code {code!r}; codes are {CODE_LENGTH} letters", "code")
+            raise Refused(
+                "unknown_code",
+                f"no broadcast race with code {code!r}; a code is the {CODE_LENGTH} letters on the teacher's screen",
+                "code",
+            )
         return self.get(race_id)
 
     def _new_code(self) -> str:

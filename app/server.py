@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -214,8 +215,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/w/{code}", include_in_schema=False)
     async def join(code: str, hub: HubDep) -> Response:
-        """The short link a teacher writes on the board: straight to the live race."""
-        return RedirectResponse(f"/?race={hub.by_code(code).id}", status_code=303)
+        """The short link a teacher writes on the board: straight to the live race.
+
+        A code it does not know opens the page with the code in its box and the reason in its
+        status line: a student who mistyped it sees what to fix, not a JSON error.
+        """
+        try:
+            target = {"race": hub.by_code(code).id}
+        except Refused:
+            target = {"join": code[:16]}
+        return RedirectResponse(f"/?{urlencode(target)}", status_code=303)
 
     @app.get("/api/races/{race_id}.csv")
     async def race_csv(race_id: str, hub: HubDep) -> Response:

@@ -307,6 +307,8 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
         assert accepted["yours"] is True
         until(teacher, "done")
     assert client.get("/api/codes/ABCD").status_code == 404
+    unknown = client.get("/w/AB CD", follow_redirects=False)  # the page looks it up and says what was wrong
+    assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"
 
 
 def test_a_full_queue_refuses_clearly_and_shows_positions(settings: Settings, tmp_path) -> None:

@@ -2,10 +2,10 @@
 
 import { percent, seconds, STRATEGY_LABELS } from "./format.js";
 
+// Returns the look-up, for a code that arrives another way (a /w/CODE link the server did not know).
 export function bindJoin(form, input, onRace, onError) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const code = input.value.trim().toUpperCase();
+  const join = async (typed) => {
+    const code = typed.trim().toUpperCase();
     if (!code) return onError("Type the 4-letter code shown on the teacher's screen, then press Watch.");
     try {
       const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
@@ -15,7 +15,12 @@ export function bindJoin(form, input, onRace, onError) {
     } catch {
       onError("Could not reach the server to look up that code; try again in a moment.");
     }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    join(input.value);
   });
+  return join;
 }
 
 function describe(race) {

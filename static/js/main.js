@@ -183,7 +183,8 @@ async function boot() {
     Object.assign(race, { id: raceId, finished: false });
     socket.send({ type: "watch", race_id: raceId });
   };
-  bindJoin($("join"), $("join-code"), watch, (message) => setStatus(message, "error"));
+  const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase());
+  const join = bindJoin($("join"), $("join-code"), watch, (message) => setStatus(sentence(message), "error"));
   bindRecent($("recent"), $("recent-list"), watch);
 
   // The big picture: every size of the shipped sweep; clicking one sets up that race.
@@ -211,7 +212,12 @@ async function boot() {
   }
 
   setRunning(false);
-  if (ui.race) setStatus("Joining the race…");
+  if (ui.join !== null) {
+    // Looked up as if typed, so the code stays in the box to correct and the status says what was wrong.
+    $("join-code").value = ui.join.slice(0, 4);
+    join(ui.join);
+    state.toUrl(ui);
+  } else if (ui.race) setStatus("Joining the race…");
   else if (ui.problems.length) setStatus(`This link asked for settings outside the limits. ${ui.problems.join(" ")}`, "error");
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
   window.headstart = { ui, race, chart, sweep };

@@ -34,7 +34,8 @@ export function fit(name, text, range) {
 // what a hand-edited or stale link asked for that could not be used as it was.
 export function fromUrl(limits, search = window.location.search) {
   const params = new URLSearchParams(search);
-  const state = { hide: new Set(), race: params.get("race") || null, problems: [] };
+  // ``join``: a class code from a /w/CODE link the server did not know (a typo, an ended race).
+  const state = { hide: new Set(), race: params.get("race") || null, join: params.get("join"), problems: [] };
   for (const name of RACE_FIELDS) {
     const { value, problem } = fit(name, params.get(name), limits[name]);
     state[name] = value;

@@ -215,6 +215,9 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
     code = teacher.locator("#code-text").inner_text()
     assert teacher.evaluate("window.headstart.race.mine") is True
+    typo = open_page(browser, live_server + "/w/OOPS")  # never issued: codes leave out I and O
+    expect(typo.locator("#status")).to_contain_text("No broadcast race with code 'OOPS'; a code is the 4 letters on the teacher")
+    assert typo.locator("#join-code").input_value() == "OOPS" and "join=" not in typo.url
     student = open_page(browser, live_server + "/")
     student.locator("#join button").click()  # nothing typed yet
     expect(student.locator("#status")).to_contain_text("Type the 4-letter code")

@@ -109,7 +109,11 @@ class Connection:
             await self.ws.send_json(message)
 
     def watch(self, race_id: str) -> None:
+        """Its history, then its live messages. Already followed: its history again, since a
+        page that comes back to a race redraws it from its start."""
         if race_id in self.watching:
+            for message in self.hub.get(race_id).messages:
+                self.outbox.put_nowait(message)
             return
         stack = ExitStack()
         stack.enter_context(self.hub.subscribe(race_id, self.outbox))
@@ -133,8 +137,6 @@ class Connection:
         try:
             if isinstance(msg, protocol.Start):
                 race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast)
-                if race.id in self.watching:
-                    self.outbox.put_nowait(race.messages[0])  # already watching it: acknowledge again
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):
                 self.watch(msg.race_id or self.hub.by_code(msg.code or "").id)

@@ -225,6 +225,19 @@ def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
     assert all(m["replay"] for m in replayed if m["type"] in ("plan", "epoch", "done"))
 
 
+def test_watching_a_race_again_sends_its_history_again(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        first = run_race(ws, TINY | {"seed": 15})
+        ws.send_json({"type": "watch", "race_id": first[0]["race_id"]})
+        ws.send_text("{")  # its error reply marks the end of what the watch sent
+        again = []
+        while (msg := ws.receive_json())["type"] != "error":
+            again.append(msg)
+    # A page coming back to a race redraws it from its start.
+    assert [m["type"] for m in again] == [m["type"] for m in first if m["type"] != "queued"]
+    assert again[0]["type"] == "accepted" and again[-1] == first[-1]
+
+
 def test_the_starter_can_stop_a_replay_and_keep_the_connection(client: TestClient) -> None:
     config = TINY | {"seed": 14, "epochs": 10}  # 32 replayed events at 10 ms: time to stop it
     with client.websocket_connect("/ws?client=carol") as ws:

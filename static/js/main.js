@@ -124,7 +124,12 @@ async function boot() {
   };
 
   const socket = new Socket({
-    onMessage: (msg) => handlers[msg.type]?.(msg),
+    onMessage(msg) {
+      // The connection still hears every race this page followed before (a class race it left for a
+      // recent one): the page shows one race, and a null id awaits the `accepted` of its own start.
+      if (msg.race_id && race.id !== null && msg.race_id !== race.id) return;
+      handlers[msg.type]?.(msg);
+    },
     onOpen() {
       // Re-attach to the race we were showing: its history replays from the start, after an
       // `accepted` that clears the chart (so a race the server lost stays drawn as far as it got).
@@ -143,7 +148,8 @@ async function boot() {
     $("ghost-note").hidden = !chart.hasPrevious();
     $("code").hidden = true;
     const start = { type: "start", config: state.config(ui), broadcast: $("broadcast").checked };
-    if (!socket.send(start)) setStatus("Not connected yet; try again in a moment.", "error");
+    if (socket.send(start)) race.id = null; // its id comes with `accepted`
+    else setStatus("Not connected yet; try again in a moment.", "error");
   });
   $("stop").addEventListener("click", () => {
     race.stopping = socket.send({ type: "cancel", race_id: race.id });
@@ -178,6 +184,7 @@ async function boot() {
 
   // Follow another race (a class code, a recent race): its history replays into the chart.
   const watch = (raceId) => {
+    if (race.running && race.mine) return setStatus("Your race is still training: stop it, or let it finish, before watching another.");
     chart.startRace();
     $("ghost-note").hidden = !chart.hasPrevious();
     Object.assign(race, { id: raceId, finished: false });

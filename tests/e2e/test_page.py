@@ -246,6 +246,29 @@ def test_stopping_a_race_tells_its_starter_and_its_class(browser: Browser, live_
     assert not teacher.errors and not student.errors
 
 
+def test_leaving_a_class_race_for_a_recent_one_shows_only_that_one(browser: Browser, live_server: str) -> None:
+    student = open_page(browser, f"{live_server}/?epochs=2&n=25&seed=23")
+    student.locator("#train").click()
+    expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    teacher = open_page(browser, f"{live_server}/?epochs=50&n=300&seed=22")
+    teacher.locator("#broadcast").check()
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
+    student.locator("#join-code").fill(teacher.locator("#code-text").inner_text())
+    student.locator("#join button").click()
+    expect(student.locator("#status")).to_contain_text("Epoch ")
+    student.locator("#recent summary").click()
+    student.locator("#recent-list button", has_text="seed 23").click()
+    expect(student.locator("#status")).to_have_attribute("data-kind", "done")
+    # The class race trains on meanwhile, and its epochs still reach the student's connection.
+    expect(teacher.locator("#status")).to_have_text(re.compile(r"Epoch ([3-9]|\d\d) of 50"))
+    shown = student.evaluate("window.headstart.chart.current.map((e) => [e.race_id, e.epoch])")
+    assert len(shown) == 6 and len({race for race, _ in shown}) == 1 and max(epoch for _, epoch in shown) == 2
+    assert student.locator("#seed").input_value() == "23"
+    teacher.locator("#stop").click()
+    assert not student.errors and not teacher.errors
+
+
 def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Browser, live_server: str) -> None:
     page = open_page(browser, f"{live_server}/?epochs=2")
     page.locator(".advanced summary").click()

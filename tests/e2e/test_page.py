@@ -260,8 +260,8 @@ def test_leaving_a_class_race_for_a_recent_one_shows_only_that_one(browser: Brow
     student.locator("#recent summary").click()
     student.locator("#recent-list button", has_text="seed 23").click()
     expect(student.locator("#status")).to_have_attribute("data-kind", "done")
-    # The class race trains on meanwhile, and its epochs still reach the student's connection.
-    expect(teacher.locator("#status")).to_have_text(re.compile(r"Epoch ([3-9]|\d\d) of 50"))
+    # The class race trains on meanwhile (here, for seconds), its epochs still reaching the student's connection.
+    expect(teacher.locator("#status")).to_have_text(re.compile(r"Epoch ([3-9]|\d\d) of 50|Done"))
     shown = student.evaluate("window.headstart.chart.current.map((e) => [e.race_id, e.epoch])")
     assert len(shown) == 6 and len({race for race, _ in shown}) == 1 and max(epoch for _, epoch in shown) == 2
     assert student.locator("#seed").input_value() == "23"

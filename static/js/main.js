@@ -104,8 +104,10 @@ async function boot() {
     cancelled(msg) {
       race.finished = true;
       setRunning(false);
+      const reached = Math.max(0, ...chart.current.map((e) => e.epoch));
+      const where = reached ? ` after epoch ${reached} of ${ui.epochs}` : " before its first epoch";
       // The page that pressed Stop needs no reason; its viewers and an orphaned race do.
-      setStatus(race.stopping ? "Stopped." : `Stopped: ${msg.reason}.`);
+      setStatus(race.stopping ? `Stopped${where}.` : `Stopped${where}: ${msg.reason}.`);
     },
     error(msg) {
       if (msg.race_id === race.id || (!msg.race_id && race.running)) {

@@ -23,6 +23,10 @@ async function boot() {
   const config = await (await fetch("/api/config")).json();
   const ui = state.fromUrl(config.limits);
   for (const name of ui.hide) document.querySelectorAll(`[data-control="${name}"]`).forEach((el) => (el.hidden = true));
+  // An author testing an embed sees a misspelt name at once, rather than a control that stays.
+  const hideable = [...new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control))].sort();
+  const unknown = [...ui.hide].filter((name) => !hideable.includes(name));
+  if (unknown.length) ui.problems.push(`hide= names nothing called ${unknown.map((n) => `"${n}"`).join(", ")}; it can hide ${hideable.join(", ")}.`);
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
@@ -227,7 +231,7 @@ async function boot() {
     join(ui.join);
     state.toUrl(ui);
   } else if (ui.race) setStatus("Joining the race…");
-  else if (ui.problems.length) setStatus(`This link asked for settings outside the limits. ${ui.problems.join(" ")}`, "error");
+  else if (ui.problems.length) setStatus(`Part of this link could not be used as given. ${ui.problems.join(" ")}`, "error");
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
   window.headstart = { ui, race, chart, sweep };
 }

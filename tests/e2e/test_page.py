@@ -188,7 +188,7 @@ def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> N
 
 def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_server: str) -> None:
     page = browser.new_page(viewport={"width": 800, "height": 600})
-    src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced"
+    src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced,colour"
     html = f'<h1>Lesson 4</h1><iframe src="{src}" width="640" height="480" style="border:0"></iframe>'
     with course_page(html) as course:  # another origin, as an author's course site would be
         page.goto(course)
@@ -197,6 +197,7 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         expect(frame.locator("[data-control=seed]")).to_be_hidden()
         expect(frame.locator("[data-control=advanced]")).to_be_hidden()
         expect(frame.locator("#n")).to_be_visible()
+        expect(frame.locator("#status")).to_contain_text('hide= names nothing called "colour"; it can hide advanced, broadcast')
         inner = page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 640
         assert inner.evaluate("document.body.classList.contains('embed')")

@@ -206,8 +206,9 @@ class Hub:
         race = self.get(race_id)
         if race.finished:
             return
-        if race.replay_of or race in self.waiting:
-            if race in self.waiting:  # a replay never queued: it streams from the store
+        queued = race in self.waiting  # a replay never queues: it streams from the store
+        if queued or race.replay_of:
+            if queued:
                 self.waiting.remove(race)
             self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
             self._announce_positions()

@@ -10,6 +10,7 @@ import { SweepPanel } from "./sweep.js";
 import { seconds, STRATEGY_LABELS, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
+const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase());
 
 // Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.
 function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
@@ -162,7 +163,7 @@ async function boot() {
   });
   $("metric").addEventListener("change", (e) => {
     chart.setMetric(e.target.value);
-    $("chart-title").textContent = e.target.selectedOptions[0].textContent.replace(/^./, (c) => c.toUpperCase());
+    $("chart-title").textContent = sentence(e.target.selectedOptions[0].textContent);
   });
   $("xaxis").addEventListener("change", (e) => chart.setX(e.target.value));
 
@@ -196,7 +197,6 @@ async function boot() {
     Object.assign(race, { id: raceId, finished: false });
     socket.send({ type: "watch", race_id: raceId });
   };
-  const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase());
   const join = bindJoin($("join"), $("join-code"), watch, (message) => setStatus(sentence(message), "error"));
   bindRecent($("recent"), $("recent-list"), watch);
 

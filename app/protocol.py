@@ -7,7 +7,7 @@ Race events (plan, epoch, done) are the engine's, from ``app.events``, with a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -42,7 +42,16 @@ class Watch(_Message):
         return self
 
 
-ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch, Field(discriminator="type")])
+class Unwatch(_Message):
+    """Stop hearing a race: a page that leaves one for another spares the server sending both."""
+
+    type: Literal["unwatch"]
+    race_id: str = Field(min_length=1, max_length=64)
+
+
+CLIENT_MESSAGES = (Start, Cancel, Watch, Unwatch)
+CLIENT_TYPES = tuple(get_args(m.model_fields["type"].annotation)[0] for m in CLIENT_MESSAGES)
+ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch | Unwatch, Field(discriminator="type")])
 
 
 class Accepted(BaseModel):
@@ -89,12 +98,12 @@ def describe_validation_error(errors: Sequence[Any], limits: Limits | None = Non
     """The first problem as (field, sentence): which field, what was wrong, what is allowed."""
     err = errors[0]
     loc = [str(p) for p in err["loc"]]
-    if loc and loc[0] in ("start", "cancel", "watch", "query", "path"):
+    if loc and loc[0] in (*CLIENT_TYPES, "query", "path"):
         loc = loc[1:]  # drop the union's tag or the request part: the client never wrote it as a path
     field = ".".join(loc) or None
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
-        field, msg = "type", f"{msg}. Allowed message types: start, cancel, watch"
+        field, msg = "type", f"{msg}. Allowed message types: {', '.join(CLIENT_TYPES)}"
     elif limits is not None and len(loc) == 2 and loc[0] == "config" and loc[1] in Limits.model_fields:
         allowed = getattr(limits, loc[1])
         if err["type"] != "value_error":  # the range check already names its range

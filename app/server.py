@@ -119,6 +119,13 @@ class Connection:
         stack.enter_context(self.hub.subscribe(race_id, self.outbox))
         self.watching[race_id] = stack
 
+    def unwatch(self, race_id: str) -> None:
+        """Nothing more from that race. A race left with no viewers is cancelled after the grace
+        period, as when its last viewer disconnects. Not followed: nothing to do."""
+        stack = self.watching.pop(race_id, None)
+        if stack is not None:
+            stack.close()
+
     def handle(self, raw: dict[str, Any]) -> None:
         if raw.get("bytes") is not None:
             self.send_error("binary_frame", "binary frames are not accepted; send JSON objects as text frames")
@@ -140,6 +147,8 @@ class Connection:
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):
                 self.watch(msg.race_id or self.hub.by_code(msg.code or "").id)
+            elif isinstance(msg, protocol.Unwatch):
+                self.unwatch(msg.race_id)
             elif isinstance(msg, protocol.Cancel):
                 race = self.hub.get(msg.race_id)
                 if race.owner != self.client:

@@ -21,7 +21,7 @@ SERVER = {
     "epoch": events.Epoch,
     "done": events.Done,
 }
-CLIENT = ("start", "watch", "cancel")
+CLIENT = protocol.CLIENT_TYPES
 
 
 def test_every_message_type_has_an_example() -> None:

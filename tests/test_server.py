@@ -104,8 +104,9 @@ def test_a_late_watcher_receives_the_whole_history(client: TestClient) -> None:
         ('{"type": "start", "config": {"frozen": 9}}', "invalid_message", "config.frozen", "between 0 and 4"),
         ('{"type": "start", "config": {"epochs": "many"}}', "invalid_message", "config.epochs", "a whole number from 1 to"),
         ('{"type": "start", "config": {"colour": 1}}', "invalid_message", "config.colour", "Extra inputs"),
-        ('{"type": "dance"}', "invalid_message", "type", "start, cancel, watch"),
-        ('{"race_id": "x"}', "invalid_message", "type", "start, cancel, watch"),
+        ('{"type": "dance"}', "invalid_message", "type", "start, cancel, watch, unwatch"),
+        ('{"race_id": "x"}', "invalid_message", "type", "start, cancel, watch, unwatch"),
+        ('{"type": "unwatch"}', "invalid_message", "race_id", "Field required"),
         ('{"type": "watch"}', "invalid_message", None, "exactly one of race_id or code"),
         ('{"type": "watch", "code": "ZZZZ"}', "unknown_code", "code", "no broadcast race with code"),
         ('{"type": "watch", "race_id": "nope"}', "unknown_race", "race_id", "no race with id"),
@@ -184,6 +185,34 @@ def test_a_race_left_without_viewers_is_cancelled(client: TestClient) -> None:
     assert status == "cancelled"
     events = client.get(f"/api/races/{race_id}").json()["events"]
     assert events[-1]["reason"] == "no viewers left"
+
+
+def test_an_unwatched_race_says_nothing_more_and_is_cancelled_once_no_one_watches(client: TestClient) -> None:
+    with client.websocket_connect("/ws?client=alice") as a, client.websocket_connect("/ws?client=bob") as b:
+        a.send_json({"type": "start", "config": TINY | {"epochs": 50, "n": 200, "seed": 21}})
+        race_id = until(a, "epoch")[0]["race_id"]
+        b.send_json({"type": "watch", "race_id": race_id})
+        b.send_json({"type": "unwatch", "race_id": race_id})
+        b.send_text("{")  # its error reply follows whatever the race said before the unwatch
+        heard = [m for m in until(b, "error") if m.get("race_id") == race_id]
+        assert heard[0]["type"] == "accepted"
+        # Every epoch Alice hears past those was published after Bob left.
+        seen = sum(m["type"] == "epoch" for m in heard) + 1
+        while seen:
+            seen -= a.receive_json()["type"] == "epoch"
+        b.send_text("{")
+        assert b.receive_json()["type"] == "error"
+        b.send_json({"type": "unwatch", "race_id": "never-watched"})  # nothing to do, nothing said
+        b.send_text("{")
+        assert b.receive_json()["type"] == "error"
+        # Its starter leaves too, connection still open: no viewers, so the race stops.
+        a.send_json({"type": "unwatch", "race_id": race_id})
+        for _ in range(200):
+            race = client.get(f"/api/races/{race_id}").json()
+            if race["status"] == "cancelled":
+                break
+            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+        assert race["status"] == "cancelled" and race["events"][-1]["reason"] == "no viewers left"
 
 
 def test_connections_beyond_the_limit_are_refused_clearly(client: TestClient) -> None:

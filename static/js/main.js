@@ -132,8 +132,8 @@ async function boot() {
 
   const socket = new Socket({
     onMessage(msg) {
-      // The connection still hears every race this page followed before (a class race it left for a
-      // recent one): the page shows one race, and a null id awaits the `accepted` of its own start.
+      // The page shows one race; a null id awaits the `accepted` of its own start. It unwatches a
+      // race it leaves, but that race's messages already on their way still arrive.
       if (msg.race_id && race.id !== null && msg.race_id !== race.id) return;
       handlers[msg.type]?.(msg);
     },
@@ -150,13 +150,18 @@ async function boot() {
     },
   });
 
+  // The page shows one race: the one it leaves need not be sent to it any more.
+  const leave = (next = null) => {
+    if (race.id && race.id !== next) socket.send({ type: "unwatch", race_id: race.id });
+  };
   $("train").addEventListener("click", () => {
+    if (!socket.open) return setStatus("Not connected yet; try again in a moment.", "error");
     chart.startRace(ui.epochs);
     $("ghost-note").hidden = !chart.hasPrevious();
     $("code").hidden = true;
-    const start = { type: "start", config: state.config(ui), broadcast: $("broadcast").checked };
-    if (socket.send(start)) race.id = null; // its id comes with `accepted`
-    else setStatus("Not connected yet; try again in a moment.", "error");
+    leave();
+    socket.send({ type: "start", config: state.config(ui), broadcast: $("broadcast").checked });
+    race.id = null; // its id comes with `accepted`
   });
   $("stop").addEventListener("click", () => {
     race.stopping = socket.send({ type: "cancel", race_id: race.id });
@@ -194,6 +199,7 @@ async function boot() {
     if (race.running && race.mine) return setStatus("Your race is still training: stop it, or let it finish, before watching another.");
     chart.startRace();
     $("ghost-note").hidden = !chart.hasPrevious();
+    leave(raceId);
     Object.assign(race, { id: raceId, finished: false });
     socket.send({ type: "watch", race_id: raceId });
   };

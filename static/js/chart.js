@@ -31,6 +31,7 @@ export class RaceChart {
     this.plot = null;
     this.pending = 0; // an animation frame that will draw the epochs added since the last draw
     new ResizeObserver(() => this.resize()).observe(root);
+    window.addEventListener("resize", () => this.resize()); // a taller or shorter screen, same width
     this.render();
   }
 
@@ -173,8 +174,7 @@ export class RaceChart {
     const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
     const grid = { stroke: "#0000001a", width: 1 };
     return {
-      width: this.root.clientWidth || 600,
-      height: Math.max(document.body.classList.contains("embed") ? 170 : 220, Math.min(460, Math.round((this.root.clientWidth || 600) * 0.5))),
+      ...this.size(),
       series,
       scales: {
         x: this.x === "epoch" ? { time: false, range: () => this.epochRange() } : { time: false },
@@ -206,9 +206,22 @@ export class RaceChart {
     this.plot.setData(this.data());
   }
 
+  // Half as tall as wide, within bounds; and on a projector's 720 or 768 lines, short enough that
+  // the whole chart, its axis and legend, shows under the strip without scrolling. A chart that
+  // starts below the first screen (one column, on a phone) keeps its proportions.
+  size() {
+    const width = this.root.clientWidth || 600;
+    const least = document.body.classList.contains("embed") ? 170 : 220;
+    let height = Math.min(460, Math.round(width * 0.5));
+    const top = this.root.getBoundingClientRect().top + window.scrollY;
+    const legend = this.plot?.root.querySelector(".u-legend")?.offsetHeight || 40;
+    if (top < window.innerHeight) height = Math.min(height, window.innerHeight - top - legend - 24);
+    return { width, height: Math.max(least, height) };
+  }
+
   resize() {
     if (!this.plot) return;
-    const { width, height } = this.options();
-    if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height });
+    const { width, height } = this.size();
+    if (Math.abs(width - this.plot.width) > 2 || Math.abs(height - this.plot.height) > 2) this.plot.setSize({ width, height });
   }
 }

@@ -57,8 +57,9 @@ export class Strip {
         li.setAttribute("aria-label", said);
         if (on) count += this.units.find((u) => u.name === li.dataset.unit).params;
       }
+      // "all" rather than "308 k of 308 k · 100.0 %": short enough to keep the row's stats on one line.
       row.querySelector(".pill").textContent =
-        `${compact(count)} of ${compact(this.total)} trainable · ${percent(count / this.total)}`;
+        count === this.total ? `all ${compact(count)} trainable` : `${compact(count)} of ${compact(this.total)} trainable · ${percent(count / this.total)}`;
     }
   }
 

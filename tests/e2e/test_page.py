@@ -196,6 +196,20 @@ def test_phone_has_no_horizontal_scroll(browser: Browser, live_server: str) -> N
     shot(page, "phone.png")
 
 
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1366, 768)])
+def test_on_a_projector_the_whole_chart_shows_without_scrolling(browser: Browser, live_server: str, width, height) -> None:
+    page = open_page(browser, live_server + "/", width=width, height=height)
+    expect(page.locator("#chart .u-legend")).to_have_count(1)
+    legend = page.locator("#chart .u-legend").bounding_box()
+    assert legend["y"] + legend["height"] <= height  # the x axis and the legend's final accuracies too
+    assert page.locator("#chart .uplot").bounding_box()["height"] >= 220
+    # A screen that grows gets its taller chart back.
+    page.set_viewport_size({"width": width, "height": 1200})
+    expect(page.locator("#chart canvas")).to_have_attribute("height", re.compile(r"^(3[4-9]\d|4\d\d)$"))
+    shot(page, f"projector-{width}.png")
+    assert not page.errors
+
+
 def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_server: str) -> None:
     page = browser.new_page(viewport={"width": 800, "height": 600})
     src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced,colour"

@@ -5,14 +5,31 @@ function newId() {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// An embed on another site's page may be refused storage (third-party storage blocked, as in
-// private windows and several browsers by default): it then keeps its id for this page's life.
+// Where this page sits among a course page's frames ("" at the top, "1" for the second iframe),
+// the same after a reload. Comparing window proxies is allowed across origins.
+function framePath() {
+  const path = [];
+  for (let w = window; w !== w.parent; w = w.parent) {
+    const siblings = w.parent.frames;
+    let i = 0;
+    while (i < siblings.length && siblings[i] !== w) i++;
+    path.unshift(i);
+  }
+  return path.join(".");
+}
+
+// The frames of one tab share sessionStorage, so each keeps its id under its own place: two
+// embeds on one course page are two clients, and the second's Train is not refused as the
+// first's second race. An embed on another site's page may be refused storage (third-party
+// storage blocked, as in private windows and several browsers by default): it then keeps its
+// id for this page's life.
 function clientId() {
   try {
-    let id = sessionStorage.getItem("headstart-client");
+    const key = ["headstart-client", framePath()].filter(Boolean).join("@");
+    let id = sessionStorage.getItem(key);
     if (!id) {
       id = newId();
-      sessionStorage.setItem("headstart-client", id);
+      sessionStorage.setItem(key, id);
     }
     return id;
   } catch {

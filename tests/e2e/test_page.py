@@ -51,8 +51,9 @@ def open_page(browser: Browser, url: str, width: int = 1366, height: int = 900) 
 
 
 @contextmanager
-def course_page(html: str) -> Iterator[str]:
-    """Serve one HTML page from localhost (the app is on 127.0.0.1: a different origin)."""
+def course_page(html: str, host: str = "localhost") -> Iterator[str]:
+    """Serve one HTML page, by default from localhost: the app is on 127.0.0.1, another site,
+    whose frames this browser refuses storage. From 127.0.0.1 (another port) they get it."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -68,7 +69,7 @@ def course_page(html: str) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://localhost:{server.server_address[1]}/lesson-4"
+        yield f"http://{host}:{server.server_address[1]}/lesson-4"
     finally:
         server.shutdown()
 
@@ -231,6 +232,26 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         expect(frame.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
         assert len(inner.evaluate("window.headstart.chart.current")) == 6
         shot(page, "embed.png")
+
+
+def test_two_embeds_on_one_course_page_each_train_and_stop_their_own_race(browser: Browser, live_server: str) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 600})
+    frames = [f'<iframe src="{live_server}/embed?n=300&epochs={e}&seed={s}" width="640" height="480"></iframe>'
+              for e, s in ((50, 61), (2, 62))]  # fmt: skip
+    with course_page("".join(frames), host="127.0.0.1") as course:  # same site: the frames share sessionStorage
+        page.goto(course)
+        first, second = page.frame_locator("iframe").nth(0), page.frame_locator("iframe").nth(1)
+        for frame in (first, second):
+            expect(frame.locator(".s-finetune .unit")).to_have_count(6)
+        first.locator("#train").click()
+        expect(first.locator("#status")).to_contain_text("Epoch ")
+        second.locator("#train").click()  # a second client, so it queues rather than being refused
+        expect(second.locator("#status")).to_contain_text("Waiting in the queue")
+        expect(second.locator("#stop")).to_be_enabled()
+        first.locator("#stop").click()
+        expect(first.locator("#status")).to_contain_text("Stopped after epoch")
+        expect(second.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+        shot(page, "two-embeds.png")
 
 
 def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_server: str) -> None:

@@ -185,6 +185,13 @@ async def main_async(args: argparse.Namespace) -> int:
     load = await classroom(server, latencies)
     report = await faults(server, latencies)
     async with httpx.AsyncClient() as http:
+        # The dropped clients' races train on (or wait out their grace): a restart now would race
+        # one finishing against the listing below. Idle, the listing is everything there is to keep.
+        for _ in range(1200):
+            health = (await http.get(server.base + "/healthz")).json()
+            if not health["running"] and not health["queued"]:
+                break
+            await asyncio.sleep(0.1)
         before = (await http.get(server.base + "/api/races?limit=100")).json()
     server.stop()  # restart between races: nothing finished may be lost
     await server.start()

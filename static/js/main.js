@@ -5,6 +5,7 @@ import { Controls } from "./controls.js";
 import { Strip } from "./strip.js";
 import { RaceChart } from "./chart.js";
 import { Socket } from "./socket.js";
+import { clientId } from "./client.js";
 import { bindJoin, bindRecent } from "./classroom.js";
 import { SweepPanel } from "./sweep.js";
 import { seconds, STRATEGY_LABELS, percent } from "./format.js";
@@ -21,6 +22,7 @@ function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
 }
 
 async function boot() {
+  const client = clientId(); // settled while the config loads (a stored id is first checked with open pages)
   const config = await (await fetch("/api/config")).json();
   const ui = state.fromUrl(config.limits);
   for (const name of ui.hide) document.querySelectorAll(`[data-control="${name}"]`).forEach((el) => (el.hidden = true));
@@ -78,7 +80,7 @@ async function boot() {
       race.mine = Boolean(msg.yours);
       setRunning(true);
       race.replay = Boolean(msg.replay_of);
-      const whose = race.mine ? "" : " (started by someone else, so only they can stop it)";
+      const whose = race.mine ? "" : " (started elsewhere: only the page that started it can stop it)";
       setStatus((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
     },
     broadcast(msg) {
@@ -130,7 +132,7 @@ async function boot() {
     },
   };
 
-  const socket = new Socket({
+  const socket = new Socket(client, {
     onMessage(msg) {
       // The page shows one race; a null id awaits the `accepted` of its own start. It unwatches a
       // race it leaves, but that race's messages already on their way still arrive.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect, sync_playwright
 
 from app.settings import PROJECT_DIR
 
@@ -31,8 +31,13 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-def open_page(browser: Browser, url: str, width: int = 1366, height: int = 900) -> Page:
-    page = browser.new_page(viewport={"width": width, "height": height})
+def open_page(browser: Browser | BrowserContext, url: str, width: int = 1366, height: int = 900) -> Page:
+    """A new tab: in a browser profile of its own, or in ``browser`` when that is a context."""
+    if isinstance(browser, BrowserContext):
+        page = browser.new_page()
+        page.set_viewport_size({"width": width, "height": height})
+    else:
+        page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     # What the page and the server said to each other, in order: ("sent" | "received", message).
@@ -252,6 +257,28 @@ def test_two_embeds_on_one_course_page_each_train_and_stop_their_own_race(browse
         expect(first.locator("#status")).to_contain_text("Stopped after epoch")
         expect(second.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
         shot(page, "two-embeds.png")
+
+
+def test_a_reloaded_page_keeps_its_race_and_a_duplicated_tab_is_another_client(browser: Browser, live_server: str) -> None:
+    profile = browser.new_context()  # one browser profile: its tabs can hear each other
+    page = open_page(profile, f"{live_server}/?epochs=50&n=300&seed=81")
+    me = page.evaluate("sessionStorage.getItem('headstart-client')")
+    assert me
+    # A duplicated tab starts with a copy of its original's sessionStorage.
+    profile.add_init_script(f"if (!sessionStorage.length) sessionStorage.setItem('headstart-client', '{me}')")
+    twin = open_page(profile, f"{live_server}/?epochs=2&n=300&seed=82")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Epoch ")
+    twin.locator("#train").click()  # its own client, so it queues rather than being refused
+    expect(twin.locator("#status")).to_contain_text("Waiting in the queue")
+    page.reload()
+    expect(page.locator("#stop")).to_be_enabled()  # still the race's starter
+    assert page.evaluate("sessionStorage.getItem('headstart-client')") == me
+    page.locator("#stop").click()
+    expect(page.locator("#status")).to_contain_text("Stopped after epoch")
+    expect(twin.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    assert not page.errors and not twin.errors
+    profile.close()
 
 
 def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_server: str) -> None:

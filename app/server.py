@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
 from app import protocol, sweep
@@ -46,6 +47,18 @@ CSV_FIELDS = (
     "compute_s",
     "images_per_s",
 )
+
+
+class PageFiles(StaticFiles):
+    """The page's modules, revalidated on every load: a browser that kept an upgraded server's
+    old main.js beside its new socket.js would run a mix that was never tested. Revalidation
+    costs a 304. The vendored libraries carry their version in their path, so they are kept."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        vendored = path.startswith("vendor/")
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if vendored else "no-cache"
+        return response
 
 
 def get_hub(request: Request) -> Hub:
@@ -177,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Headstart", lifespan=lifespan)
     app.state.hub, app.state.settings = hub, settings
     app.state.connections = 0
-    app.mount("/static", StaticFiles(directory=PROJECT_DIR / "static"), name="static")
+    app.mount("/static", PageFiles(directory=PROJECT_DIR / "static"), name="static")
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:
@@ -256,11 +269,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return response
 
-    @app.get("/", include_in_schema=False)
+    # HEAD too: a course platform's link checker asks that way before it lists an embed.
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index(request: Request) -> Response:
         return page("index.html", request, "'self'")
 
-    @app.get("/embed", include_in_schema=False)
+    @app.api_route("/embed", methods=["GET", "HEAD"], include_in_schema=False)
     async def embed(request: Request) -> Response:
         return page("embed.html", request, settings.frame_ancestors)
 

@@ -132,6 +132,18 @@ def test_binary_frames_are_refused(client: TestClient) -> None:
         assert ws.receive_json()["code"] == "binary_frame"
 
 
+def test_the_page_modules_are_revalidated_and_the_vendored_library_kept(client: TestClient) -> None:
+    module = client.get("/static/js/main.js")
+    assert module.status_code == 200 and module.headers["cache-control"] == "no-cache"
+    again = client.get("/static/js/main.js", headers={"If-None-Match": module.headers["etag"]})
+    assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
+    vendored = client.get("/static/vendor/uplot-1.6.32/uPlot.esm.js")
+    assert vendored.status_code == 200 and "immutable" in vendored.headers["cache-control"]
+    assert client.get("/static/js/nothing.js").status_code == 404
+    for page in ("/", "/embed"):  # as a course platform's link checker asks
+        assert client.head(page).status_code == 200
+
+
 def test_http_errors_name_the_problem(client: TestClient) -> None:
     r = client.get("/api/races/nope")
     assert r.status_code == 404 and r.json()["code"] == "unknown_race" and "nope" in r.json()["message"]

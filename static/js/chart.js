@@ -213,9 +213,12 @@ export class RaceChart {
     const width = this.root.clientWidth || 600;
     const least = document.body.classList.contains("embed") ? 170 : 220;
     let height = Math.min(460, Math.round(width * 0.5));
+    // The screen's height without a phone's or tablet's toolbar (the root element's, not the
+    // window's), so a toolbar folding away as the page scrolls does not resize the chart.
+    const screen = document.documentElement.clientHeight;
     const top = this.root.getBoundingClientRect().top + window.scrollY;
     const legend = this.plot?.root.querySelector(".u-legend")?.offsetHeight || 40;
-    if (top < window.innerHeight) height = Math.min(height, window.innerHeight - top - legend - 24);
+    if (top < screen) height = Math.min(height, screen - top - legend - 24);
     return { width, height: Math.max(least, height) };
   }
 

@@ -103,7 +103,8 @@ class Hub:
         self.worker_error: str | None = None
         self.store = Store(settings.database)
         self.metrics = Metrics()
-        self.codes: dict[str, str] = {}  # broadcast code → race id
+        self.codes: dict[str, str] = {}  # broadcast code → the latest race broadcast under it
+        self.class_codes: dict[str, str] = {}  # broadcasting client → its code, kept for its next race
         self._replays: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -148,13 +149,22 @@ class Hub:
     def submit(self, config: RaceConfig, owner: str, broadcast: bool = False) -> Race:
         """Queue a race, or join the identical one already training, or replay a stored one.
 
-        A broadcast race gets a short code so a class can join it by typing four letters.
+        A broadcast race gets a short code so a class can join it by typing four letters. A
+        client's broadcasts share one code: the class that followed its last race is told of
+        the next (``next``), so a teacher writes the code on the board once a lesson.
         """
         race = self._submit(config, owner)
         if broadcast and race.code is None:
-            race.code = self._new_code()
-            self.codes[race.code] = race.id
-            self._publish(race, {"type": "broadcast", "code": race.code})
+            code = self.class_codes.get(owner) or self._new_code()
+            previous = self.races.get(self.codes.get(code, ""))
+            race.code, self.codes[code], self.class_codes[owner] = code, race.id, code
+            self._publish(race, {"type": "broadcast", "code": code})
+            if previous is not None and previous is not race:
+                # To its viewers now, not into its history: a page that opens that race later,
+                # from Recent races or its own link, wants that race.
+                moved = {"type": "next", "race_id": previous.id, "next_race_id": race.id, "code": code}
+                for outbox in previous.subscribers:
+                    outbox.put_nowait(moved)
         return race
 
     def by_code(self, code: str) -> Race:
@@ -408,5 +418,6 @@ class Hub:
             if oldest_id is None:
                 return
             old = self.races.pop(oldest_id)
-            if old.code:
-                self.codes.pop(old.code, None)
+            if old.code and self.codes.get(old.code) == old.id:  # its code names no later race: free it
+                del self.codes[old.code]
+                self.class_codes = {owner: c for owner, c in self.class_codes.items() if c != old.code}

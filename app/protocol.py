@@ -70,6 +70,13 @@ class Broadcast(BaseModel):
     code: str  # four letters; students open /w/CODE or type it on the page
 
 
+class Next(BaseModel):
+    type: Literal["next"] = "next"
+    race_id: str
+    next_race_id: str  # the broadcasting client's next broadcast race, under the same code
+    code: str
+
+
 class Queued(BaseModel):
     type: Literal["queued"] = "queued"
     race_id: str

@@ -14,6 +14,7 @@ EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DO
 SERVER = {
     "accepted": protocol.Accepted,
     "broadcast": protocol.Broadcast,
+    "next": protocol.Next,
     "queued": protocol.Queued,
     "cancelled": protocol.Cancelled,
     "error": protocol.Error,

@@ -360,6 +360,20 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
         assert seen[0]["race_id"] == accepted["race_id"] and seen[0]["yours"] is False
         assert accepted["yours"] is True
         until(teacher, "done")
+        # The teacher's next broadcast keeps the code, and the class following the last race hears of it.
+        teacher.send_json({"type": "start", "config": TINY | {"seed": 42}, "broadcast": True})
+        second = until(teacher, "broadcast")[-1]
+        assert second["code"] == code and second["race_id"] != accepted["race_id"]
+        moved = until(student, "next")[-1]
+        assert moved == {"type": "next", "race_id": accepted["race_id"], "next_race_id": second["race_id"], "code": code}
+        assert client.get(f"/api/codes/{code}").json()["race_id"] == second["race_id"]
+        # Not in the first race's history: opened again by its id, it is that race.
+        assert "next" not in [m["type"] for m in client.get(f"/api/races/{accepted['race_id']}").json()["events"]]
+        until(teacher, "done")
+    with client.websocket_connect("/ws?client=another-teacher") as other:
+        other.send_json({"type": "start", "config": TINY | {"seed": 43}, "broadcast": True})
+        assert until(other, "broadcast")[-1]["code"] != code  # each teacher's class has its own
+        until(other, "done")
     assert client.get("/api/codes/ABCD").status_code == 404
     unknown = client.get("/w/AB CD", follow_redirects=False)  # the page looks it up and says what was wrong
     assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"

@@ -89,6 +89,12 @@ async function boot() {
       $("code-link").href = `/w/${msg.code}`;
       $("code-link").textContent = `${window.location.host}/w/${msg.code}`;
     },
+    next(msg) {
+      // The class race's starter broadcast another under the same code: the class follows it.
+      if (race.mine) return;
+      watch(msg.next_race_id);
+      setStatus(`The race with code ${msg.code} moved on to its next race: following it.`);
+    },
     queued(msg) {
       setStatus(`Waiting in the queue: position ${msg.position}.`);
     },

@@ -300,6 +300,14 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert student.locator("#n-out").inner_text().startswith("30 images")  # the teacher's settings came along
     assert student.evaluate("window.headstart.race.mine") is False  # so its Stop stays disabled: only the teacher stops it
     assert len(student.evaluate("window.headstart.chart.current")) == 6
+    # The teacher's next race keeps the code on the board, and the class follows it by itself.
+    teacher.locator("#seed").fill("6")
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(code)
+    expect(student.locator("#seed")).to_have_value("6")
+    expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    shown = student.evaluate("window.headstart.chart.current.map((e) => e.race_id)")
+    assert len(shown) == 6 and set(shown) == {teacher.evaluate("window.headstart.race.id")}
     student.locator("#recent summary").click()
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")
 

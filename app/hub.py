@@ -43,6 +43,8 @@ class Refused(Exception):
 CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
 
 
+VIEWER_COUNT_DELAY_S = 0.25
+
 # Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
 # same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.
 CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
@@ -67,6 +69,7 @@ class Race:
     code: str | None = None  # a short code students type to watch a broadcast race
     orphan_timer: asyncio.TimerHandle | None = None
     stop_reason: str | None = None  # why it was asked to stop, told to viewers once the worker stops
+    viewers_due: asyncio.TimerHandle | None = None  # a viewer count about to be told
 
     @property
     def finished(self) -> bool:
@@ -256,6 +259,7 @@ class Hub:
         if race.status == "queued":
             outbox.put_nowait(self._position_message(race))
         race.subscribers.add(outbox)
+        self._count_viewers(race)
         if race.orphan_timer:
             race.orphan_timer.cancel()
             race.orphan_timer = None
@@ -263,6 +267,7 @@ class Hub:
             yield race
         finally:
             race.subscribers.discard(outbox)
+            self._count_viewers(race)
             if not race.subscribers and not race.finished and self._loop and not self._closing:
                 race.orphan_timer = self._loop.call_later(self.settings.orphan_grace_s, self._cancel_orphan, race)
 
@@ -298,6 +303,23 @@ class Hub:
         task = asyncio.get_running_loop().create_task(stream())
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
+
+    def _count_viewers(self, race: Race) -> None:
+        """Tell a broadcast race's viewers how many they are, so a teacher sees the class arrive.
+
+        Once per quarter second at most: a class of thirty joining at once is one message each,
+        not thirty. Live only, like a queue position: a count in the history would be stale.
+        """
+        if race.code is None or race.viewers_due is not None or self._loop is None or self._closing:
+            return
+
+        def tell() -> None:
+            race.viewers_due = None
+            message = {"type": "viewers", "race_id": race.id, "count": len(race.subscribers)}
+            for outbox in race.subscribers:
+                outbox.put_nowait(message)
+
+        race.viewers_due = self._loop.call_later(VIEWER_COUNT_DELAY_S, tell)
 
     def _cancel_orphan(self, race: Race) -> None:
         race.orphan_timer = None

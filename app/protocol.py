@@ -77,6 +77,12 @@ class Next(BaseModel):
     code: str
 
 
+class Viewers(BaseModel):
+    type: Literal["viewers"] = "viewers"
+    race_id: str
+    count: int  # connections following this broadcast race, its starter's included
+
+
 class Queued(BaseModel):
     type: Literal["queued"] = "queued"
     race_id: str

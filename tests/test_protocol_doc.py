@@ -15,6 +15,7 @@ SERVER = {
     "accepted": protocol.Accepted,
     "broadcast": protocol.Broadcast,
     "next": protocol.Next,
+    "viewers": protocol.Viewers,
     "queued": protocol.Queued,
     "cancelled": protocol.Cancelled,
     "error": protocol.Error,

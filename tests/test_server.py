@@ -379,6 +379,27 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
     assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"
 
 
+def test_a_teacher_sees_how_many_follow_a_broadcast_race(client: TestClient) -> None:
+    with client.websocket_connect("/ws?client=teacher-v") as teacher:
+        teacher.send_json({"type": "start", "config": TINY | {"epochs": 50, "n": 200, "seed": 44}, "broadcast": True})
+        code = until(teacher, "broadcast")[-1]["code"]
+        assert until(teacher, "viewers")[-1]["count"] == 1  # its own page
+        with client.websocket_connect("/ws") as one, client.websocket_connect("/ws") as two:
+            for student in (one, two):
+                student.send_json({"type": "watch", "code": code})
+            counts = [until(teacher, "viewers")[-1]["count"]]
+            while counts[-1] < 3:  # both within a quarter second: one message, or two
+                counts.append(until(teacher, "viewers")[-1]["count"])
+            assert counts[-1] == 3 and len(counts) <= 2
+        while until(teacher, "viewers")[-1]["count"] != 1:  # the class left, one page or both at once
+            pass
+        race_id = client.get(f"/api/codes/{code}").json()["race_id"]
+        teacher.send_json({"type": "cancel", "race_id": race_id})
+        until(teacher, "cancelled")
+        events = client.get(f"/api/races/{race_id}").json()["events"]
+        assert "viewers" not in [e["type"] for e in events]  # a count in the history would be stale
+
+
 def test_a_full_queue_refuses_clearly_and_shows_positions(settings: Settings, tmp_path) -> None:
     small = settings.model_copy(update={"max_queue": 1, "database": tmp_path / "q.sqlite3"})
     slow = TINY | {"epochs": 50, "n": 200}

@@ -85,9 +85,15 @@ async function boot() {
     },
     broadcast(msg) {
       $("code").hidden = false;
+      $("code-viewers").textContent = "";
       $("code-text").textContent = msg.code;
       $("code-link").href = `/w/${msg.code}`;
       $("code-link").textContent = `${window.location.host}/w/${msg.code}`;
+    },
+    viewers(msg) {
+      // For the teacher: whether the class has arrived. Its own page is one of the count.
+      const others = msg.count - 1;
+      $("code-viewers").textContent = !race.mine ? "" : others ? `${others} watching` : "No one else is watching yet";
     },
     next(msg) {
       // The class race's starter broadcast another under the same code: the class follows it.

@@ -288,6 +288,7 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
     code = teacher.locator("#code-text").inner_text()
     assert teacher.evaluate("window.headstart.race.mine") is True
+    expect(teacher.locator("#code-viewers")).to_have_text("No one else is watching yet")
     typo = open_page(browser, live_server + "/w/OOPS")  # never issued: codes leave out I and O
     expect(typo.locator("#status")).to_contain_text("No broadcast race with code 'OOPS'; a code is the 4 letters on the teacher")
     assert typo.locator("#join-code").input_value() == "OOPS" and "join=" not in typo.url
@@ -300,6 +301,8 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert student.locator("#n-out").inner_text().startswith("30 images")  # the teacher's settings came along
     assert student.evaluate("window.headstart.race.mine") is False  # so its Stop stays disabled: only the teacher stops it
     assert len(student.evaluate("window.headstart.chart.current")) == 6
+    expect(teacher.locator("#code-viewers")).to_have_text("1 watching")  # the class arrives on the teacher's screen
+    expect(student.locator("#code-viewers")).to_be_hidden()
     # The teacher's next race keeps the code on the board, and the class follows it by itself.
     teacher.locator("#seed").fill("6")
     teacher.locator("#train").click()

@@ -237,7 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         race = hub.by_code(code)
         return {"code": race.code, "race_id": race.id, "status": race.status}
 
-    @app.get("/w/{code}", include_in_schema=False)
+    @app.api_route("/w/{code}", methods=["GET", "HEAD"], include_in_schema=False)
     async def join(code: str, hub: HubDep) -> Response:
         """The short link a teacher writes on the board: straight to the live race.
 

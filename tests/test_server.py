@@ -142,6 +142,7 @@ def test_the_page_modules_are_revalidated_and_the_vendored_library_kept(client: 
     assert client.get("/static/js/nothing.js").status_code == 404
     for page in ("/", "/embed"):  # as a course platform's link checker asks
         assert client.head(page).status_code == 200
+    assert client.head("/w/ZZZZ", follow_redirects=False).status_code == 303
 
 
 def test_http_errors_name_the_problem(client: TestClient) -> None:

@@ -41,9 +41,7 @@ class Refused(Exception):
 
 # No I or O: a code read off a projector should not be mistaken for 1 or 0.
 CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
-
-
-VIEWER_COUNT_DELAY_S = 0.25
+VIEWER_COUNT_DELAY_S = 0.25  # a broadcast race's viewers hear their number at most this often
 
 # Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
 # same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.

@@ -156,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             import uvicorn
 
-            uvicorn.run("app.server:create_app", factory=True, host=args.host, port=args.port)
+            from app.server import create_app
+
+            # The app knows where it listens: the page shows students an address they can reach.
+            app = create_app(settings.model_copy(update={"host": args.host, "port": args.port}))
+            uvicorn.run(app, host=args.host, port=args.port)
             return 0
     except (RuntimeError, OSError) as exc:
         from app.checkpoint import CheckpointError

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import protocol, sweep
+from app import lan, protocol, sweep
 from app.architecture import describe_units
 from app.events import STRATEGIES, RaceConfig
 from app.hub import Hub, Refused
@@ -76,6 +76,9 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     units = describe_units(settings)
+    address, reachable = lan.class_address(settings.host, settings.port)
+    if settings.class_address:
+        address, reachable = settings.class_address, True
     return {
         "limits": settings.limits.model_dump(),
         "units": [u.model_dump() for u in units],
@@ -87,6 +90,9 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
         "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
         "device": hub.health()["device"],
         "max_message_bytes": settings.max_message_bytes,
+        # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
+        "class_address": address,
+        "reachable_by_others": reachable,
     }
 
 

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     orphan_grace_s: float = Field(default=10.0, ge=0.0)
     # Pause between the events of a replayed race, so a cached result still visibly races.
     replay_interval_s: float = Field(default=0.05, ge=0.0)
+    # The address students open (host or host:port), shown with a class code when the page is
+    # opened at 127.0.0.1. Unset, it is worked out from --host: this machine's network address
+    # when serving on 0.0.0.0. Set it behind a proxy or in a container, whose own address
+    # students cannot reach.
+    class_address: str | None = None
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
     frame_ancestors: str = "*"
     database: Path = PROJECT_DIR / "headstart.sqlite3"

@@ -54,6 +54,13 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
     assert body["strategies"] == ["scratch", "frozen", "finetune"]
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
+    assert body["class_address"] is None and body["reachable_by_others"] is False  # served on 127.0.0.1
+
+
+def test_a_configured_class_address_is_what_the_page_shows_students(settings: Settings) -> None:
+    behind_a_proxy = settings.model_copy(update={"class_address": "headstart.school.example"})
+    body = TestClient(create_app(behind_a_proxy)).get("/api/config").json()
+    assert body["class_address"] == "headstart.school.example" and body["reachable_by_others"] is True
 
 
 def test_healthz_reports_the_worker(client: TestClient) -> None:

@@ -11,6 +11,7 @@ import { SweepPanel } from "./sweep.js";
 import { seconds, STRATEGY_LABELS, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
+const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
 const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase());
 
 // Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.
@@ -87,8 +88,13 @@ async function boot() {
       $("code").hidden = false;
       $("code-viewers").textContent = "";
       $("code-text").textContent = msg.code;
-      $("code-link").href = `/w/${msg.code}`;
-      $("code-link").textContent = `${window.location.host}/w/${msg.code}`;
+      // Opened at 127.0.0.1 on the laptop that serves it, the page would show students an
+      // address that names their own machines: it shows the server's network address instead.
+      const local = isLoopback(window.location.hostname);
+      const host = local && config.class_address ? config.class_address : window.location.host;
+      $("code-link").href = `${window.location.protocol}//${host}/w/${msg.code}`;
+      $("code-link").textContent = `${host}/w/${msg.code}`;
+      $("code-unreachable").hidden = !local || config.reachable_by_others; // a proxy may reach it
     },
     viewers(msg) {
       // For the teacher: whether the class has arrived. Its own page is one of the count.

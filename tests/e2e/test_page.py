@@ -289,6 +289,8 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     code = teacher.locator("#code-text").inner_text()
     assert teacher.evaluate("window.headstart.race.mine") is True
     expect(teacher.locator("#code-viewers")).to_have_text("No one else is watching yet")
+    # This server listens on 127.0.0.1 only: the teacher learns it before the class tries.
+    expect(teacher.locator("#code-unreachable")).to_contain_text("--host 0.0.0.0")
     typo = open_page(browser, live_server + "/w/OOPS")  # never issued: codes leave out I and O
     expect(typo.locator("#status")).to_contain_text("No broadcast race with code 'OOPS'; a code is the 4 letters on the teacher")
     assert typo.locator("#join-code").input_value() == "OOPS" and "join=" not in typo.url

@@ -39,6 +39,11 @@ async function boot() {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
   };
+  // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
+  // the page would hand out an address that names each reader's own machine: the server's
+  // network address instead, where it has one.
+  const local = isLoopback(window.location.hostname);
+  const shared = local && config.class_address ? `${window.location.protocol}//${config.class_address}` : window.location.origin;
   const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
   setDevice(config.device);
   $("schedule-note").textContent = scheduleNote(config.schedule);
@@ -88,12 +93,8 @@ async function boot() {
       $("code").hidden = false;
       $("code-viewers").textContent = "";
       $("code-text").textContent = msg.code;
-      // Opened at 127.0.0.1 on the laptop that serves it, the page would show students an
-      // address that names their own machines: it shows the server's network address instead.
-      const local = isLoopback(window.location.hostname);
-      const host = local && config.class_address ? config.class_address : window.location.host;
-      $("code-link").href = `${window.location.protocol}//${host}/w/${msg.code}`;
-      $("code-link").textContent = `${host}/w/${msg.code}`;
+      $("code-link").href = `${shared}/w/${msg.code}`;
+      $("code-link").textContent = `${shared.replace(/^\w+:\/\//, "")}/w/${msg.code}`;
       $("code-unreachable").hidden = !local || config.reachable_by_others; // a proxy may reach it
     },
     viewers(msg) {
@@ -200,11 +201,10 @@ async function boot() {
       window.prompt(`Copy the ${what.toLowerCase()}:`, text);
     }
   };
-  const origin = window.location.origin;
-  $("copy-link").addEventListener("click", () => copy(`${origin}/?${state.query(ui)}`, "Link"));
-  $("copy-watch").addEventListener("click", () => copy(`${origin}/?${state.query(ui, { withRace: true })}`, "Watch link"));
+  $("copy-link").addEventListener("click", () => copy(`${shared}/?${state.query(ui)}`, "Link"));
+  $("copy-watch").addEventListener("click", () => copy(`${shared}/?${state.query(ui, { withRace: true })}`, "Watch link"));
   $("copy-embed").addEventListener("click", () =>
-    copy(`<iframe src="${origin}/embed?${state.query(ui)}" width="640" height="480" style="border:0" title="Headstart"></iframe>`, "Embed code"),
+    copy(`<iframe src="${shared}/embed?${state.query(ui)}" width="640" height="480" style="border:0" title="Headstart"></iframe>`, "Embed code"),
   );
   $("export-png").addEventListener("click", () => {
     const a = document.createElement("a");

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, expect, sync_playwright
 
 from app.settings import PROJECT_DIR
 
@@ -315,6 +315,27 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert len(shown) == 6 and set(shown) == {teacher.evaluate("window.headstart.race.id")}
     student.locator("#recent summary").click()
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")
+
+
+def test_links_handed_out_from_the_serving_laptop_name_its_network_address(browser: Browser, live_server: str) -> None:
+    profile = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+
+    def on_the_network(route: Route) -> None:  # as a server started with --host 0.0.0.0 answers
+        route.fulfill(json=route.fetch().json() | {"class_address": "192.168.1.23:8000", "reachable_by_others": True})
+
+    profile.route("**/api/config", on_the_network)
+    page = open_page(profile, f"{live_server}/?epochs=2&n=25&seed=91")  # at 127.0.0.1, as the teacher opens it
+    page.locator("#broadcast").check()
+    page.locator("#train").click()
+    expect(page.locator("#code-link")).to_have_text(re.compile(r"^192\.168\.1\.23:8000/w/[A-Z]{4}$"))
+    expect(page.locator("#code-unreachable")).to_be_hidden()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    page.locator("#copy-watch").click()
+    expect(page.locator("#status")).to_contain_text("Watch link copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("http://192.168.1.23:8000/?") and "seed=91" in copied and "race=" in copied
+    assert not page.errors
+    profile.close()
 
 
 def test_stopping_a_race_tells_its_starter_and_its_class(browser: Browser, live_server: str) -> None:

@@ -87,6 +87,12 @@ async function boot() {
       setRunning(true);
       race.replay = Boolean(msg.replay_of);
       const whose = race.mine ? "" : " (started elsewhere: only the page that started it can stop it)";
+      // A student following a class race on a phone would see only disabled controls: the race
+      // itself is what they came for. Only from the top, so a reader who scrolled stays put.
+      const panel = document.querySelector(".race");
+      if (!race.mine && window.scrollY === 0 && panel.getBoundingClientRect().top > window.innerHeight * 0.6) {
+        panel.scrollIntoView({ block: "start" });
+      }
       setStatus((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
     },
     broadcast(msg) {

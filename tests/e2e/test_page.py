@@ -305,6 +305,13 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert len(student.evaluate("window.headstart.chart.current")) == 6
     expect(teacher.locator("#code-viewers")).to_have_text("1 watching")  # the class arrives on the teacher's screen
     expect(student.locator("#code-viewers")).to_be_hidden()
+    # On a phone the race sits under the controls: a student following the class is taken to it.
+    phone = open_page(browser, f"{live_server}/w/{code}", width=360, height=740)
+    expect(phone.locator("#status")).to_have_attribute("data-kind", "done")
+    top = phone.locator(".race").bounding_box()["y"]
+    assert phone.evaluate("window.scrollY") > 0 and 0 <= top < 100, top
+    expect(teacher.locator("#code-viewers")).to_have_text("2 watching")
+    phone.close()
     # The teacher's next race keeps the code on the board, and the class follows it by itself.
     teacher.locator("#seed").fill("6")
     teacher.locator("#train").click()

@@ -15,3 +15,10 @@ export function seconds(s) {
 }
 
 export const STRATEGY_LABELS = { scratch: "Scratch", frozen: "Frozen", finetune: "Fine-tune" };
+
+// How long a race has to go, for a class deciding whether to wait: nothing under a few seconds.
+export function timeLeft(s) {
+  if (!(s >= 5)) return "";
+  if (s < 90) return `About ${Math.round(s / 5) * 5} s left`;
+  return `About ${Math.round(s / 60)} min left`;
+}

@@ -8,7 +8,7 @@ import { Socket } from "./socket.js";
 import { clientId } from "./client.js";
 import { bindJoin, bindRecent } from "./classroom.js";
 import { SweepPanel } from "./sweep.js";
-import { seconds, STRATEGY_LABELS, percent } from "./format.js";
+import { seconds, STRATEGY_LABELS, percent, timeLeft } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -34,7 +34,7 @@ async function boot() {
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
-  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false, stopping: false };
+  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false, stopping: false, plannedAt: null };
   const setStatus = (text, kind = "") => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
@@ -76,6 +76,7 @@ async function boot() {
     accepted(msg) {
       race.id = msg.race_id;
       race.finished = race.stopping = false;
+      race.plannedAt = null;
       ui.race = msg.race_id;
       Object.assign(ui, msg.config);
       controls.show();
@@ -118,13 +119,17 @@ async function boot() {
       setStatus(`Waiting in the queue: position ${msg.position}.`);
     },
     plan(msg) {
+      race.plannedAt = msg.emitted_at;
       setDevice(msg.device);
       setStatus(`${race.replay ? "Replaying" : "Training"} ${msg.train_size} images on ${msg.device}…`);
     },
     epoch(msg) {
       chart.add(msg);
       strip.update(msg);
-      setStatus(`Epoch ${msg.epoch} of ${ui.epochs}: ${STRATEGY_LABELS[msg.strategy]} ${percent(msg.test_acc)}.`);
+      // Timed by the worker's own clock (emitted_at), so a viewer who joins late gets it right.
+      const perEpoch = msg.replay || !race.plannedAt ? 0 : (msg.emitted_at - race.plannedAt) / msg.epoch;
+      const left = timeLeft(perEpoch * (ui.epochs - msg.epoch));
+      setStatus(`Epoch ${msg.epoch} of ${ui.epochs}: ${STRATEGY_LABELS[msg.strategy]} ${percent(msg.test_acc)}.${left ? ` ${left}.` : ""}`);
     },
     done(msg) {
       race.finished = true;

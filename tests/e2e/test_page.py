@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, WebSocketRoute, expect, sync_playwright
 
 from app.settings import PROJECT_DIR
 
@@ -341,6 +341,34 @@ def test_links_handed_out_from_the_serving_laptop_name_its_network_address(brows
     expect(page.locator("#status")).to_contain_text("Watch link copied")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("http://192.168.1.23:8000/?") and "seed=91" in copied and "race=" in copied
+    assert not page.errors
+    profile.close()
+
+
+def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_server: str) -> None:
+    """Timed by the worker's clock (emitted_at): the server is scripted here, so the figure is exact."""
+    config = {"frozen": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}
+
+    def scripted(ws: WebSocketRoute) -> None:
+        def answer(text: str | bytes) -> None:
+            if json.loads(text)["type"] != "start":
+                return
+            ws.send(json.dumps({"type": "accepted", "race_id": "R1", "yours": True, "config": config}))
+            ws.send(json.dumps({"type": "plan", "race_id": "R1", "device": "cpu", "train_size": 200, "emitted_at": 1000.0}))
+            for strategy in ("scratch", "frozen", "finetune"):  # epoch 2 of 10, 12 s after the plan: 6 s an epoch
+                ws.send(json.dumps({"type": "epoch", "race_id": "R1", "strategy": strategy, "epoch": 2, "train_loss": 1.0,
+                                    "train_acc": 0.5, "test_acc": 0.5, "trainable_params": 1, "total_params": 1,
+                                    "compute_s": 1.0, "images_per_s": 100.0, "emitted_at": 1012.0}))  # fmt: skip
+
+        ws.on_message(answer)
+
+    profile = browser.new_context()
+    profile.route_web_socket(re.compile(r"/ws"), scripted)
+    page = open_page(profile, live_server + "/")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_text("Epoch 2 of 10: Fine-tune 50.0 %. About 50 s left.")
+    said = page.evaluate("import('/static/js/format.js').then((f) => [4, 5, 33, 89, 95, 400].map(f.timeLeft))")
+    assert said == ["", "About 5 s left", "About 35 s left", "About 90 s left", "About 2 min left", "About 7 min left"]
     assert not page.errors
     profile.close()
 

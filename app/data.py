@@ -161,6 +161,12 @@ def balanced_index(labels: np.ndarray, classes: tuple[int, ...], n: int, seed: i
     return np.sort(np.concatenate([order[:k] for order, k in zip(orders, per_class, strict=True)]))
 
 
+def target_capacity(data: FashionMNIST, settings: Settings) -> int:
+    """The most target images a race can ask for: as many of each class as the rarest has."""
+    rarest = min(int(np.count_nonzero(data.train_labels == c)) for c in settings.target_classes)
+    return rarest * len(settings.target_classes)
+
+
 def source_train(data: FashionMNIST, settings: Settings) -> Split:
     index = np.flatnonzero(np.isin(data.train_labels, settings.source_classes))
     return _task(data.train_images, data.train_labels, settings.source_classes, index)

@@ -92,6 +92,7 @@ class Slot:
     race: Race | None = None
     device: str | None = None
     recipe: str | None = None  # fingerprint of the checkpoint and training recipe
+    max_n: int | None = None  # the most target images its dataset holds, balanced over the classes
     ready: bool = False
 
 
@@ -197,12 +198,19 @@ class Hub:
                 f"you already have {in_flight} race(s) in flight (limit "
                 f"{self.settings.max_races_per_client}); cancel it or wait for it to finish",
             )
+        ready = next((slot for slot in self.slots if slot.device), None)
+        if ready and ready.max_n is not None and config.n > ready.max_n:
+            raise Refused(
+                "dataset_too_small",
+                f"config.n: this server's dataset holds {ready.max_n // len(self.settings.target_classes)} images of "
+                f"each target class, so a race can have at most {ready.max_n} target images, not {config.n}",
+                "config.n",
+            )
         if len(self.waiting) >= self.settings.max_queue:
             raise Refused("queue_full", f"the queue is full ({self.settings.max_queue} races waiting); try again shortly")
         race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
         self.races[race.id] = race
         self._forget_old()
-        ready = next((slot for slot in self.slots if slot.device), None)
         stored = self.store.find(cache_key(config, ready.device, ready.recipe)) if ready else None
         if stored:
             self._replay(race, stored)
@@ -377,7 +385,7 @@ class Hub:
         kind, race_id, payload = msg
         race = slot.race
         if kind == "ready":
-            slot.ready, slot.device, slot.recipe = True, payload["device"], payload["recipe"]
+            slot.ready, slot.device, slot.recipe, slot.max_n = True, payload["device"], payload["recipe"], payload["max_n"]
             return
         if kind == "fatal":
             self.worker_error = payload

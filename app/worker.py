@@ -29,6 +29,7 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
     """The worker process's main loop."""
     import torch
 
+    from app.data import target_capacity
     from app.devices import describe_device
     from app.engine import RaceCancelled, Resources, run_race, warm_up
     from app.events import RaceConfig
@@ -48,7 +49,10 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
         return
     # The recipe fingerprint joins the device in a stored race's key: a race trained with
     # another checkpoint or recipe is never replayed as this one.
-    results.put(("ready", None, {"device": describe_device(res.device), "recipe": settings.recipe_fingerprint(res.card.sha256)}))
+    # The dataset's capacity too: a folder with fewer images than the n slider allows is
+    # refused by the server with the largest n it holds, before a race is queued.
+    results.put(("ready", None, {"device": describe_device(res.device), "recipe": settings.recipe_fingerprint(res.card.sha256),
+                                 "max_n": target_capacity(res.dataset, settings)}))  # fmt: skip
     while True:
         command = commands.get()
         if command is None:

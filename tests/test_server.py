@@ -133,6 +133,15 @@ def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(client, fram
         assert ws.receive_json()["code"] == "unknown_race"
 
 
+def test_a_race_larger_than_the_dataset_is_refused_with_the_most_it_can_have(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        run_race(ws, TINY | {"seed": 24})  # the worker is ready, and has said what its data holds
+        ws.send_json({"type": "start", "config": TINY | {"n": 301}})  # the test data: 60 images a class
+        err = ws.receive_json()
+    assert err["code"] == "dataset_too_small" and err["field"] == "config.n"
+    assert "60 images of each target class" in err["message"] and "at most 300 target images, not 301" in err["message"]
+
+
 def test_binary_frames_are_refused(client: TestClient) -> None:
     with client.websocket_connect("/ws") as ws:
         ws.send_bytes(b"\x00\x01")

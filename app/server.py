@@ -76,9 +76,10 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     units = describe_units(settings)
-    address, reachable = lan.class_address(settings.host, settings.port)
     if settings.class_address:
         address, reachable = settings.class_address, True
+    else:
+        address, reachable = lan.class_address(settings.host, settings.port)
     return {
         "limits": settings.limits.model_dump(),
         "units": [u.model_dump() for u in units],

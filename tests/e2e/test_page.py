@@ -79,6 +79,14 @@ def course_page(html: str, host: str = "localhost") -> Iterator[str]:
         server.shutdown()
 
 
+def broadcast(teacher: Page) -> str:
+    """Train with Broadcast ticked, as a teacher does; the class code it shows."""
+    teacher.locator("#broadcast").check()
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
+    return teacher.locator("#code-text").inner_text()
+
+
 def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
@@ -283,10 +291,7 @@ def test_a_reloaded_page_keeps_its_race_and_a_duplicated_tab_is_another_client(b
 
 def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_server: str) -> None:
     teacher = open_page(browser, f"{live_server}/?epochs=2&n=30&seed=5")
-    teacher.locator("#broadcast").check()
-    teacher.locator("#train").click()
-    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
-    code = teacher.locator("#code-text").inner_text()
+    code = broadcast(teacher)
     assert teacher.evaluate("window.headstart.race.mine") is True
     expect(teacher.locator("#code-viewers")).to_have_text("No one else is watching yet")
     # This server listens on 127.0.0.1 only: the teacher learns it before the class tries.
@@ -375,10 +380,7 @@ def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_serv
 
 def test_stopping_a_race_tells_its_starter_and_its_class(browser: Browser, live_server: str) -> None:
     teacher = open_page(browser, f"{live_server}/?epochs=50&n=300&seed=21")
-    teacher.locator("#broadcast").check()
-    teacher.locator("#train").click()
-    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
-    student = open_page(browser, f"{live_server}/w/{teacher.locator('#code-text').inner_text()}")
+    student = open_page(browser, f"{live_server}/w/{broadcast(teacher)}")
     expect(student.locator("#status")).to_contain_text("Epoch ")  # the class is watching it train
     expect(student.locator("#stop")).to_be_disabled()
     teacher.locator("#stop").click()
@@ -393,10 +395,7 @@ def test_leaving_a_class_race_for_a_recent_one_shows_only_that_one(browser: Brow
     student.locator("#train").click()
     expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
     teacher = open_page(browser, f"{live_server}/?epochs=50&n=300&seed=22")
-    teacher.locator("#broadcast").check()
-    teacher.locator("#train").click()
-    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"^[A-Z]{4}$"))
-    student.locator("#join-code").fill(teacher.locator("#code-text").inner_text())
+    student.locator("#join-code").fill(broadcast(teacher))
     student.locator("#join button").click()
     expect(student.locator("#status")).to_contain_text("Epoch ")
     student.locator("#recent summary").click()

@@ -105,8 +105,6 @@ class Hub:
         self.worker_error: str | None = None
         self.store = Store(settings.database)
         self.metrics = Metrics()
-        self.codes: dict[str, str] = {}  # broadcast code → the latest race broadcast under it
-        self.class_codes: dict[str, str] = {}  # broadcasting client → its code, kept for its next race
         self._replays: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -114,6 +112,7 @@ class Hub:
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.store.forget_codes(before=time.time() - self.settings.class_code_days * 86400)
         for _ in range(self.settings.max_concurrent_races):
             slot = Slot(Worker(self.settings))
             self.slots.append(slot)
@@ -153,13 +152,16 @@ class Hub:
 
         A broadcast race gets a short code so a class can join it by typing four letters. A
         client's broadcasts share one code: the class that followed its last race is told of
-        the next (``next``), so a teacher writes the code on the board once a lesson.
+        the next (``next``), so a teacher writes the code on the board once a lesson. Codes are
+        stored, so the one on the board outlives a restart of the server.
         """
         race = self._submit(config, owner)
         if broadcast and race.code is None:
-            code = self.class_codes.get(owner) or self._new_code()
-            previous = self.races.get(self.codes.get(code, ""))
-            race.code, self.codes[code], self.class_codes[owner] = code, race.id, code
+            code = self.store.code_of(owner) or self._new_code()
+            known = self.store.code(code)
+            previous = self.races.get(known[1]) if known else None
+            race.code = code
+            self.store.save_code(code, owner, race.id, time.time())
             self._publish(race, {"type": "broadcast", "code": code})
             if previous is not None and previous is not race:
                 # To its viewers now, not into its history: a page that opens that race later,
@@ -170,19 +172,33 @@ class Hub:
         return race
 
     def by_code(self, code: str) -> Race:
-        race_id = self.codes.get(code.strip().upper())
-        if race_id is None:
+        """The latest race broadcast under ``code``."""
+        typed, code = code, code.strip().upper()
+        known = self.store.code(code)
+        if known is None:
             raise Refused(
                 "unknown_code",
-                f"no broadcast race with code {code!r}; a code is the {CODE_LENGTH} letters on the teacher's screen",
+                f"no broadcast race with code {typed!r}; a code is the {CODE_LENGTH} letters on the teacher's screen",
                 "code",
             )
-        return self.get(race_id)
+        try:
+            race = self.get(known[1])
+        except Refused:
+            # Unfinished races live in memory only. The code is still its starter's, so a page can
+            # wait for the next race broadcast under it rather than send the class away.
+            raise Refused(
+                "race_lost",
+                f"the last race broadcast under code {code} did not finish before the server restarted; "
+                "the code will show the next race its starter broadcasts",
+                "code",
+            ) from None
+        race.code = race.code or code  # a finished race read back from the store
+        return race
 
     def _new_code(self) -> str:
         while True:
             code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
-            if code not in self.codes:
+            if self.store.code(code) is None:
                 return code
 
     def _submit(self, config: RaceConfig, owner: str) -> Race:
@@ -445,7 +461,4 @@ class Hub:
             oldest_id = next((rid for rid, r in self.races.items() if r.finished), None)
             if oldest_id is None:
                 return
-            old = self.races.pop(oldest_id)
-            if old.code and self.codes.get(old.code) == old.id:  # its code names no later race: free it
-                del self.codes[old.code]
-                self.class_codes = {owner: c for owner, c in self.class_codes.items() if c != old.code}
+            self.races.pop(oldest_id)  # a finished race is still in the store, where its code finds it

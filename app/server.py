@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:
-        status = 404 if exc.code in ("unknown_race", "unknown_code") else 409
+        status = 404 if exc.code in ("unknown_race", "unknown_code", "race_lost") else 409
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
 
     @app.exception_handler(RequestValidationError)

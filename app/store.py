@@ -1,7 +1,8 @@
-"""Finished races in SQLite, so a restart loses none and a repeated request can replay one.
+"""Finished races and class codes in SQLite, so a restart loses neither.
 
 Only races that reached ``done`` are written, in one transaction, so a crash mid-race
-never leaves a partial race marked as finished.
+never leaves a partial race marked as finished. A class code is written when a race is
+broadcast under it, so the code on the board outlives a restart of the server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ CREATE TABLE IF NOT EXISTS races (
 );
 CREATE INDEX IF NOT EXISTS races_by_key ON races (cache_key, finished);
 CREATE INDEX IF NOT EXISTS races_by_time ON races (finished);
+CREATE TABLE IF NOT EXISTS codes (
+    code TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,          -- the client that broadcasts under it
+    race_id TEXT NOT NULL,        -- the latest race broadcast under it
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS codes_by_owner ON codes (owner);
 """
 
 
@@ -66,6 +74,26 @@ class Store:
                 (limit, offset),
             ).fetchall()
         return total, [_summary(row) for row in rows]
+
+    def save_code(self, code: str, owner: str, race_id: str, now: float) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
+
+    def code(self, code: str) -> tuple[str, str] | None:
+        """The owner of a class code and the latest race broadcast under it."""
+        with self._lock:
+            row = self._db.execute("SELECT owner, race_id FROM codes WHERE code = ?", (code,)).fetchone()
+        return (row["owner"], row["race_id"]) if row else None
+
+    def code_of(self, owner: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT code FROM codes WHERE owner = ? ORDER BY updated DESC LIMIT 1", (owner,)).fetchone()
+        return row["code"] if row else None
+
+    def forget_codes(self, before: float) -> int:
+        """Free the codes nothing was broadcast under since ``before``; returns how many."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM codes WHERE updated < ?", (before,)).rowcount
 
     def close(self) -> None:
         with self._lock:

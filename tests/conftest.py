@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -103,15 +104,18 @@ def tiny_env(settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def live_server(tiny: Settings) -> Iterator[str]:
-    """A real uvicorn process on a free loopback port, serving the tiny settings."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(settings: Settings, port: int) -> Iterator[str]:
+    """A real uvicorn process on a loopback port, serving ``settings``, up until the block ends."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        env={**os.environ, **tiny_env(tiny)},
+        env={**os.environ, **tiny_env(settings)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -131,3 +135,10 @@ def live_server(tiny: Settings) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live_server(tiny: Settings) -> Iterator[str]:
+    """A real uvicorn process on a free loopback port, serving the tiny settings."""
+    with serving(tiny, free_port()) as base:
+        yield base

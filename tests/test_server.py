@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app import hub as hub_module
 from app.server import create_app
 from app.settings import Settings
+from app.store import Store
 
 TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 
@@ -394,6 +395,47 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
     assert client.get("/api/codes/ABCD").status_code == 404
     unknown = client.get("/w/AB CD", follow_redirects=False)  # the page looks it up and says what was wrong
     assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"
+
+
+def test_a_class_code_outlives_a_restart_of_the_server(settings: Settings, tmp_path) -> None:
+    kept = settings.model_copy(update={"database": tmp_path / "codes.sqlite3"})
+    with TestClient(create_app(kept)) as c, c.websocket_connect("/ws?client=teacher-r") as teacher:
+        teacher.send_json({"type": "start", "config": TINY | {"seed": 71}, "broadcast": True})
+        code = until(teacher, "broadcast")[-1]["code"]
+        finished = until(teacher, "done")[-1]["race_id"]
+    with TestClient(create_app(kept)) as c:
+        # A finished race is stored: the code still shows it, and a student joining sees its code.
+        assert c.get(f"/api/codes/{code}").json() == {"code": code, "race_id": finished, "status": "done"}
+        with c.websocket_connect("/ws") as student:
+            student.send_json({"type": "watch", "code": code.lower()})
+            history = until(student, "done")
+            assert {"type": "broadcast", "race_id": finished, "code": code} in history
+        with c.websocket_connect("/ws?client=teacher-r") as teacher:
+            teacher.send_json({"type": "start", "config": TINY | {"epochs": 50, "n": 200, "seed": 72}, "broadcast": True})
+            assert until(teacher, "broadcast")[-1]["code"] == code  # the same code after the restart
+            until(teacher, "epoch")
+    with TestClient(create_app(kept)) as c:  # restarted mid-race: that race is gone, its code is not
+        lost = c.get(f"/api/codes/{code}")
+        assert lost.status_code == 404 and lost.json()["code"] == "race_lost" and code in lost.json()["message"]
+        with c.websocket_connect("/ws") as student:
+            student.send_json({"type": "watch", "code": code})
+            assert student.receive_json()["code"] == "race_lost"
+        with c.websocket_connect("/ws?client=teacher-r") as teacher:
+            teacher.send_json({"type": "start", "config": TINY | {"seed": 73}, "broadcast": True})
+            again = until(teacher, "broadcast")[-1]
+            assert again["code"] == code and c.get(f"/api/codes/{code}").json()["race_id"] == again["race_id"]
+            until(teacher, "done")
+
+
+def test_a_class_code_unused_for_days_is_freed(settings: Settings, tmp_path) -> None:
+    kept = settings.model_copy(update={"database": tmp_path / "old.sqlite3", "class_code_days": 7})
+    store = Store(kept.database)
+    store.save_code("OLDC", "last-term", "gone", time.time() - 8 * 86400)
+    store.save_code("WEEK", "this-week", "gone", time.time() - 6 * 86400)
+    store.close()
+    with TestClient(create_app(kept)) as c:
+        assert c.get("/api/codes/OLDC").json()["code"] == "unknown_code"
+        assert c.get("/api/codes/WEEK").json()["code"] == "race_lost"
 
 
 def test_a_teacher_sees_how_many_follow_a_broadcast_race(client: TestClient) -> None:

@@ -2,25 +2,46 @@
 
 import { percent, seconds, STRATEGY_LABELS } from "./format.js";
 
-// Returns the look-up, for a code that arrives another way (a /w/CODE link the server did not know).
-export function bindJoin(form, input, onRace, onError) {
-  const join = async (typed) => {
+const WAIT_MS = 3000;
+
+// Returns the look-up, for a code that arrives another way (a /w/CODE link the server did not
+// know, a class race lost to a restart), and `stop` for a wait the page no longer wants.
+export function bindJoin(form, input, { onRace, onError, onWaiting }) {
+  let attempt = 0; // a newer look-up, or a stop, makes an older answer moot
+  let timer = null;
+  const stop = () => {
+    attempt += 1;
+    clearTimeout(timer);
+  };
+  const join = async (typed, retrying = false) => {
+    stop();
+    const mine = attempt;
     const code = typed.trim().toUpperCase();
     if (!code) return onError("Type the 4-letter code shown on the teacher's screen, then press Watch.");
+    // The code is right but its race was lost (the server restarted mid-race): it stays the
+    // teacher's, so wait for their next race under it rather than send the class away.
+    const wait = () => {
+      onWaiting(code);
+      timer = setTimeout(() => join(code, true), WAIT_MS);
+    };
     try {
       const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
       const body = await response.json();
+      if (mine !== attempt) return;
       if (response.ok) onRace(body.race_id);
+      else if (body.code === "race_lost") wait();
       else onError(body.message || `No race found for code ${code}.`);
     } catch {
-      onError("Could not reach the server to look up that code; try again in a moment.");
+      if (mine !== attempt) return;
+      if (retrying) wait(); // the server restarting again: keep waiting
+      else onError("Could not reach the server to look up that code; try again in a moment.");
     }
   };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     join(input.value);
   });
-  return join;
+  return { join, stop };
 }
 
 function describe(race) {

@@ -34,7 +34,7 @@ async function boot() {
 
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
-  const race = { id: ui.race, running: false, finished: false, replay: false, mine: false, stopping: false, plannedAt: null };
+  const race = { id: ui.race, code: null, running: false, finished: false, replay: false, mine: false, stopping: false, plannedAt: null };
   const setStatus = (text, kind = "") => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
@@ -76,7 +76,7 @@ async function boot() {
     accepted(msg) {
       race.id = msg.race_id;
       race.finished = race.stopping = false;
-      race.plannedAt = null;
+      race.plannedAt = race.code = null; // a broadcast race's code follows in its own message
       ui.race = msg.race_id;
       Object.assign(ui, msg.config);
       controls.show();
@@ -97,6 +97,7 @@ async function boot() {
       setStatus((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
     },
     broadcast(msg) {
+      race.code = msg.code;
       $("code").hidden = false;
       $("code-viewers").textContent = "";
       $("code-text").textContent = msg.code;
@@ -155,8 +156,10 @@ async function boot() {
         // Unfinished races live in the server's memory only: a restart loses them.
         ui.race = null;
         state.toUrl(ui);
+        if (race.code && !race.mine) return joining.join(race.code); // its class code outlives the restart
         const gone = race.reattaching ? "The server restarted before this race finished, so it is gone" : "That race is not on this server (it may have restarted before the race finished)";
-        return setStatus(`${gone}: press Train all three to run it again.`, "error");
+        const again = race.code ? ` Broadcast again: it keeps the code ${race.code}, and the class's pages follow.` : "";
+        return setStatus(`${gone}: press Train all three to run it again.${again}`, "error");
       }
       setStatus(`Error: ${msg.message}`, "error");
     },
@@ -172,18 +175,21 @@ async function boot() {
     onOpen() {
       // Re-attach to the race we were showing: its history replays from the start, after an
       // `accepted` that clears the chart (so a race the server lost stays drawn as far as it got).
-      if (race.id && !race.finished) {
+      // A finished class race too: its viewers are the ones told of the teacher's next race.
+      if (race.id && (!race.finished || (race.code && !race.mine))) {
         race.reattaching = race.running;
         socket.send({ type: "watch", race_id: race.id });
       } else if (!race.running && $("status").dataset.kind === "lost") setStatus("Reconnected.");
     },
     onClose() {
+      $("code-viewers").textContent = ""; // a count from before the connection dropped is stale
       setStatus("Connection lost; reconnecting…", "lost");
     },
   });
 
   // The page shows one race: the one it leaves need not be sent to it any more.
   const leave = (next = null) => {
+    joining.stop();
     if (race.id && race.id !== next) socket.send({ type: "unwatch", race_id: race.id });
   };
   $("train").addEventListener("click", () => {
@@ -234,7 +240,11 @@ async function boot() {
     Object.assign(race, { id: raceId, finished: false });
     socket.send({ type: "watch", race_id: raceId });
   };
-  const join = bindJoin($("join"), $("join-code"), watch, (message) => setStatus(sentence(message), "error"));
+  const joining = bindJoin($("join"), $("join-code"), {
+    onRace: watch,
+    onError: (message) => setStatus(sentence(message), "error"),
+    onWaiting: (code) => setStatus(`Waiting for the next race under code ${code}: the last one did not finish before the server restarted. It shows here as soon as it starts.`),
+  });
   bindRecent($("recent"), $("recent-list"), watch);
 
   // The big picture: every size of the shipped sweep; clicking one sets up that race.
@@ -265,7 +275,7 @@ async function boot() {
   if (ui.join !== null) {
     // Looked up as if typed, so the code stays in the box to correct and the status says what was wrong.
     $("join-code").value = ui.join.slice(0, 4);
-    join(ui.join);
+    joining.join(ui.join);
     state.toUrl(ui);
   } else if (ui.race) setStatus("Joining the race…");
   else if (ui.problems.length) setStatus(`Part of this link could not be used as given. ${ui.problems.join(" ")}`, "error");

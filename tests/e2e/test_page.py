@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, WebSocketRoute, expect, sync_playwright
 
-from app.settings import PROJECT_DIR
+from app.settings import PROJECT_DIR, Settings
+from tests.conftest import free_port, serving
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
@@ -387,6 +388,41 @@ def test_stopping_a_race_tells_its_starter_and_its_class(browser: Browser, live_
     expect(teacher.locator("#status")).to_have_text(re.compile(r"^Stopped after epoch \d+ of 50\.$"))
     expect(student.locator("#status")).to_have_text(re.compile(r"^Stopped after epoch \d+ of 50: its starter pressed Stop\.$"))
     expect(teacher.locator("#train")).to_be_enabled()
+    assert not teacher.errors and not student.errors
+
+
+def test_a_class_keeps_its_code_and_follows_its_teacher_across_restarts(browser: Browser, tiny: Settings, tmp_path) -> None:
+    settings, port = tiny.model_copy(update={"database": tmp_path / "lesson.sqlite3"}), free_port()
+    with serving(settings, port) as base:
+        teacher = open_page(browser, f"{base}/?epochs=50&n=300&seed=31")
+        code = broadcast(teacher)
+        student = open_page(browser, f"{base}/w/{code}")
+        expect(student.locator("#status")).to_contain_text("Epoch ")
+        expect(teacher.locator("#code-viewers")).to_have_text("1 watching")
+    # Restarted mid-race (the teacher restarting with --host, say): that race is gone, its code is not.
+    expect(student.locator("#status")).to_have_attribute("data-kind", "lost")
+    expect(teacher.locator("#code-viewers")).to_be_empty()  # that count is no longer known
+    with serving(settings, port):
+        waiting = f"Waiting for the next race under code {code}: the last one did not finish before the server restarted."
+        expect(student.locator("#status")).to_contain_text(waiting, timeout=30_000)
+        gone = f"Train all three to run it again. Broadcast again: it keeps the code {code}, and the class's pages follow."
+        expect(teacher.locator("#status")).to_contain_text(gone, timeout=30_000)
+        teacher.locator("#epochs").fill("2")
+        teacher.locator("#epochs").dispatch_event("change")
+        teacher.locator("#train").click()
+        expect(teacher.locator("#code-text")).to_have_text(code)
+        expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+        assert student.evaluate("window.headstart.race.id") == teacher.evaluate("window.headstart.race.id")
+    # Restarted between races, the class looking at the finished one: the next still reaches it.
+    expect(student.locator("#status")).to_have_attribute("data-kind", "lost")
+    with serving(settings, port):
+        expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=30_000)
+        expect(teacher.locator("#status")).to_have_text("Reconnected.", timeout=30_000)
+        teacher.locator("#seed").fill("32")
+        teacher.locator("#train").click()
+        expect(teacher.locator("#code-text")).to_have_text(code)
+        expect(student.locator("#seed")).to_have_value("32")
+        expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
     assert not teacher.errors and not student.errors
 
 

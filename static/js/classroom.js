@@ -21,7 +21,7 @@ export function bindJoin(form, input, { onRace, onError, onWaiting }) {
     // The code is right but its race was lost (the server restarted mid-race): it stays the
     // teacher's, so wait for their next race under it rather than send the class away.
     const wait = () => {
-      onWaiting(code);
+      if (!retrying) onWaiting(code); // said once: a live region repeating it would be read out again
       timer = setTimeout(() => join(code, true), WAIT_MS);
     };
     try {

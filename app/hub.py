@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -155,9 +155,10 @@ class Hub:
         the next (``next``), so a teacher writes the code on the board once a lesson. Codes are
         stored, so the one on the board outlives a restart of the server.
         """
-        race = self._submit(config, owner)
+        code = self.store.code_of(owner) if broadcast else None
+        race = self._submit(config, owner, joinable=lambda r: not broadcast or r.code in (None, code))
         if broadcast and race.code is None:
-            code = self.store.code_of(owner) or self._new_code()
+            code = code or self._new_code()
             known = self.store.code(code)
             previous = self.races.get(known[1]) if known else None
             race.code = code
@@ -201,11 +202,11 @@ class Hub:
             if self.store.code(code) is None:
                 return code
 
-    def _submit(self, config: RaceConfig, owner: str) -> Race:
+    def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:
             raise Refused("worker_unavailable", f"the training worker cannot start: {self.worker_error}")
         for race in self.races.values():
-            if race.config == config and not race.finished and race.replay_of is None:
+            if race.config == config and not race.finished and race.replay_of is None and joinable(race):
                 return race  # training it twice would give the same curves: watch this one
         in_flight = sum(1 for r in self.races.values() if r.owner == owner and not r.finished)
         if in_flight >= self.settings.max_races_per_client:
@@ -351,8 +352,14 @@ class Hub:
 
     def _dispatch(self) -> None:
         for slot in self.slots:
-            if slot.race is None and slot.worker.alive and self.waiting:
+            while slot.race is None and slot.worker.alive and self.waiting:
                 race = self.waiting.popleft()
+                # An identical race may have finished while this one waited (another class's,
+                # which a broadcast does not join): replay it rather than train it again.
+                stored = self.store.find(cache_key(race.config, slot.device, slot.recipe)) if slot.device else None
+                if stored:
+                    self._replay(race, stored)
+                    continue
                 race.status, slot.race = "running", race
                 race.device = slot.device
                 slot.worker.run(race.id, race.config.model_dump())

@@ -397,6 +397,33 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
     assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"
 
 
+def test_two_teachers_broadcasting_the_same_settings_each_keep_their_own_class(client: TestClient) -> None:
+    config = TINY | {"n": 200, "epochs": 8, "seed": 45}
+    with client.websocket_connect("/ws?client=teacher-a") as a, client.websocket_connect("/ws?client=teacher-b") as b:
+        a.send_json({"type": "start", "config": config, "broadcast": True})
+        first, code_a = until(a, "accepted")[-1]["race_id"], until(a, "broadcast")[-1]["code"]
+        until(a, "epoch")
+        # A class race is not joined by another teacher's broadcast: that class would be shown,
+        # and follow, the other teacher's code. Waiting, it replays the first once that is done.
+        b.send_json({"type": "start", "config": config, "broadcast": True})
+        mine = until(b, "broadcast")
+        code_b, second = mine[-1]["code"], mine[-1]["race_id"]
+        assert code_b != code_a and second != first
+        assert until(b, "queued")[-1] == {"type": "queued", "race_id": second, "position": 1}
+        assert client.get(f"/api/codes/{code_b}").json()["race_id"] == second
+        until(a, "done")
+        replayed = until(b, "done")
+        assert [m["replay_of"] for m in replayed if m["type"] == "accepted"] == [first]
+        assert {m["type"] for m in replayed} >= {"plan", "epoch"} and all(m["race_id"] == second for m in replayed)
+        # The same teacher broadcasting the same settings again watches its own race, as anyone would.
+        b.send_json({"type": "start", "config": config | {"seed": 46, "epochs": 50}, "broadcast": True})
+        third = until(b, "accepted")[-1]["race_id"]
+        b.send_json({"type": "start", "config": config | {"seed": 46, "epochs": 50}, "broadcast": True})
+        assert until(b, "accepted")[-1]["race_id"] == third
+        b.send_json({"type": "cancel", "race_id": third})
+        until(b, "cancelled")
+
+
 def test_a_class_code_outlives_a_restart_of_the_server(settings: Settings, tmp_path) -> None:
     kept = settings.model_copy(update={"database": tmp_path / "codes.sqlite3"})
     with TestClient(create_app(kept)) as c, c.websocket_connect("/ws?client=teacher-r") as teacher:

@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     # A race whose viewers have all gone is cancelled after this many seconds: long enough
     # for a page to reconnect and re-attach, short enough not to train for nobody.
     orphan_grace_s: float = Field(default=10.0, ge=0.0)
-    # A class code nothing was broadcast under for this long is freed for another teacher.
+    # A class code nothing was broadcast under for this long is freed, at start-up, for another teacher.
     class_code_days: float = Field(default=7.0, gt=0.0)
     # Pause between the events of a replayed race, so a cached result still visibly races.
     replay_interval_s: float = Field(default=0.05, ge=0.0)

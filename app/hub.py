@@ -106,6 +106,7 @@ class Hub:
         self.store = Store(settings.database)
         self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
+        self._last_saved = 0.0  # when this process last stored a finished race
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
@@ -159,8 +160,7 @@ class Hub:
         race = self._submit(config, owner, joinable=lambda r: not broadcast or r.code in (None, code))
         if broadcast and race.code is None:
             code = code or self._new_code()
-            known = self.store.code(code)
-            previous = self.races.get(known[1]) if known else None
+            previous = self.races.get(self.store.race_of(code) or "")
             race.code = code
             self.store.save_code(code, owner, race.id, time.time())
             self._publish(race, {"type": "broadcast", "code": code})
@@ -175,15 +175,15 @@ class Hub:
     def by_code(self, code: str) -> Race:
         """The latest race broadcast under ``code``."""
         typed, code = code, code.strip().upper()
-        known = self.store.code(code)
-        if known is None:
+        race_id = self.store.race_of(code)
+        if race_id is None:
             raise Refused(
                 "unknown_code",
                 f"no broadcast race with code {typed!r}; a code is the {CODE_LENGTH} letters on the teacher's screen",
                 "code",
             )
         try:
-            race = self.get(known[1])
+            race = self.get(race_id)
         except Refused:
             # Unfinished races live in memory only. The code is still its starter's, so a page can
             # wait for the next race broadcast under it rather than send the class away.
@@ -199,7 +199,7 @@ class Hub:
     def _new_code(self) -> str:
         while True:
             code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
-            if self.store.code(code) is None:
+            if self.store.race_of(code) is None:
                 return code
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
@@ -228,7 +228,7 @@ class Hub:
         race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
         self.races[race.id] = race
         self._forget_old()
-        stored = self.store.find(cache_key(config, ready.device, ready.recipe)) if ready else None
+        stored = self._stored(config, ready) if ready else None
         if stored:
             self._replay(race, stored)
             return race
@@ -327,6 +327,10 @@ class Hub:
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
 
+    def _stored(self, config: RaceConfig, slot: Slot) -> dict | None:
+        """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
+        return self.store.find(cache_key(config, slot.device, slot.recipe)) if slot.device else None
+
     def _count_viewers(self, race: Race) -> None:
         """Tell a broadcast race's viewers how many they are, so a teacher sees the class arrive.
 
@@ -355,8 +359,9 @@ class Hub:
             while slot.race is None and slot.worker.alive and self.waiting:
                 race = self.waiting.popleft()
                 # An identical race may have finished while this one waited (another class's,
-                # which a broadcast does not join): replay it rather than train it again.
-                stored = self.store.find(cache_key(race.config, slot.device, slot.recipe)) if slot.device else None
+                # which a broadcast does not join): replay it rather than train it again. Looked
+                # up only if a race was stored since this one was, which checked the store then.
+                stored = self._stored(race.config, slot) if self._last_saved > race.created else None
                 if stored:
                     self._replay(race, stored)
                     continue
@@ -428,7 +433,8 @@ class Hub:
                 # Finished as soon as viewers can see it, so a repeat request replays it rather
                 # than attaching to a race that will say nothing more.
                 self._finish(race, "done", payload)
-                self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), time.time())
+                self._last_saved = time.time()
+                self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), self._last_saved)
             else:
                 self._publish(race, payload)
         elif kind == "finished":

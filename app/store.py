@@ -79,11 +79,11 @@ class Store:
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
 
-    def code(self, code: str) -> tuple[str, str] | None:
-        """The owner of a class code and the latest race broadcast under it."""
+    def race_of(self, code: str) -> str | None:
+        """The latest race broadcast under a class code, or None for a code not in use."""
         with self._lock:
-            row = self._db.execute("SELECT owner, race_id FROM codes WHERE code = ?", (code,)).fetchone()
-        return (row["owner"], row["race_id"]) if row else None
+            row = self._db.execute("SELECT race_id FROM codes WHERE code = ?", (code,)).fetchone()
+        return row["race_id"] if row else None
 
     def code_of(self, owner: str) -> str | None:
         with self._lock:

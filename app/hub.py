@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from app.events import RaceConfig
 from app.metrics import Metrics
-from app.settings import Settings
+from app.settings import Limits, Settings
 from app.store import Store
 from app.worker import Message, Worker
 
@@ -293,6 +293,18 @@ class Hub:
             self._count_viewers(race)
             if not race.subscribers and not race.finished and self._loop and not self._closing:
                 race.orphan_timer = self._loop.call_later(self.settings.orphan_grace_s, self._cancel_orphan, race)
+
+    def limits(self) -> Limits:
+        """The settings' limits, n capped at what the worker's dataset holds once it has said.
+
+        A page then offers only races this server can train. The worker trains the default race
+        before it is ready, so a dataset it reports always holds the default n.
+        """
+        limits = self.settings.limits
+        held = next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
+        if held is None or held >= limits.n.max:
+            return limits
+        return limits.model_copy(update={"n": limits.n.model_copy(update={"max": held})})
 
     def health(self) -> dict[str, Any]:
         up = [s for s in self.slots if s.worker.alive]

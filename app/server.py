@@ -81,7 +81,7 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     else:
         address, reachable = lan.class_address(settings.host, settings.port)
     return {
-        "limits": settings.limits.model_dump(),
+        "limits": hub.limits().model_dump(),
         "units": [u.model_dump() for u in units],
         "strategies": list(STRATEGIES),
         "classes": [FASHION_CLASSES[c] for c in settings.target_classes],

@@ -26,8 +26,9 @@ def test_units_are_described_input_to_output_with_labels(tiny: Settings) -> None
 def test_the_web_server_never_imports_torch(tmp_path) -> None:
     """Torch belongs to the training worker: in the web process it would cost seconds and hundreds of MB."""
     code = (
-        "import sys; from app.server import create_app, public_config; from app.settings import get_settings; "
-        "create_app(); public_config(get_settings(), type('H', (), {'health': lambda self: {'device': None}})()); "
+        "import sys; from app.hub import Hub; from app.server import create_app, public_config; "
+        "from app.settings import get_settings; "
+        "create_app(); public_config(get_settings(), Hub(get_settings())); "
         "sys.exit('torch' in sys.modules)"
     )
     env = {**os.environ, "HEADSTART_DATABASE": str(tmp_path / "races.sqlite3")}

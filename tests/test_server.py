@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app import hub as hub_module
 from app.server import create_app
-from app.settings import Settings
+from app.settings import IntRange, Limits, Settings
 from app.store import Store
 
 TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
@@ -51,7 +51,8 @@ def run_race(ws, config: dict) -> list[dict]:
 
 def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Settings) -> None:
     body = client.get("/api/config").json()
-    assert body["limits"]["n"] == {"min": 25, "max": 5000, "default": 200}
+    assert body["limits"]["n"]["min"] == 25 and body["limits"]["n"]["default"] == 200
+    assert body["limits"]["epochs"] == {"min": 1, "max": 50, "default": 10}
     assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
     assert body["strategies"] == ["scratch", "frozen", "finetune"]
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
@@ -141,6 +142,19 @@ def test_a_race_larger_than_the_dataset_is_refused_with_the_most_it_can_have(cli
         err = ws.receive_json()
     assert err["code"] == "dataset_too_small" and err["field"] == "config.n"
     assert "60 images of each target class" in err["message"] and "at most 300 target images, not 301" in err["message"]
+    # The page's n slider then ends at what the data holds, not at the setting's 5,000.
+    assert client.get("/api/config").json()["limits"]["n"] == {"min": 25, "max": 300, "default": 200}
+
+
+def test_the_limits_a_page_is_given_stay_the_settings_while_the_data_holds_more(tiny: Settings, tmp_path) -> None:
+    limits = Limits(n=IntRange(min=25, max=250, default=100))
+    hub = hub_module.Hub(tiny.model_copy(update={"limits": limits, "database": tmp_path / "races.sqlite3"}))
+    assert hub.limits() == limits  # the worker has not said what its data holds yet
+    hub.slots.append(hub_module.Slot(worker=None, max_n=300))  # type: ignore[arg-type]
+    assert hub.limits() == limits
+    hub.slots[0].max_n = 200
+    assert hub.limits().n == IntRange(min=25, max=200, default=100) and hub.limits().epochs == limits.epochs
+    hub.store.close()
 
 
 def test_binary_frames_are_refused(client: TestClient) -> None:

@@ -253,12 +253,17 @@ async function boot() {
     currentN: () => ui.n,
     onPick(picked) {
       if (race.running) return setStatus("A race is running: pick a size from the sweep when it ends.");
-      Object.assign(ui, picked);
+      // The shipped sweep reaches sizes a smaller dataset on this server may not hold.
+      const n = state.fit("n", String(picked.n), config.limits.n).value;
+      Object.assign(ui, picked, { n });
       controls.show();
       strip.setFrozen(ui.frozen);
       state.toUrl(ui);
       sweep.refresh();
-      setStatus(`Loaded ${picked.n.toLocaleString("en")} images from the sweep. Press Train to race it.`);
+      const shown = (v) => v.toLocaleString("en");
+      setStatus(n === picked.n
+        ? `Loaded ${shown(n)} images from the sweep. Press Train to race it.`
+        : `This server's data holds at most ${shown(n)} target images, not the sweep's ${shown(picked.n)}: loaded ${shown(n)}. Press Train to race it.`);
     },
   });
   if (!ui.hide.has("sweep")) {

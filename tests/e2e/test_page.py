@@ -110,7 +110,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
 
     page.locator("#n").focus()
     page.keyboard.press("End")
-    expect(page.locator("#n-out")).to_contain_text("5,000 images · 1,000 per class")
+    expect(page.locator("#n-out")).to_contain_text("300 images · 60 per class")  # all the test data holds
     page.keyboard.press("Home")
     expect(page.locator("#n-out")).to_contain_text("25 images · 5 per class")
     assert "frozen=3" in page.url and "n=25" in page.url
@@ -178,11 +178,11 @@ def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, liv
     page = open_page(browser, f"{live_server}/?n=99999&frozen=9&epochs=abc&seed=1.5")
     status = page.locator("#status")
     expect(status).to_have_attribute("data-kind", "error")
-    for said in ("Target images must be 25–5,000, not 99,999; using 5,000.", "Fine-tune locks must be 0–4, not 9; using 4.",
+    for said in ("Target images must be 25–300, not 99,999; using 300.", "Fine-tune locks must be 0–4, not 9; using 4.",
                  'Epochs needs a number from 1 to 50, not "abc"; using the default, 10.',
                  "Seed must be a whole number, not 1.5; using 2."):  # fmt: skip
         expect(status).to_contain_text(said)
-    expect(page.locator("#n-out")).to_contain_text("5,000 images")
+    expect(page.locator("#n-out")).to_contain_text("300 images")
     assert page.locator("#frozen").input_value() == "4"
 
     page.locator("#epochs").fill("500")
@@ -477,4 +477,11 @@ def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Br
     expect(page.locator("#status")).to_contain_text("Loaded 50 images from the sweep")
     assert "n=50" in page.url
     shot(page, "sweep.png")
+
+    # The sweep reaches 5,000 images; the test data holds 300 of the target classes.
+    x = page.evaluate("window.headstart.sweep.plot.valToPos(1000, 'x')")
+    page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
+    expect(page.locator("#status")).to_contain_text("at most 300 target images, not the sweep's 1,000: loaded 300")
+    expect(page.locator("#n-out")).to_contain_text("300 images")
+    assert "n=300" in page.url
     assert not page.errors

@@ -82,8 +82,9 @@ def _summary_table(done: dict) -> str:
 
 
 def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
+    from app.data import target_capacity
     from app.engine import Resources, run_race, warm_up
-    from app.events import RaceConfig
+    from app.events import RaceConfig, beyond_data
 
     given = {k: getattr(args, k) for k in RACE_FIELDS if getattr(args, k) is not None}
     try:
@@ -92,6 +93,9 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         err = exc.errors()[0]
         parser.error(f"argument --{str(err['loc'][0]).replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}")
     res = Resources.load(settings)
+    held = target_capacity(res.dataset, settings)
+    if config.n > held:  # a smaller Fashion-MNIST folder than the limits were set for
+        parser.error(f"argument --n: {beyond_data(config.n, held, len(settings.target_classes))}")
     warm_up(res, config)  # its compute clocks, like the page's, leave out the process's first-call costs
     for event in run_race(config, res):
         sys.stdout.write(event.model_dump_json() + "\n")

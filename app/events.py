@@ -16,6 +16,12 @@ Strategy = Literal["scratch", "frozen", "finetune"]
 STRATEGIES: tuple[Strategy, ...] = ("scratch", "frozen", "finetune")
 
 
+def beyond_data(n: int, held: int, classes: int) -> str:
+    """Why a race of ``n`` target images cannot train on a dataset holding ``held`` of them."""
+    each = held // classes
+    return f"the dataset holds {each} images of each target class, so a race can have at most {held} target images, not {n}"
+
+
 class RaceConfig(BaseModel):
     """One race: a configuration trained under all three strategies.
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.events import RaceConfig
+from app.events import RaceConfig, beyond_data
 from app.metrics import Metrics
 from app.settings import Limits, Settings
 from app.store import Store
@@ -219,8 +219,7 @@ class Hub:
         if ready and ready.max_n is not None and config.n > ready.max_n:
             raise Refused(
                 "dataset_too_small",
-                f"config.n: this server's dataset holds {ready.max_n // len(self.settings.target_classes)} images of "
-                f"each target class, so a race can have at most {ready.max_n} target images, not {config.n}",
+                f"config.n: {beyond_data(config.n, ready.max_n, len(self.settings.target_classes))}",
                 "config.n",
             )
         if len(self.waiting) >= self.settings.max_queue:

@@ -55,6 +55,13 @@ def test_race_prints_json_lines_and_a_summary(tiny: Settings) -> None:
     assert "finetune" in result.stderr and "wall" in result.stderr
 
 
+def test_a_race_larger_than_the_dataset_exits_2_with_the_most_it_can_have(tiny: Settings) -> None:
+    result = run_cli("race", "--n", "400", "--epochs", "1", env=tiny_env(tiny))  # the test data: 60 images a class
+    assert result.returncode == 2 and result.stdout == ""
+    said = "--n: the dataset holds 60 images of each target class, so a race can have at most 300 target images, not 400"
+    assert said in result.stderr
+
+
 def test_a_missing_dataset_is_a_clear_error(tiny: Settings, tmp_path) -> None:
     env = tiny_env(tiny) | {"HEADSTART_DATA_DIR": str(tmp_path / "nowhere")}
     result = run_cli("race", "--epochs", "1", env=env)

@@ -103,7 +103,9 @@ async function boot() {
       $("code-text").textContent = msg.code;
       $("code-link").href = `${shared}/w/${msg.code}`;
       $("code-link").textContent = `${shared.replace(/^\w+:\/\//, "")}/w/${msg.code}`;
-      $("code-unreachable").hidden = !local || config.reachable_by_others; // a proxy may reach it
+      // For the teacher, whose laptop serves it (a proxy may reach it even so); a page following
+      // the class is one the class already reached.
+      $("code-unreachable").hidden = !race.mine || !local || config.reachable_by_others;
     },
     viewers(msg) {
       // For the teacher: whether the class has arrived. Its own page is one of the count.

@@ -216,10 +216,11 @@ class Hub:
                 f"{self.settings.max_races_per_client}); cancel it or wait for it to finish",
             )
         ready = next((slot for slot in self.slots if slot.device), None)
-        if ready and ready.max_n is not None and config.n > ready.max_n:
+        held = self._data_holds()
+        if held is not None and config.n > held:
             raise Refused(
                 "dataset_too_small",
-                f"config.n: {beyond_data(config.n, ready.max_n, len(self.settings.target_classes))}",
+                f"config.n: {beyond_data(config.n, held, len(self.settings.target_classes))}",
                 "config.n",
             )
         if len(self.waiting) >= self.settings.max_queue:
@@ -299,8 +300,7 @@ class Hub:
         A page then offers only races this server can train. The worker trains the default race
         before it is ready, so a dataset it reports always holds the default n.
         """
-        limits = self.settings.limits
-        held = next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
+        limits, held = self.settings.limits, self._data_holds()
         if held is None or held >= limits.n.max:
             return limits
         return limits.model_copy(update={"n": limits.n.model_copy(update={"max": held})})
@@ -337,6 +337,10 @@ class Hub:
         task = asyncio.get_running_loop().create_task(stream())
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
+
+    def _data_holds(self) -> int | None:
+        """The most target images the workers' dataset holds, once one has said."""
+        return next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
 
     def _stored(self, config: RaceConfig, slot: Slot) -> dict | None:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""

@@ -158,12 +158,20 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(card.__dict__, indent=2))
             return 0
         if args.command == "serve":
+            import signal
+
             import uvicorn
 
             from app.server import create_app
 
             # The app knows where it listens: the page shows students an address they can reach.
             app = create_app(settings.model_copy(update={"host": args.host, "port": args.port}))
+            # uvicorn shuts down gracefully on SIGTERM (docker stop, systemd) and then raises it again.
+            # At its default action that second one killed the process before Python's exit handlers
+            # ran, so multiprocessing never released the worker's semaphores and its resource tracker
+            # warned of leaked ones. As an exit, it unwinds as Ctrl-C does; status 0, as a stop that was
+            # asked for and done (an exit status of 143 would read as a failure to systemd).
+            signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
             uvicorn.run(app, host=args.host, port=args.port)
             return 0
     except (RuntimeError, OSError) as exc:

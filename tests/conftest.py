@@ -121,20 +121,25 @@ def serving(settings: Settings, port: int) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).json()["worker"] == "up":
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the server did not come up")
-            time.sleep(0.2)
+        wait_until_up(proc, base)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def wait_until_up(proc: subprocess.Popen, base: str) -> None:
+    """Until the server at ``base`` says its worker is up; polled, as a starting process has nothing to await."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).json()["worker"] == "up":
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the server did not come up")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

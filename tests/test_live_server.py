@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 
+import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from app.settings import Settings
+from tests.conftest import free_port, tiny_env, wait_until_up
 
 TINY = {"n": 25, "epochs": 3, "frozen": 1, "seed": 0}
 
@@ -42,3 +51,36 @@ def test_two_viewers_one_late_and_a_third_client_cancels(live_server: str) -> No
             assert other_msgs[-1]["race_id"] == other_id
 
     asyncio.run(scenario())
+
+
+def test_a_server_told_to_stop_mid_race_shuts_down_cleanly(tiny: Settings, tmp_path) -> None:
+    """SIGTERM (docker stop, systemd) ends the race, the worker and the process, leaving nothing behind."""
+    settings, port = tiny.model_copy(update={"database": tmp_path / "races.sqlite3"}), free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            env={**os.environ, **tiny_env(settings)},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            wait_until_up(proc, f"http://127.0.0.1:{port}")
+
+            async def start_a_race() -> None:
+                async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                    await ws.send(json.dumps({"type": "start", "config": TINY | {"epochs": 50, "n": 200}}))
+                    await collect(ws, "epoch")  # training when the signal comes
+                    proc.send_signal(signal.SIGTERM)
+                    # Told to come back later (1012), as a page is, which then finds the race gone.
+                    with pytest.raises(ConnectionClosed) as closed:
+                        await collect(ws, "never")
+                    assert closed.value.rcvd.code == 1012
+
+            asyncio.run(start_a_race())
+            status = proc.wait(timeout=30)
+        finally:
+            proc.kill()
+    said = log.read_text()
+    assert status == 0 and "Finished server process" in said, said  # a stop asked for and done
+    assert "leaked" not in said and "Traceback" not in said, said

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -25,8 +27,22 @@ _ctx = mp.get_context("spawn")  # forking a process that holds torch threads or 
 Message = tuple[str, str | None, Any]
 
 
+def _exit_with_the_server() -> None:
+    """End this process when the server that started it ends, however it ends.
+
+    A server stopped cleanly tells its worker to stop; a killed one (kill -9, the OOM killer, a
+    crash) cannot, and its worker then lived on, orphaned, holding the device and most of a
+    gigabyte, for every restart after.
+    """
+    server = mp.parent_process()
+    if server is not None:
+        server.join()  # returns once the server's end of a pipe closes, which it does as it dies
+        os._exit(0)
+
+
 def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: Any) -> None:
     """The worker process's main loop."""
+    threading.Thread(target=_exit_with_the_server, daemon=True, name="server-watch").start()
     import torch
 
     from app.data import target_capacity

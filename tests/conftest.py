@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 import numpy as np
@@ -110,19 +111,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def serving(settings: Settings, port: int) -> Iterator[str]:
-    """A real uvicorn process on a loopback port, serving ``settings``, up until the block ends."""
+def start_server(settings: Settings, port: int, log: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
+    """A real uvicorn process on a loopback port, serving ``settings``, once its worker is up."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
         env={**os.environ, **tiny_env(settings)},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(proc, base)
-        yield base
+        wait_until_up(proc, f"http://127.0.0.1:{port}")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+@contextmanager
+def serving(settings: Settings, port: int) -> Iterator[str]:
+    """``start_server``, stopped as an operator would when the block ends."""
+    proc = start_server(settings, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=20)

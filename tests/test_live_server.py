@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import select
 import signal
-import subprocess
-import sys
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.settings import Settings
-from tests.conftest import free_port, tiny_env, wait_until_up
+from tests.conftest import free_port, start_server
 
 TINY = {"n": 25, "epochs": 3, "frozen": 1, "seed": 0}
 
@@ -53,34 +53,70 @@ def test_two_viewers_one_late_and_a_third_client_cancels(live_server: str) -> No
     asyncio.run(scenario())
 
 
+async def training(port: int) -> ClientConnection:
+    """Start a slow race on the server at ``port``; return once it has trained an epoch."""
+    ws = await connect(f"ws://127.0.0.1:{port}/ws")
+    await ws.send(json.dumps({"type": "start", "config": TINY | {"epochs": 50, "n": 200}}))
+    await collect(ws, "epoch")
+    return ws
+
+
+def ended(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` (not a child of this one) ends within ``timeout`` seconds."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])  # readable once it has exited
+    finally:
+        os.close(fd)
+
+
 def test_a_server_told_to_stop_mid_race_shuts_down_cleanly(tiny: Settings, tmp_path) -> None:
     """SIGTERM (docker stop, systemd) ends the race, the worker and the process, leaving nothing behind."""
     settings, port = tiny.model_copy(update={"database": tmp_path / "races.sqlite3"}), free_port()
     log = tmp_path / "server.log"
     with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port)],
-            env={**os.environ, **tiny_env(settings)},
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+        proc = start_server(settings, port, err)
         try:
-            wait_until_up(proc, f"http://127.0.0.1:{port}")
 
-            async def start_a_race() -> None:
-                async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
-                    await ws.send(json.dumps({"type": "start", "config": TINY | {"epochs": 50, "n": 200}}))
-                    await collect(ws, "epoch")  # training when the signal comes
-                    proc.send_signal(signal.SIGTERM)
-                    # Told to come back later (1012), as a page is, which then finds the race gone.
-                    with pytest.raises(ConnectionClosed) as closed:
-                        await collect(ws, "never")
-                    assert closed.value.rcvd.code == 1012
+            async def stop_mid_race() -> None:
+                ws = await training(port)
+                proc.send_signal(signal.SIGTERM)
+                # Told to come back later (1012), as a page is, which then finds the race gone.
+                with pytest.raises(ConnectionClosed) as closed:
+                    await collect(ws, "never")
+                assert closed.value.rcvd.code == 1012
 
-            asyncio.run(start_a_race())
+            asyncio.run(stop_mid_race())
             status = proc.wait(timeout=30)
         finally:
             proc.kill()
     said = log.read_text()
     assert status == 0 and "Finished server process" in said, said  # a stop asked for and done
     assert "leaked" not in said and "Traceback" not in said, said
+
+
+def test_a_killed_server_takes_its_training_worker_with_it(tiny: Settings, tmp_path) -> None:
+    """kill -9, the OOM killer or a crash leave no orphaned worker holding the device and its memory."""
+    settings, port = tiny.model_copy(update={"database": tmp_path / "races.sqlite3"}), free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as err:
+        proc = start_server(settings, port, err)
+        worker = int(re.search(r"training worker started \(pid (\d+)\)", log.read_text())[1])
+        try:
+
+            async def kill_mid_race() -> None:
+                ws = await training(port)
+                proc.kill()
+                with pytest.raises(ConnectionClosed):
+                    await collect(ws, "never")
+
+            asyncio.run(kill_mid_race())
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+            assert ended(worker, timeout=30), f"worker {worker} outlived its server"
+        finally:
+            proc.kill()
+            if not ended(worker, timeout=0):
+                os.kill(worker, signal.SIGKILL)

@@ -12,6 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -42,6 +43,12 @@ def _exit_with_the_server() -> None:
 
 def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: Any) -> None:
     """The worker process's main loop."""
+    # Ctrl-C in a terminal, and systemd's stop, signal the whole group, the worker with its server.
+    # The server stops it in order (its race cancelled, then told to stop), and it ends with its
+    # server in any case; at their defaults the signals killed it first, with a KeyboardInterrupt
+    # traceback, and the server, not yet shutting down, started a fresh one.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_with_the_server, daemon=True, name="server-watch").start()
     import torch
 

@@ -118,6 +118,7 @@ def start_server(settings: Settings, port: int, log: IO | int = subprocess.DEVNU
         env={**os.environ, **tiny_env(settings)},
         stdout=subprocess.DEVNULL,
         stderr=log,
+        start_new_session=True,  # its own process group, to be signalled as a terminal or systemd does
     )
     try:
         wait_until_up(proc, f"http://127.0.0.1:{port}")

@@ -178,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         from app.checkpoint import CheckpointError
         from app.data import DataError
         from app.devices import DeviceError
+        from app.store import StoreError
 
-        if isinstance(exc, DataError | CheckpointError | DeviceError):
+        if isinstance(exc, DataError | CheckpointError | DeviceError | StoreError):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

@@ -35,15 +35,27 @@ CREATE INDEX IF NOT EXISTS codes_by_owner ON codes (owner);
 """
 
 
+class StoreError(RuntimeError):
+    """The race database cannot be opened, or the file is not one."""
+
+
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            # Left untouched: it may hold a term's races, and a file it does not recognise is the
+            # operator's to inspect, not the server's to replace.
+            raise StoreError(
+                f"the race database {path} cannot be used ({exc}); it keeps the finished races and class "
+                "codes. Set HEADSTART_DATABASE to another file (a new one is created), or move this one aside"
+            ) from exc
 
     def save(self, race: dict[str, Any], cache_key: str, finished: float) -> None:
         with self._lock, self._db:

@@ -69,6 +69,16 @@ def test_a_missing_dataset_is_a_clear_error(tiny: Settings, tmp_path) -> None:
     assert "Fashion-MNIST not found" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_race_database_that_is_not_one_is_named_and_left_as_it_was(tiny: Settings, tmp_path) -> None:
+    kept = tmp_path / "races.sqlite3"
+    kept.write_bytes(b"a spreadsheet, saved over the races by mistake" * 40)
+    result = run_cli("serve", "--port", "1", env=tiny_env(tiny) | {"HEADSTART_DATABASE": str(kept)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    said = f"error: the race database {kept} cannot be used (file is not a database); "
+    assert said in result.stderr and "Set HEADSTART_DATABASE to another file" in result.stderr
+    assert kept.read_bytes() == b"a spreadsheet, saved over the races by mistake" * 40
+
+
 @pytest.mark.parametrize(
     ("env", "needle"),
     [

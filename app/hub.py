@@ -22,7 +22,7 @@ from typing import Any, Literal
 from app.events import RaceConfig, beyond_data
 from app.metrics import Metrics
 from app.settings import Limits, Settings
-from app.store import Store
+from app.store import Store, StoreError
 from app.worker import Message, Worker
 
 log = logging.getLogger(__name__)
@@ -449,7 +449,11 @@ class Hub:
                 # than attaching to a race that will say nothing more.
                 self._finish(race, "done", payload)
                 self._last_saved = time.time()
-                self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), self._last_saved)
+                try:
+                    self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), self._last_saved)
+                except StoreError as exc:
+                    # Its viewers have it all; only a later request for it trains again rather than replays.
+                    log.error("%s; the same configuration will train again rather than replay", exc)
             else:
                 self._publish(race, payload)
         elif kind == "finished":

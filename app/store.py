@@ -41,7 +41,7 @@ class StoreError(RuntimeError):
 
 class Store:
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
+        self._lock, self._path = threading.Lock(), path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -58,12 +58,15 @@ class Store:
             ) from exc
 
     def save(self, race: dict[str, Any], cache_key: str, finished: float) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"], finished,
-                 json.dumps(race["events"])),
-            )  # fmt: skip
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"],
+                     finished, json.dumps(race["events"])),
+                )  # fmt: skip
+        except sqlite3.Error as exc:  # a full disk, say: the race itself is unharmed
+            raise StoreError(f"race {race['race_id']} could not be stored in {self._path}: {str(exc).rstrip('.')}") from exc
 
     def get(self, race_id: str) -> dict[str, Any] | None:
         with self._lock:

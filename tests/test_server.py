@@ -287,6 +287,25 @@ def test_an_identical_request_attaches_to_the_race_already_training(client: Test
         until(b, "cancelled")
 
 
+def test_a_race_the_store_cannot_keep_still_finishes_and_trains_again_when_asked(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = client.app.state.hub.store
+    full = Store(settings.database)
+    full.close()  # every write to it fails, as on a full disk
+    monkeypatch.setattr(store, "save", full.save)
+    config = TINY | {"seed": 17}
+    with client.websocket_connect("/ws") as ws:
+        first = run_race(ws, config)
+        monkeypatch.undo()
+        again = run_race(ws, config)
+    accuracies = lambda msgs: [(m["strategy"], m["epoch"], m["test_acc"]) for m in msgs if m["type"] == "epoch"]  # noqa: E731
+    assert not any(m.get("replay") for m in again) and accuracies(again) == accuracies(first)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said == [f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
+                    "database; the same configuration will train again rather than replay"]  # fmt: skip
+
+
 def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
     config = TINY | {"seed": 12}
     with client.websocket_connect("/ws") as ws:

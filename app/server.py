@@ -90,6 +90,7 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
         "batch_size": settings.batch_size,
         "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
         "device": hub.health()["device"],
+        "worker_error": hub.worker_error,  # why this server cannot train (no dataset, say), or null
         "max_message_bytes": settings.max_message_bytes,
         # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
         "class_address": address,

@@ -373,6 +373,27 @@ def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:
             assert until(ws, "done")[0]["type"] == "accepted"
 
 
+def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(settings: Settings, tmp_path) -> None:
+    kept = settings.model_copy(update={"database": tmp_path / "races.sqlite3"})
+    with TestClient(create_app(kept)) as first, first.websocket_connect("/ws") as ws:
+        race_id = run_race(ws, TINY | {"seed": 25})[0]["race_id"]
+    no_data = kept.model_copy(update={"data_dir": tmp_path / "nowhere"})
+    with TestClient(create_app(no_data)) as second:
+        for _ in range(600):
+            if second.get("/healthz").json()["error"]:
+                break
+            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+        why = second.get("/api/config").json()["worker_error"]
+        assert why.startswith("DataError: Fashion-MNIST not found") and "HEADSTART_DATA_DIR" in why
+        with second.websocket_connect("/ws") as ws:
+            ws.send_json({"type": "start", "config": TINY})
+            refused = ws.receive_json()
+            assert refused["code"] == "worker_unavailable" and refused["message"].endswith(why)
+            ws.send_json({"type": "watch", "race_id": race_id})  # what it trained before is all there
+            assert until(ws, "done")[-1]["race_id"] == race_id
+        assert second.get(f"/api/races/{race_id}").json()["status"] == "done"
+
+
 @pytest.mark.parametrize(
     ("query", "allowed"),
     [("limit=0", "greater than or equal to 1"), ("limit=500", "less than or equal to 100"), ("offset=x", "integer")],

@@ -286,6 +286,8 @@ async function boot() {
     state.toUrl(ui);
   } else if (ui.race) setStatus("Joining the race…");
   else if (ui.problems.length) setStatus(`Part of this link could not be used as given. ${ui.problems.join(" ")}`, "error");
+  // Said at once, rather than "Ready." until the first press of Train is refused.
+  if (config.worker_error) setStatus(`This server cannot train: ${config.worker_error} Races it finished before can still be watched.`, "error");
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
   window.headstart = { ui, race, chart, sweep };
 }

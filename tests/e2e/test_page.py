@@ -352,6 +352,22 @@ def test_links_handed_out_from_the_serving_laptop_name_its_network_address(brows
     profile.close()
 
 
+def test_a_server_that_cannot_train_says_why_as_the_page_opens(browser: Browser, live_server: str) -> None:
+    profile = browser.new_context()
+    why = "DataError: Fashion-MNIST not found (looked in: /srv/data). Set HEADSTART_DATA_DIR to a folder holding it."
+
+    def without_data(route: Route) -> None:  # as a server whose worker found no dataset answers
+        route.fulfill(json=route.fetch().json() | {"worker_error": why})
+
+    profile.route("**/api/config", without_data)
+    page = open_page(profile, live_server)
+    status = page.locator("#status")
+    expect(status).to_have_text(f"This server cannot train: {why} Races it finished before can still be watched.")
+    expect(status).to_have_attribute("data-kind", "error")
+    assert not page.errors
+    profile.close()
+
+
 def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_server: str) -> None:
     """Timed by the worker's clock (emitted_at): the server is scripted here, so the figure is exact."""
     config = {"frozen": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}

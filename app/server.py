@@ -227,7 +227,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/sweep")
     async def sweep_results(settings: SettingsDep) -> Response:
         """The shipped sweep (final accuracy against n, spread over seeds) for the page's panel."""
-        payload = await asyncio.to_thread(sweep.page_payload, settings.sweep_csv)
+        try:
+            payload = await asyncio.to_thread(sweep.page_payload, settings.sweep_csv)
+        except sweep.SweepError as exc:  # the page then leaves its panel out; the rest works
+            return JSONResponse(protocol.error("bad_sweep", str(exc)), status_code=500)
         if payload is None:
             message = f"no sweep results at {settings.sweep_csv}; run `python -m app sweep` to make them"
             return JSONResponse(protocol.error("no_sweep", message), status_code=404)

@@ -30,7 +30,10 @@ LABELS = {"scratch": "scratch", "frozen": "frozen", "finetune": "fine-tune"}
 
 
 class SweepError(RuntimeError):
-    """The output folder holds a sweep of another scenario; the message says what differs."""
+    """Sweep results that cannot be used: made for another scenario, or unreadable; the message says which."""
+
+
+REMAKE = "run `python -m app sweep --fresh` to make it again"
 
 
 def log_spaced(lo: int, hi: int) -> list[int]:
@@ -91,7 +94,7 @@ class Results:
                 csv.writer(f).writerow(COLUMNS)
             results.meta_path.write_text(json.dumps(scenario, indent=2) + "\n")
             return results
-        made = json.loads(results.meta_path.read_text()) if results.meta_path.exists() else {}
+        made = read_meta(results.meta_path)
         differs = sorted(k for k in set(made) | set(scenario) if made.get(k) != scenario.get(k))
         if differs:
             raise SweepError(
@@ -133,8 +136,30 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     def typed(key: str, value: str) -> int | float | str:
         return int(value) if key in ints else value if key == "strategy" else float(value)
 
+    rows = []
     with path.open(newline="") as f:
-        return [{k: typed(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        try:
+            for row in reader:
+                if None in row or None in row.values():  # DictReader's marks of a field extra or missing
+                    raise ValueError(f"not the {len(reader.fieldnames or ())} fields of its header")
+                rows.append({k: typed(k, v) for k, v in row.items()})
+        except (ValueError, csv.Error) as exc:  # UnicodeDecodeError, for one, is a ValueError
+            where = f"line {reader.line_num}" if reader.line_num else "the header"
+            raise SweepError(f"cannot read {where} of {path} ({exc}); {REMAKE}") from exc
+    if rows and set(rows[0]) != set(COLUMNS):
+        raise SweepError(f"{path} has the columns {', '.join(rows[0])}, not {', '.join(COLUMNS)}; {REMAKE}")
+    return rows
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The scenario a sweep CSV was made with, from the JSON beside it (empty where there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise SweepError(f"cannot read {path} ({exc}); {REMAKE}") from exc
 
 
 @dataclass(frozen=True)
@@ -253,9 +278,7 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
     """The sweep as the page's panel wants it: the grid at the default k, one point per strategy and n."""
     if not csv_path.is_file():
         return None
-    meta_path = csv_path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    rows = read_rows(csv_path)
+    meta, rows = read_meta(csv_path.with_suffix(".json")), read_rows(csv_path)
     k = meta.get("default_frozen", rows[0]["frozen"] if rows else 0)
     points = summarise(rows, frozen=k)
     return {

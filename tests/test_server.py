@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import hub as hub_module
-from app.server import create_app
+from app.server import create_app, get_app_settings
 from app.settings import IntRange, Limits, Settings
 from app.store import Store
 
@@ -174,6 +174,24 @@ def test_the_page_modules_are_revalidated_and_the_vendored_library_kept(client: 
     for page in ("/", "/embed"):  # as a course platform's link checker asks
         assert client.head(page).status_code == 200
     assert client.head("/w/ZZZZ", follow_redirects=False).status_code == 303
+
+
+def test_the_sweep_panel_data_missing_or_damaged_is_named(client: TestClient, settings: Settings, tmp_path) -> None:
+    app = client.app
+    damaged = tmp_path / "sweep.csv"
+    damaged.write_text("n,seed,frozen\n25,0,x\n")
+    try:
+        for csv_path, status, code, named in [(tmp_path / "none.csv", 404, "no_sweep", "run `python -m app sweep`"),
+                                              (damaged, 500, "bad_sweep", "cannot read line 2 of")]:  # fmt: skip
+            app.dependency_overrides[get_app_settings] = lambda csv_path=csv_path: settings.model_copy(
+                update={"sweep_csv": csv_path}
+            )
+            r = client.get("/api/sweep")
+            assert r.status_code == status and r.json()["code"] == code, r.json()
+            assert str(csv_path) in r.json()["message"] and named in r.json()["message"]
+    finally:
+        app.dependency_overrides.clear()
+    assert client.get("/api/sweep").status_code == 200  # the shipped one
 
 
 def test_http_errors_name_the_problem(client: TestClient) -> None:

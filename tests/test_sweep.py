@@ -75,6 +75,26 @@ def test_a_sweep_of_another_scenario_is_refused_not_mixed(tiny: Settings, tmp_pa
     assert len(sweep.run(other, tiny, out, fresh=True).rows) == 3 * 3
 
 
+def test_damaged_results_are_named_with_their_line_and_not_written_over(tiny: Settings, tmp_path) -> None:
+    out = tmp_path / "s.csv"
+    plan = small_plan(tiny, ns=(25,), seeds=1)
+    sweep.run(plan, tiny, out)
+    whole = out.read_text()
+    out.write_text(whole + "50,0,2,10,scratch,1,0.4\n")  # a row cut short, as a full disk leaves it
+    cut = len(whole.splitlines()) + 1
+    fields = len(sweep.COLUMNS)
+    said = rf"cannot read line {cut} of {out} \(not the {fields} fields of its header\); run `python -m app sweep --fresh`"
+    with pytest.raises(sweep.SweepError, match=said):
+        sweep.page_payload(out)
+    with pytest.raises(sweep.SweepError, match=said):  # a resumed sweep neither mixes it in nor wipes it
+        sweep.run(plan, tiny, out)
+    assert out.read_text().startswith(whole)
+    out.write_text(whole)
+    out.with_suffix(".json").write_text("{")
+    with pytest.raises(sweep.SweepError, match=r"cannot read \S+/s\.json \("):
+        sweep.page_payload(out)
+
+
 def test_the_scenario_checks_read_real_results(tiny: Settings, tmp_path) -> None:
     plan = small_plan(tiny, scan=True)
     results = sweep.run(plan, tiny, tmp_path / "s.csv")

@@ -448,9 +448,10 @@ class Hub:
                 # Finished as soon as viewers can see it, so a repeat request replays it rather
                 # than attaching to a race that will say nothing more.
                 self._finish(race, "done", payload)
-                self._last_saved = time.time()
+                finished = time.time()
                 try:
-                    self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), self._last_saved)
+                    self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), finished)
+                    self._last_saved = finished  # only a race stored is one a waiting race could replay
                 except StoreError as exc:
                     # Its viewers have it all; only a later request for it trains again rather than replays.
                     log.error("%s; the same configuration will train again rather than replay", exc)

@@ -6,6 +6,7 @@ Option ranges and defaults come from the settings object, as for the API and the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.errors import SetupError
 from app.settings import FloatRange, IntRange, Settings, SettingsError, get_settings
 
 RACE_FIELDS = ("frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio")
@@ -41,12 +43,20 @@ def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
 
 
 def _positive(text: str) -> int:
+    return _whole(text, 1, None, "a whole number of at least 1")
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65535, "a TCP port, a whole number from 1 to 65535")
+
+
+def _whole(text: str, low: int, high: int | None, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"need a whole number of at least 1, got {text!r}")
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"need {what}, got {text!r}")
     return value
 
 
@@ -55,7 +65,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default=settings.host)
-    serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument("--port", type=_port, default=settings.port, help=f"TCP port, 1..65535 (default {settings.port})")
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
     race.set_defaults(subparser=race)  # so a bad value is reported with this command's usage
@@ -122,11 +132,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
             bar.set_postfix_str(f"n={config.n} seed={config.seed} k={config.frozen}")
             yield config
 
-    try:
-        results = sweep.run(plan, settings, args.out, fresh=args.fresh, progress=progress)
-    except sweep.SweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    results = sweep.run(plan, settings, args.out, fresh=args.fresh, progress=progress)
     print(f"wrote {args.out} and its .png, .svg ({len(results.rows)} epoch rows)")
     print(sweep.accuracy_table(results.rows, plan.base.frozen) + "\n")
     print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
@@ -158,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(card.__dict__, indent=2))
             return 0
         if args.command == "serve":
+            from app.lan import listen
+
+            sockets = listen(args.host, args.port)  # first: a port in use is named before anything loads
+
             import signal
 
             import uvicorn
@@ -172,18 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             # warned of leaked ones. As an exit, it unwinds as Ctrl-C does; status 0, as a stop that was
             # asked for and done (an exit status of 143 would read as a failure to systemd).
             signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
-            uvicorn.run(app, host=args.host, port=args.port)
-            return 0
-    except (RuntimeError, OSError) as exc:
-        from app.checkpoint import CheckpointError
-        from app.data import DataError
-        from app.devices import DeviceError
-        from app.store import StoreError
-
-        if isinstance(exc, DataError | CheckpointError | DeviceError | StoreError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        raise
+            server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
+            where = f"[{args.host}]" if ":" in args.host else args.host
+            logging.getLogger("app").info("serving on http://%s:%d (Ctrl-C to stop)", where, args.port)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down in order, as asked
+                server.run(sockets=sockets)
+            return 0 if server.started else 1
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 2
 
 

@@ -15,12 +15,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from app.errors import SetupError
+
 # Bumped whenever the architecture changes in a way parameter shapes cannot reveal
 # (/2: the stem has stride 2), so an old checkpoint is refused rather than silently misused.
 FORMAT = "headstart-checkpoint/2"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SetupError):
     """The checkpoint is missing, corrupt or made for another model; the message says which."""
 
 

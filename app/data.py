@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.errors import SetupError
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MEAN, STD = 0.2860, 0.3530
 _IDX_DTYPE = {0x08: np.uint8}
 
 
-class DataError(RuntimeError):
+class DataError(SetupError):
     """The dataset is missing or unreadable; the message says what to do."""
 
 

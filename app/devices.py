@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from app.errors import SetupError
+
 # oneDNN's channels_last backward of a strided 1×1 convolution with fewer input channels than its
 # register block (8 with AVX2, 16 with AVX-512) writes out of bounds: it hangs, crashes or returns
 # wrong weight gradients (oneDNN issue #6035, reproduced with torch 2.14.1 at 2–7 channels).
@@ -26,7 +28,7 @@ def memory_format(device: torch.device, width: int) -> torch.memory_format:
     return torch.contiguous_format
 
 
-class DeviceError(RuntimeError):
+class DeviceError(SetupError):
     """The device asked for cannot train here."""
 
 

@@ -1,4 +1,4 @@
-"""Where a class can reach this server: the address to show students, not the teacher's own.
+"""Where this server listens, and where a class can reach it.
 
 A teacher opens the page at 127.0.0.1 on the laptop that serves it; students cannot open
 that. So the page asks here for the address to write on the board.
@@ -6,8 +6,11 @@ that. So the page asks here for the address to write on the board.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
+
+from app.errors import SetupError
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
@@ -52,3 +55,50 @@ def class_address(host: str, port: int) -> tuple[str | None, bool]:
         address = lan_address()
         return (f"{address}:{port}" if address else None), True
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}", True
+
+
+HOSTS = "such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on)"
+PORTS = "choose another port with --port (or HEADSTART_PORT)"
+
+
+class ListenError(SetupError):
+    """The server cannot listen where it was asked to: a port in use, an address not this machine's."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to ``host:port``, one per address the host names, as asyncio would bind them.
+
+    Bound before anything slow loads, so a port already taken (a second server started by
+    mistake, say) is named at once, with what to do, rather than after the worker has loaded.
+    """
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(
+            f"cannot listen on {host!r}: {exc.strerror}; --host takes an address or name of this machine, {HOSTS}"
+        ) from None
+    bound: list[socket.socket] = []
+    for family, kind, proto, _, address in dict.fromkeys(found):
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # else "::" would also take the IPv4 port its sibling binds
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            for done in (*bound, sock):
+                done.close()
+            where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{address[0]}:{port}"
+            raise ListenError(f"cannot listen on {where}: {_advice(exc)}") from None
+        bound.append(sock)
+    return bound
+
+
+def _advice(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"another program, perhaps another Headstart server, is listening there; stop it, or {PORTS}"
+    if exc.errno == errno.EACCES:
+        return f"{exc.strerror} (ports below 1024 need root); {PORTS}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"not an address of this machine; --host takes one, {HOSTS}"
+    return f"{exc.strerror or exc}; {PORTS}"

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.errors import SetupError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS races (
     id TEXT PRIMARY KEY,
@@ -35,7 +37,7 @@ CREATE INDEX IF NOT EXISTS codes_by_owner ON codes (owner);
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(SetupError):
     """The race database cannot be opened, or the file is not one."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.errors import SetupError
 from app.events import STRATEGIES, Epoch, RaceConfig
 from app.settings import Limits, Settings
 
@@ -29,7 +30,7 @@ COLOURS = {"scratch": "#d55e00", "frozen": "#0072b2", "finetune": "#009e73"}  # 
 LABELS = {"scratch": "scratch", "frozen": "frozen", "finetune": "fine-tune"}
 
 
-class SweepError(RuntimeError):
+class SweepError(SetupError):
     """Sweep results that cannot be used: made for another scenario, or unreadable; the message says which."""
 
 

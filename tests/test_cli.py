@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from app.settings import Settings, get_settings
-from tests.conftest import tiny_env
+from tests.conftest import free_port, tiny_env
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -30,10 +31,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["sweep", "--n", "3"], "python -m app sweep: error: argument --n: every size must be between 25 and 5000"),
         (["sweep", "--seeds", "0"], "argument --seeds: need a whole number of at least 1, got '0'"),
         (["pretrain", "--epochs", "x"], "argument --epochs: need a whole number of at least 1, got 'x'"),
+        (
+            ["serve", "--port", "70000"],
+            "python -m app serve: error: argument --port: need a TCP port, a whole number from 1 to 65535, got '70000'",
+        ),
+        (["serve", "--port", "0"], "argument --port: need a TCP port, a whole number from 1 to 65535, got '0'"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_argument_and_range(args: list[str], needle: str) -> None:
-    command = args.pop(0) if args[0] in ("sweep", "pretrain") else "race"
+    command = args.pop(0) if args[0] in ("sweep", "pretrain", "serve") else "race"
     result = run_cli(command, *args)
     assert result.returncode == 2
     assert needle in result.stderr
@@ -72,11 +78,23 @@ def test_a_missing_dataset_is_a_clear_error(tiny: Settings, tmp_path) -> None:
 def test_a_race_database_that_is_not_one_is_named_and_left_as_it_was(tiny: Settings, tmp_path) -> None:
     kept = tmp_path / "races.sqlite3"
     kept.write_bytes(b"a spreadsheet, saved over the races by mistake" * 40)
-    result = run_cli("serve", "--port", "1", env=tiny_env(tiny) | {"HEADSTART_DATABASE": str(kept)})
+    result = run_cli("serve", "--port", str(free_port()), env=tiny_env(tiny) | {"HEADSTART_DATABASE": str(kept)})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     said = f"error: the race database {kept} cannot be used (file is not a database); "
     assert said in result.stderr and "Set HEADSTART_DATABASE to another file" in result.stderr
     assert kept.read_bytes() == b"a spreadsheet, saved over the races by mistake" * 40
+
+
+def test_a_port_in_use_is_named_before_the_worker_loads(tiny: Settings) -> None:
+    with socket.socket() as other:  # another server, started first
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), env=tiny_env(tiny))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    said = f"error: cannot listen on 127.0.0.1:{port}: another program, perhaps another Headstart server, is listening there"
+    assert said in result.stderr and "choose another port with --port" in result.stderr
+    assert "training worker" not in result.stderr  # it said so at once, not after loading the model and data
 
 
 @pytest.mark.parametrize(

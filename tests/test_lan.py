@@ -29,3 +29,33 @@ def test_a_server_on_one_address_shows_that_one() -> None:
 def test_the_network_address_is_never_loopback() -> None:
     address = lan.lan_address()  # this machine's; None where it has no route
     assert address is None or not lan.is_loopback(address)
+
+
+def test_listening_binds_where_asked_and_names_a_port_in_use() -> None:
+    sockets = lan.listen("127.0.0.1", 0)
+    try:
+        (taken,) = sockets
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(lan.ListenError) as caught:
+            lan.listen("127.0.0.1", port)
+    finally:
+        for sock in sockets:
+            sock.close()
+    said = f"cannot listen on 127.0.0.1:{port}: another program, perhaps another Headstart server, is listening there"
+    assert said in str(caught.value) and "--port (or HEADSTART_PORT)" in str(caught.value)
+    (again,) = lan.listen("127.0.0.1", port)  # nothing half-bound was left holding it
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("no-such-host.invalid", "cannot listen on 'no-such-host.invalid': "),
+        ("192.0.2.1", "cannot listen on 192.0.2.1:0: not an address of this machine; --host takes one"),
+    ],
+)
+def test_listening_on_an_address_that_is_not_this_machines_says_what_host_takes(host: str, said: str) -> None:
+    with pytest.raises(lan.ListenError) as caught:
+        lan.listen(host, 0)
+    assert said in str(caught.value) and "0.0.0.0 (every network it is on)" in str(caught.value)

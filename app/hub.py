@@ -107,6 +107,10 @@ class Hub:
         self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
         self._last_saved = 0.0  # when this process last stored a finished race
+        # Class codes given out while this process runs, kept here as well as in the store: the
+        # code on the board must keep working even when the store cannot take it (a full disk).
+        self._races_by_code: dict[str, str] = {}
+        self._codes_by_owner: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
@@ -156,13 +160,13 @@ class Hub:
         the next (``next``), so a teacher writes the code on the board once a lesson. Codes are
         stored, so the one on the board outlives a restart of the server.
         """
-        code = self.store.code_of(owner) if broadcast else None
+        code = self._code_of(owner) if broadcast else None
         race = self._submit(config, owner, joinable=lambda r: not broadcast or r.code in (None, code))
         if broadcast and race.code is None:
             code = code or self._new_code()
-            previous = self.races.get(self.store.race_of(code) or "")
+            previous = self.races.get(self._race_of(code) or "")
             race.code = code
-            self.store.save_code(code, owner, race.id, time.time())
+            self._keep_code(code, owner, race.id)
             self._publish(race, {"type": "broadcast", "code": code})
             if previous is not None and previous is not race:
                 # To its viewers now, not into its history: a page that opens that race later,
@@ -175,7 +179,7 @@ class Hub:
     def by_code(self, code: str) -> Race:
         """The latest race broadcast under ``code``."""
         typed, code = code, code.strip().upper()
-        race_id = self.store.race_of(code)
+        race_id = self._race_of(code)
         if race_id is None:
             raise Refused(
                 "unknown_code",
@@ -199,8 +203,21 @@ class Hub:
     def _new_code(self) -> str:
         while True:
             code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
-            if self.store.race_of(code) is None:
+            if self._race_of(code) is None:
                 return code
+
+    def _code_of(self, owner: str) -> str | None:
+        return self._codes_by_owner.get(owner) or self.store.code_of(owner)
+
+    def _race_of(self, code: str) -> str | None:
+        return self._races_by_code.get(code) or self.store.race_of(code)
+
+    def _keep_code(self, code: str, owner: str, race_id: str) -> None:
+        self._races_by_code[code], self._codes_by_owner[owner] = race_id, code
+        try:
+            self.store.save_code(code, owner, race_id, time.time())
+        except StoreError as exc:
+            log.error("%s; it works until the server restarts", exc)
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:

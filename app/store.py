@@ -93,8 +93,11 @@ class Store:
         return total, [_summary(row) for row in rows]
 
     def save_code(self, code: str, owner: str, race_id: str, now: float) -> None:
-        with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
+        try:
+            with self._lock, self._db:
+                self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
+        except sqlite3.Error as exc:
+            raise StoreError(f"class code {code} could not be stored in {self._path}: {str(exc).rstrip('.')}") from exc
 
     def race_of(self, code: str) -> str | None:
         """The latest race broadcast under a class code, or None for a code not in use."""

@@ -469,6 +469,31 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
     assert unknown.status_code == 303 and unknown.headers["location"] == "/?join=AB+CD"
 
 
+def test_a_class_code_the_store_cannot_keep_still_works_while_the_server_runs(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    full = Store(settings.database)
+    full.close()  # every write to it fails, as on a full disk
+    monkeypatch.setattr(client.app.state.hub.store, "save_code", full.save_code)
+    with client.websocket_connect("/ws?client=teacher-on-a-full-disk") as teacher:
+        teacher.send_json({"type": "start", "config": TINY | {"seed": 47}, "broadcast": True})
+        first = until(teacher, "broadcast")[-1]
+        code = first["code"]
+        assert client.get(f"/api/codes/{code}").json()["race_id"] == first["race_id"]
+        with client.websocket_connect("/ws") as student:
+            student.send_json({"type": "watch", "code": code})
+            assert until(student, "done")[0]["race_id"] == first["race_id"]
+        until(teacher, "done")
+        teacher.send_json({"type": "start", "config": TINY | {"seed": 48}, "broadcast": True})
+        second = until(teacher, "broadcast")[-1]
+        assert second["code"] == code  # still the one on the board
+        assert client.get(f"/api/codes/{code}").json()["race_id"] == second["race_id"]
+        until(teacher, "done")
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said[0] == (f"class code {code} could not be stored in {settings.database}: Cannot operate on a closed "
+                       "database; it works until the server restarts")  # fmt: skip
+
+
 def test_two_teachers_broadcasting_the_same_settings_each_keep_their_own_class(client: TestClient) -> None:
     config = TINY | {"n": 200, "epochs": 8, "seed": 45}
     with client.websocket_connect("/ws?client=teacher-a") as a, client.websocket_connect("/ws?client=teacher-b") as b:

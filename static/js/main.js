@@ -287,7 +287,28 @@ async function boot() {
   } else if (ui.race) setStatus("Joining the race…");
   else if (ui.problems.length) setStatus(`Part of this link could not be used as given. ${ui.problems.join(" ")}`, "error");
   // Said at once, rather than "Ready." until the first press of Train is refused.
-  if (config.worker_error) setStatus(`This server cannot train: ${config.worker_error} Races it finished before can still be watched.`, "error");
+  const sayCannotTrain = () => setStatus(`This server cannot train: ${config.worker_error} Races it finished before can still be watched.`, "error");
+  if (config.worker_error) sayCannotTrain();
+  // Opened while the server's worker still loads, the page has the settings' limits and no
+  // device: it asks again until the worker is up or cannot start, so the data slider stops at
+  // what this server's dataset holds, and a failure is said before Train is pressed.
+  const awaitWorker = async () => {
+    for (let tries = 0; tries < 180 && !config.device && !config.worker_error; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const fresh = await fetch("/api/config").then((r) => r.json(), () => null);
+      if (!fresh?.device && !fresh?.worker_error) continue;
+      Object.assign(config, { device: fresh.device, worker_error: fresh.worker_error });
+      if (!race.id) setDevice(config.device);
+      if (config.worker_error) return sayCannotTrain();
+      if (fresh.limits.n.max === config.limits.n.max) return;
+      Object.assign(config.limits.n, fresh.limits.n); // in place: the controls hold this object
+      const { value, problem } = state.fit("n", String(ui.n), config.limits.n);
+      controls.set("n", value);
+      if (problem) setStatus(`This server's dataset holds fewer images than the settings allow. ${problem}`, "error");
+      return;
+    }
+  };
+  awaitWorker();
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
   window.headstart = { ui, race, chart, sweep };
 }

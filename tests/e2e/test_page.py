@@ -368,6 +368,45 @@ def test_a_server_that_cannot_train_says_why_as_the_page_opens(browser: Browser,
     profile.close()
 
 
+@pytest.mark.parametrize("outcome", ["up", "cannot start"])
+def test_a_page_opened_while_the_worker_loads_learns_what_it_can_train_once_it_knows(
+    browser: Browser, live_server: str, outcome: str
+) -> None:
+    profile = browser.new_context()
+    why = "DataError: Fashion-MNIST not found (looked in: /srv/data). Set HEADSTART_DATA_DIR to a folder holding it."
+    asked: list[int] = []
+
+    def loading_then(route: Route) -> None:  # as a server answers before its worker has said anything
+        served = route.fetch().json()
+        asked.append(1)
+        if len(asked) < 3:
+            served |= {"device": None, "limits": served["limits"] | {"n": served["limits"]["n"] | {"max": 5000}}}
+        elif outcome == "cannot start":
+            served |= {"device": None, "worker_error": why}
+        route.fulfill(json=served)
+
+    profile.route("**/api/config", loading_then)
+    page = open_page(profile, live_server + "/?n=2000")
+    expect(page.locator("#n-out")).to_contain_text("2,000 images")  # the settings allow it, for all the page knows
+    expect(page.locator("#device")).to_have_text("")
+    status = page.locator("#status")
+    if outcome == "up":
+        expect(page.locator("#n-out")).to_contain_text("300 images · 60 per class")  # all the test data holds
+        expect(page.locator("#device")).to_contain_text("Training on cpu")
+        expect(status).to_have_text(
+            "This server's dataset holds fewer images than the settings allow. Target images must be 25–300, "
+            "not 2,000; using 300."
+        )
+        assert "n=300" in page.url
+    else:
+        expect(status).to_have_text(f"This server cannot train: {why} Races it finished before can still be watched.")
+    expect(status).to_have_attribute("data-kind", "error")
+    page.wait_for_timeout(1500)
+    assert len(asked) == 3  # it stopped asking once it knew
+    assert not page.errors
+    profile.close()
+
+
 def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_server: str) -> None:
     """Timed by the worker's clock (emitted_at): the server is scripted here, so the figure is exact."""
     config = {"frozen": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}

@@ -117,7 +117,10 @@ class Hub:
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.store.forget_codes(before=time.time() - self.settings.class_code_days * 86400)
+        try:
+            self.store.forget_codes(before=time.time() - self.settings.class_code_days * 86400)
+        except StoreError as exc:  # a database another program holds locked, say: nothing is lost
+            log.warning("%s; they are cleared at the next start", exc)
         for _ in range(self.settings.max_concurrent_races):
             slot = Slot(Worker(self.settings))
             self.slots.append(slot)
@@ -361,7 +364,13 @@ class Hub:
 
     def _stored(self, config: RaceConfig, slot: Slot) -> dict | None:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
-        return self.store.find(cache_key(config, slot.device, slot.recipe)) if slot.device else None
+        if not slot.device:
+            return None
+        try:
+            return self.store.find(cache_key(config, slot.device, slot.recipe))
+        except StoreError as exc:
+            log.error("%s; training the race rather than replaying it", exc)
+            return None
 
     def _count_viewers(self, race: Race) -> None:
         """Tell a broadcast race's viewers how many they are, so a teacher sees the class arrive.

@@ -29,6 +29,7 @@ from app.architecture import describe_units
 from app.events import STRATEGIES, RaceConfig
 from app.hub import Hub, Refused
 from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings
+from app.store import StoreError
 
 log = logging.getLogger(__name__)
 # Each row also names its race and configuration, so files from several races concatenate
@@ -177,6 +178,8 @@ class Connection:
                 self.hub.cancel(msg.race_id)
         except Refused as exc:
             self.send_error(exc.code, exc.message, exc.field, getattr(msg, "race_id", None))
+        except StoreError as exc:
+            self.send_error("store_unavailable", f"{exc}; try again shortly", None, getattr(msg, "race_id", None))
 
     def close(self) -> None:
         for stack in self.watching.values():
@@ -204,6 +207,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def refused(_: Request, exc: Refused) -> JSONResponse:
         status = 404 if exc.code in ("unknown_race", "unknown_code", "race_lost") else 409
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse(protocol.error("store_unavailable", f"{exc}; try again shortly"), status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

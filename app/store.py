@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,31 +62,28 @@ class Store:
             ) from exc
 
     def save(self, race: dict[str, Any], cache_key: str, finished: float) -> None:
-        try:
-            with self._lock, self._db:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"],
-                     finished, json.dumps(race["events"])),
-                )  # fmt: skip
-        except sqlite3.Error as exc:  # a full disk, say: the race itself is unharmed
-            raise StoreError(f"race {race['race_id']} could not be stored in {self._path}: {str(exc).rstrip('.')}") from exc
+        with self._using(f"race {race['race_id']} could not be stored"), self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"],
+                 finished, json.dumps(race["events"])),
+            )  # fmt: skip
 
     def get(self, race_id: str) -> dict[str, Any] | None:
-        with self._lock:
+        with self._using(f"race {race_id} could not be read"):
             row = self._db.execute("SELECT * FROM races WHERE id = ?", (race_id,)).fetchone()
         return _race(row) if row else None
 
     def find(self, cache_key: str) -> dict[str, Any] | None:
         """The latest finished race of this configuration on this device."""
-        with self._lock:
+        with self._using("the finished races could not be searched"):
             row = self._db.execute(
                 "SELECT * FROM races WHERE cache_key = ? ORDER BY finished DESC LIMIT 1", (cache_key,)
             ).fetchone()
         return _race(row) if row else None
 
     def recent(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        with self._lock:
+        with self._using("the finished races could not be listed"):
             total = self._db.execute("SELECT COUNT(*) FROM races").fetchone()[0]
             rows = self._db.execute(
                 "SELECT id, config, device, created, finished, events FROM races ORDER BY finished DESC LIMIT ? OFFSET ?",
@@ -93,27 +92,34 @@ class Store:
         return total, [_summary(row) for row in rows]
 
     def save_code(self, code: str, owner: str, race_id: str, now: float) -> None:
-        try:
-            with self._lock, self._db:
-                self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
-        except sqlite3.Error as exc:
-            raise StoreError(f"class code {code} could not be stored in {self._path}: {str(exc).rstrip('.')}") from exc
+        with self._using(f"class code {code} could not be stored"), self._db:
+            self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)", (code, owner, race_id, now))
 
     def race_of(self, code: str) -> str | None:
         """The latest race broadcast under a class code, or None for a code not in use."""
-        with self._lock:
+        with self._using("the class codes could not be read"):
             row = self._db.execute("SELECT race_id FROM codes WHERE code = ?", (code,)).fetchone()
         return row["race_id"] if row else None
 
     def code_of(self, owner: str) -> str | None:
-        with self._lock:
+        with self._using("the class codes could not be read"):
             row = self._db.execute("SELECT code FROM codes WHERE owner = ? ORDER BY updated DESC LIMIT 1", (owner,)).fetchone()
         return row["code"] if row else None
 
     def forget_codes(self, before: float) -> int:
         """Free the codes nothing was broadcast under since ``before``; returns how many."""
-        with self._lock, self._db:
+        with self._using("old class codes could not be cleared"), self._db:
             return self._db.execute("DELETE FROM codes WHERE updated < ?", (before,)).rowcount
+
+    @contextmanager
+    def _using(self, failure: str) -> Iterator[None]:
+        """One call at a time; an sqlite error (a full disk, a file locked by another program) as a
+        StoreError that says what could not be done, for the caller to decide what that costs."""
+        try:
+            with self._lock:
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"{failure} in {self._path}: {str(exc).rstrip('.')}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from app import hub as hub_module
 from app.server import create_app, get_app_settings
 from app.settings import IntRange, Limits, Settings
-from app.store import Store
+from app.store import Store, StoreError
 
 TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 
@@ -322,6 +322,44 @@ def test_a_race_the_store_cannot_keep_still_finishes_and_trains_again_when_asked
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert said == [f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
                     "database; the same configuration will train again rather than replay"]  # fmt: skip
+
+
+def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = client.app.state.hub.store
+    broken = Store(settings.database)
+    broken.close()  # every call fails, as on a disk error or a file another program holds locked
+    for name in ("find", "recent", "race_of", "get"):
+        monkeypatch.setattr(store, name, getattr(broken, name))
+    where = f"in {settings.database}: Cannot operate on a closed database; try again shortly"
+    listed = client.get("/api/races")
+    assert listed.status_code == 503
+    assert listed.json() == {"type": "error", "code": "store_unavailable",
+                             "message": f"the finished races could not be listed {where}"}  # fmt: skip
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "watch", "code": "ABCD"})
+        refused = ws.receive_json()
+        assert (refused["code"], refused["message"]) == ("store_unavailable", f"the class codes could not be read {where}")
+        raced = run_race(ws, TINY | {"seed": 18})  # the same socket: training goes on without the store
+    assert not any(m.get("replay") for m in raced) and raced[-1]["type"] == "done"
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert f"the finished races could not be searched in {settings.database}: Cannot operate on a closed database; " \
+           "training the race rather than replaying it" in said  # fmt: skip
+
+
+def test_a_server_starts_though_its_old_class_codes_cannot_be_cleared(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def locked(self: Store, before: float) -> int:  # another program holds the database for a while
+        raise StoreError(f"old class codes could not be cleared in {settings.database}: database is locked")
+
+    monkeypatch.setattr(Store, "forget_codes", locked)
+    with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
+        assert c.get("/api/races").json()["total"] == 0
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"old class codes could not be cleared in {settings.database}: database is locked; "
+                    "they are cleared at the next start"]  # fmt: skip
 
 
 def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:

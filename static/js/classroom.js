@@ -56,7 +56,19 @@ function describe(race) {
 export function bindRecent(details, list, onRace) {
   details.addEventListener("toggle", async () => {
     if (!details.open) return;
-    const { races } = await (await fetch("/api/races?limit=10")).json();
+    let races;
+    try {
+      const response = await fetch("/api/races?limit=10");
+      const body = await response.json();
+      races = body.races;
+      if (!response.ok) {
+        list.textContent = `Could not list them: ${body.message}.`;
+        return;
+      }
+    } catch {
+      list.textContent = "Could not reach the server to list them; close and open this list to try again.";
+      return;
+    }
     list.replaceChildren(
       ...races.map((race) => {
         const li = document.createElement("li");

@@ -407,6 +407,18 @@ def test_a_page_opened_while_the_worker_loads_learns_what_it_can_train_once_it_k
     profile.close()
 
 
+def test_recent_races_the_server_cannot_list_say_why(browser: Browser, live_server: str) -> None:
+    profile = browser.new_context()
+    why = "the finished races could not be listed in /srv/races.sqlite3: database is locked; try again shortly"
+    refusal = {"type": "error", "code": "store_unavailable", "message": why}
+    profile.route("**/api/races?*", lambda route: route.fulfill(status=503, json=refusal))
+    page = open_page(profile, live_server)
+    page.locator("#recent summary").click()
+    expect(page.locator("#recent-list")).to_have_text(f"Could not list them: {why}.")
+    assert not page.errors
+    profile.close()
+
+
 def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_server: str) -> None:
     """Timed by the worker's clock (emitted_at): the server is scripted here, so the figure is exact."""
     config = {"frozen": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}

@@ -79,18 +79,18 @@ def listen(host: str, port: int) -> list[socket.socket]:
         ) from None
     bound: list[socket.socket] = []
     for family, kind, proto, _, address in dict.fromkeys(found):
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:  # else "::" would also take the IPv4 port its sibling binds
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
+            sock = socket.socket(family, kind, proto)  # fails where IPv6 is turned off, for one
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # else "::" would also take the IPv4 port its sibling binds
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
         except OSError as exc:
-            for done in (*bound, sock):
+            for done in bound:
                 done.close()
             where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{address[0]}:{port}"
             raise ListenError(f"cannot listen on {where}: {_advice(exc)}") from None
-        bound.append(sock)
     return bound
 
 
@@ -101,4 +101,6 @@ def _advice(exc: OSError) -> str:
         return f"{exc.strerror} (ports below 1024 need root); {PORTS}"
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"not an address of this machine; --host takes one, {HOSTS}"
+    if exc.errno == errno.EAFNOSUPPORT:
+        return f"this machine does not offer that kind of address ({exc.strerror}); --host takes one it does, {HOSTS}"
     return f"{exc.strerror or exc}; {PORTS}"

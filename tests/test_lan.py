@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import pytest
 
 from app import lan
@@ -59,3 +62,20 @@ def test_listening_on_an_address_that_is_not_this_machines_says_what_host_takes(
     with pytest.raises(lan.ListenError) as caught:
         lan.listen(host, 0)
     assert said in str(caught.value) and "0.0.0.0 (every network it is on)" in str(caught.value)
+
+
+def test_listening_on_ipv6_where_it_is_turned_off_says_what_host_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.socket
+
+    def without_ipv6(family: int = socket.AF_INET, *args: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real(family, *args)
+
+    monkeypatch.setattr(lan.socket, "socket", without_ipv6)
+    with pytest.raises(lan.ListenError) as caught:
+        lan.listen("::", 0)
+    assert str(caught.value) == (
+        "cannot listen on [::]:0: this machine does not offer that kind of address (Address family not supported "
+        "by protocol); --host takes one it does, such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on)"
+    )

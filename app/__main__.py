@@ -183,8 +183,6 @@ def main(argv: list[str] | None = None) -> int:
             # asked for and done (an exit status of 143 would read as a failure to systemd).
             signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
             server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
-            where = f"[{args.host}]" if ":" in args.host else args.host
-            logging.getLogger("app").info("serving on http://%s:%d (Ctrl-C to stop)", where, args.port)
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down in order, as asked
                 server.run(sockets=sockets)
             return 0 if server.started else 1

@@ -43,18 +43,37 @@ def lan_address() -> str | None:
     return None if is_loopback(address) or is_wildcard(address) else address
 
 
-def class_address(host: str, port: int) -> tuple[str | None, bool]:
+def class_address(host: str, port: int, given: str | None = None) -> tuple[str | None, bool]:
     """(``host:port`` for students, whether other machines can connect at all).
 
+    ``given`` (``HEADSTART_CLASS_ADDRESS``, for a proxy or a container) is taken as it is.
     Bound to loopback, no one else can connect. Bound to every interface, students use the
     machine's network address, if it has one. Bound to one address or name, that one.
     """
+    if given:
+        return given, True
     if is_loopback(host):
         return None, False
     if is_wildcard(host):
         address = lan_address()
         return (f"{address}:{port}" if address else None), True
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}", True
+    return f"{_bracketed(host)}:{port}", True
+
+
+def where_to_open(host: str, port: int, given: str | None = None) -> str:
+    """The line a teacher reads in the terminal: the page's address here, and the class's."""
+    here = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host.strip("[]"), _bracketed(host))
+    line = f"open http://{here}:{port} in a browser on this computer"
+    address, reachable = class_address(host, port, given)
+    if address:
+        return f"{line}; a class on its network opens http://{address}"
+    if reachable:
+        return f"{line}; this computer has no network address for a class to open just now"
+    return f"{line}; only this computer can open it (--host 0.0.0.0 serves a class on its network)"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 HOSTS = "such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on)"
@@ -66,7 +85,7 @@ class ListenError(SetupError):
 
 
 def listen(host: str, port: int) -> list[socket.socket]:
-    """Sockets bound to ``host:port``, one per address the host names, as asyncio would bind them.
+    """Sockets bound to ``host:port``, one per address the host names.
 
     Bound before anything slow loads, so a port already taken (a second server started by
     mistake, say) is named at once, with what to do, rather than after the worker has loaded.
@@ -78,13 +97,16 @@ def listen(host: str, port: int) -> list[socket.socket]:
             f"cannot listen on {host!r}: {exc.strerror}; --host takes an address or name of this machine, {HOSTS}"
         ) from None
     bound: list[socket.socket] = []
+    # "::" alone also takes IPv4, so a class on an IPv4 network can connect; beside an IPv4
+    # address of its own, an IPv6 socket must leave that port to its sibling.
+    both = {info[0] for info in found} >= {socket.AF_INET, socket.AF_INET6}
     for family, kind, proto, _, address in dict.fromkeys(found):
         try:
             sock = socket.socket(family, kind, proto)  # fails where IPv6 is turned off, for one
             bound.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:  # else "::" would also take the IPv4 port its sibling binds
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(both))
             sock.bind(address)
         except OSError as exc:
             for done in bound:

@@ -77,10 +77,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     units = describe_units(settings)
-    if settings.class_address:
-        address, reachable = settings.class_address, True
-    else:
-        address, reachable = lan.class_address(settings.host, settings.port)
+    address, reachable = lan.class_address(settings.host, settings.port, settings.class_address)
     return {
         "limits": hub.limits().model_dump(),
         "units": [u.model_dump() for u in units],
@@ -195,6 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        # Last before serving, so it is the line a teacher finds at the foot of the terminal.
+        opening = lan.where_to_open(settings.host, settings.port, settings.class_address)
+        log.info("Headstart is serving: %s (Ctrl-C stops it)", opening)
         yield
         await hub.stop()
 

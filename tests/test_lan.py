@@ -79,3 +79,27 @@ def test_listening_on_ipv6_where_it_is_turned_off_says_what_host_takes(monkeypat
         "cannot listen on [::]:0: this machine does not offer that kind of address (Address family not supported "
         "by protocol); --host takes one it does, such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on)"
     )
+
+
+def test_listening_on_every_ipv6_address_lets_an_ipv4_class_in_too() -> None:
+    (sock,) = lan.listen("::", 0)
+    with sock:
+        sock.listen()
+        socket.create_connection(("127.0.0.1", sock.getsockname()[1]), timeout=2).close()  # refused if IPv6 only
+
+
+def test_the_terminal_says_where_to_open_the_page_here_and_for_a_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lan, "lan_address", lambda: "192.168.1.23")
+    here = "open http://127.0.0.1:8000 in a browser on this computer"
+    assert (
+        lan.where_to_open("127.0.0.1", 8000)
+        == f"{here}; only this computer can open it (--host 0.0.0.0 serves a class on its network)"
+    )
+    assert lan.where_to_open("0.0.0.0", 8000) == f"{here}; a class on its network opens http://192.168.1.23:8000"
+    assert (
+        lan.where_to_open("0.0.0.0", 8000, "class.example.org")
+        == f"{here}; a class on its network opens http://class.example.org"
+    )
+    assert lan.where_to_open("::", 80).startswith("open http://[::1]:80 in a browser")
+    monkeypatch.setattr(lan, "lan_address", lambda: None)
+    assert lan.where_to_open("0.0.0.0", 8000).endswith("; this computer has no network address for a class to open just now")

@@ -102,6 +102,7 @@ def test_a_server_told_to_stop_mid_race_shuts_down_cleanly(stop: str, tiny: Sett
         finally:
             proc.kill()
     said = log.read_text()
+    assert f"Headstart is serving: open http://127.0.0.1:{port} in a browser on this computer; only this" in said
     assert status == 0 and "Finished server process" in said, said  # a stop asked for and done
     assert not any(alarm in said for alarm in ("leaked", "Traceback", "died", "ERROR")), said
 

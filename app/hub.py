@@ -94,6 +94,7 @@ class Slot:
     recipe: str | None = None  # fingerprint of the checkpoint and training recipe
     max_n: int | None = None  # the most target images its dataset holds, balanced over the classes
     ready: bool = False
+    failed_starts: int = 0  # workers in a row that died before they were ready
 
 
 class Hub:
@@ -455,14 +456,10 @@ class Hub:
         race = slot.race
         if kind == "ready":
             slot.ready, slot.device, slot.recipe, slot.max_n = True, payload["device"], payload["recipe"], payload["max_n"]
+            slot.failed_starts = 0
             return
         if kind == "fatal":
-            self.worker_error = payload
-            log.error("training worker cannot start: %s", payload)
-            for r in [*([race] if race else []), *self.waiting]:
-                self._finish(r, "error", {"type": "error", "code": "worker_unavailable", "message": payload})
-            self.waiting.clear()
-            slot.race = None
+            self._give_up(slot, payload)
             return
         if race is None or race.id != race_id:
             return
@@ -493,10 +490,28 @@ class Hub:
             self._finish(race, "error", {"type": "error", "code": "training_failed", "message": payload})
             self._free(slot)
 
+    def _give_up(self, slot: Slot, why: str) -> None:
+        """No more workers: every race waiting to train, and any training, ends with the reason."""
+        self.worker_error = why
+        log.error("training worker cannot start: %s", why)
+        for r in [*([slot.race] if slot.race else []), *self.waiting]:
+            self._finish(r, "error", {"type": "error", "code": "worker_unavailable", "message": why})
+        self.waiting.clear()
+        slot.race = None
+
     def _on_death(self, slot: Slot, worker: Worker) -> None:
         if worker is not slot.worker or self._closing or self.worker_error:
             return
         code = worker.process.exitcode if worker.process else None
+        slot.failed_starts += 0 if slot.ready else 1
+        if slot.failed_starts >= self.settings.worker_start_tries:
+            worker.shutdown(timeout=1.0)
+            self._give_up(
+                slot,
+                f"the training worker stopped {slot.failed_starts} times in a row before it was ready (last exit "
+                f"code {code}); the server's log may say why. Mend that, then restart the server.",
+            )
+            return
         log.error("training worker died (exit code %s); starting a fresh one", code)
         if slot.race:
             self._finish(

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_concurrent_races: int = Field(default=1, ge=1)
+    # A training worker that dies before it is ready this many times in a row is not started
+    # again: the cause is not chance (a crashing library, memory too small), and restarting
+    # it for ever would only keep a core busy. The server says why it cannot train.
+    worker_start_tries: int = Field(default=3, ge=1)
     max_queue: int = Field(default=32, ge=1)
     max_races_per_client: int = Field(default=1, ge=1)
     max_connections: int = Field(default=200, ge=1)

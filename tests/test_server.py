@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -427,6 +428,33 @@ def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:
         with second.websocket_connect("/ws") as ws:
             ws.send_json({"type": "watch", "race_id": race_id})
             assert until(ws, "done")[0]["type"] == "accepted"
+
+
+def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[int] = []
+
+    def crashing(self: hub_module.Worker) -> None:  # as a library that crashes the process on load
+        self.process = multiprocessing.get_context("spawn").Process(target=os._exit, args=(7,), daemon=True)
+        self.process.start()
+        starts.append(self.process.pid)
+
+    monkeypatch.setattr(hub_module.Worker, "start", crashing)
+    with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
+        for _ in range(600):
+            if c.get("/healthz").json()["error"]:
+                break
+            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+        why = c.get("/api/config").json()["worker_error"]
+        assert why == ("the training worker stopped 3 times in a row before it was ready (last exit code 7); the "
+                       "server's log may say why. Mend that, then restart the server.")  # fmt: skip
+        time.sleep(0.5)
+        assert len(starts) == 3  # and no more
+        with c.websocket_connect("/ws") as ws:
+            ws.send_json({"type": "start", "config": TINY})
+            refused = ws.receive_json()
+        assert refused["code"] == "worker_unavailable" and why in refused["message"]
 
 
 def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(settings: Settings, tmp_path) -> None:

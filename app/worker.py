@@ -57,10 +57,10 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
     from app.engine import RaceCancelled, Resources, run_race, warm_up
     from app.events import RaceConfig
 
-    settings = Settings(**settings_json)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
     try:
+        settings = Settings(**settings_json)  # validated again: a copy the server updated was not
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
         res = Resources.load(settings)
     except Exception as exc:  # a missing dataset or corrupt checkpoint: tell the server, then stop
         results.put(("fatal", None, f"{type(exc).__name__}: {exc}"))

@@ -457,6 +457,18 @@ def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
         assert refused["code"] == "worker_unavailable" and why in refused["message"]
 
 
+def test_settings_the_worker_cannot_take_are_named_as_why_it_cannot_start(settings: Settings, tmp_path) -> None:
+    # model_copy does not validate: the worker, which validates what it is sent, is the one to find out.
+    unchecked = settings.model_copy(update={"database": tmp_path / "races.sqlite3", "port": 0})
+    with TestClient(create_app(unchecked)) as c:
+        for _ in range(600):
+            if c.get("/healthz").json()["error"]:
+                break
+            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+        why = c.get("/healthz").json()["error"]
+    assert why.startswith("ValidationError: 1 validation error for Settings\nport\n  Input should be greater than or equal to 1")
+
+
 def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(settings: Settings, tmp_path) -> None:
     kept = settings.model_copy(update={"database": tmp_path / "races.sqlite3"})
     with TestClient(create_app(kept)) as first, first.websocket_connect("/ws") as ws:

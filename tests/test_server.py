@@ -45,6 +45,15 @@ def until(ws, kind: str) -> list[dict]:
         assert msg["type"] != "error", msg  # a refusal would otherwise leave us waiting for ever
 
 
+def worker_error(client: TestClient) -> str:
+    """Why the server's worker cannot start, once it has found out; as /api/config tells the page."""
+    for _ in range(600):
+        if client.get("/healthz").json()["error"]:
+            break
+        time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
+    return client.get("/api/config").json()["worker_error"]
+
+
 def run_race(ws, config: dict) -> list[dict]:
     ws.send_json({"type": "start", "config": config})
     return until(ws, "done")
@@ -442,11 +451,7 @@ def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
 
     monkeypatch.setattr(hub_module.Worker, "start", crashing)
     with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
-        for _ in range(600):
-            if c.get("/healthz").json()["error"]:
-                break
-            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
-        why = c.get("/api/config").json()["worker_error"]
+        why = worker_error(c)
         assert why == ("the training worker stopped 3 times in a row before it was ready (last exit code 7); the "
                        "server's log may say why. Mend that, then restart the server.")  # fmt: skip
         time.sleep(0.5)
@@ -461,11 +466,7 @@ def test_settings_the_worker_cannot_take_are_named_as_why_it_cannot_start(settin
     # model_copy does not validate: the worker, which validates what it is sent, is the one to find out.
     unchecked = settings.model_copy(update={"database": tmp_path / "races.sqlite3", "port": 0})
     with TestClient(create_app(unchecked)) as c:
-        for _ in range(600):
-            if c.get("/healthz").json()["error"]:
-                break
-            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
-        why = c.get("/healthz").json()["error"]
+        why = worker_error(c)
     assert why.startswith("ValidationError: 1 validation error for Settings\nport\n  Input should be greater than or equal to 1")
 
 
@@ -475,11 +476,7 @@ def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(setting
         race_id = run_race(ws, TINY | {"seed": 25})[0]["race_id"]
     no_data = kept.model_copy(update={"data_dir": tmp_path / "nowhere"})
     with TestClient(create_app(no_data)) as second:
-        for _ in range(600):
-            if second.get("/healthz").json()["error"]:
-                break
-            time.sleep(0.05)  # polling an HTTP status: nothing to await from this side
-        why = second.get("/api/config").json()["worker_error"]
+        why = worker_error(second)
         assert why.startswith("DataError: Fashion-MNIST not found") and "HEADSTART_DATA_DIR" in why
         with second.websocket_connect("/ws") as ws:
             ws.send_json({"type": "start", "config": TINY})

@@ -111,8 +111,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
         except OSError as exc:
             for done in bound:
                 done.close()
-            where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{address[0]}:{port}"
-            raise ListenError(f"cannot listen on {where}: {_advice(exc)}") from None
+            raise ListenError(f"cannot listen on {_bracketed(address[0])}:{port}: {_advice(exc)}") from None
     return bound
 
 

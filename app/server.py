@@ -96,6 +96,11 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     }
 
 
+def store_unavailable(exc: StoreError, race_id: str | None = None) -> dict[str, Any]:
+    """The error a request gets when the race database fails it: nothing is lost, so it may be tried again."""
+    return protocol.error("store_unavailable", f"{exc}; try again shortly", race_id=race_id)
+
+
 def races_csv(race: dict) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
@@ -176,7 +181,7 @@ class Connection:
         except Refused as exc:
             self.send_error(exc.code, exc.message, exc.field, getattr(msg, "race_id", None))
         except StoreError as exc:
-            self.send_error("store_unavailable", f"{exc}; try again shortly", None, getattr(msg, "race_id", None))
+            self.outbox.put_nowait(store_unavailable(exc, getattr(msg, "race_id", None)))
 
     def close(self) -> None:
         for stack in self.watching.values():
@@ -209,8 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
 
     @app.exception_handler(StoreError)
-    async def store_unavailable(_: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse(protocol.error("store_unavailable", f"{exc}; try again shortly"), status_code=503)
+    async def store_failed(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse(store_unavailable(exc), status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -60,11 +60,11 @@ export function bindRecent(details, list, onRace) {
     try {
       const response = await fetch("/api/races?limit=10");
       const body = await response.json();
-      races = body.races;
       if (!response.ok) {
         list.textContent = `Could not list them: ${body.message}.`;
         return;
       }
+      races = body.races;
     } catch {
       list.textContent = "Could not reach the server to list them; close and open this list to try again.";
       return;

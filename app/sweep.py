@@ -208,7 +208,9 @@ def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list
                 lo=min(accs),
                 hi=max(accs),
                 epoch1_mean=statistics.fmean(first[(strategy, n, k)]),
-                compute_s_per_epoch=statistics.fmean(r["compute_s"] / r["epochs"] for r in rs),
+                # The median: a seed's race slowed by another program on a shared machine
+                # moves a mean by a third of its delay, and can reorder the fine-tune scan.
+                compute_s_per_epoch=statistics.median(r["compute_s"] / r["epochs"] for r in rs),
                 trainable_params=rs[0]["trainable_params"],
             )
         )

@@ -150,3 +150,16 @@ def test_the_cost_check_lets_a_step_tie_but_not_rise(finetune_s: tuple[float, ..
     rows += [row("scratch", 2, 9.0, 1000), row("frozen", 2, 0.1, 10)]
     grid = sweep.summarise(rows, frozen=2)
     assert scenario._cost(rows, grid, default_frozen=2, default_n=200)[1] is holds
+
+
+def test_one_seed_slowed_by_another_program_does_not_reorder_the_cost_scan() -> None:
+    def row(strategy: str, k: int, seed: int, compute_s: float) -> dict:
+        return {"n": 200, "seed": seed, "frozen": k, "epochs": 1, "epoch": 1, "strategy": strategy, "test_acc": 0.5,
+                "compute_s": compute_s, "trainable_params": 1000 - 100 * k}  # fmt: skip
+
+    rows = [row("finetune", k, seed, 3.0 - 0.5 * k) for k in range(5) for seed in range(3)]
+    rows[3] = row("finetune", 1, 0, 6.0)  # k = 1, seed 0: twice as long as its other seeds
+    rows += [row("scratch", 2, seed, 9.0) for seed in range(3)] + [row("frozen", 2, seed, 0.1) for seed in range(3)]
+    scan = [p.compute_s_per_epoch for p in sweep.summarise(rows) if p.strategy == "finetune"]
+    assert scan == [3.0, 2.5, 2.0, 1.5, 1.0]
+    assert scenario._cost(rows, sweep.summarise(rows, frozen=2), default_frozen=2, default_n=200)[1] is True

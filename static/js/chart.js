@@ -12,6 +12,21 @@ const METRICS = {
   train_loss: { label: "Train loss", percent: false },
 };
 
+// Both charts' axes. Their text follows the page's own size, which grows with the screen:
+// uPlot's fixed 10 px would be the smallest text on a projected page, on the figure the class
+// is looking at.
+export function axisStyle() {
+  const body = getComputedStyle(document.body);
+  const px = Math.max(10, Math.round(0.75 * parseFloat(body.fontSize)));
+  return {
+    stroke: body.getPropertyValue("--ink").trim() || "#222",
+    grid: { stroke: "#0000001a", width: 1 },
+    font: `${px}px ${body.fontFamily}`,
+    labelFont: `700 ${px}px ${body.fontFamily}`,
+    labelSize: px + 10,
+  };
+}
+
 // One metric value as the legend and the exported picture both write it.
 function formatValue(metric, v) {
   return v == null ? "–" : METRICS[metric].percent ? `${(100 * v).toFixed(1)} %` : v.toFixed(3);
@@ -95,7 +110,7 @@ export class RaceChart {
     out.width = plot.width + 2 * pad;
     out.height = top + plot.height + 36 * px + pad;
     const ctx = out.getContext("2d");
-    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
+    const ink = axisStyle().stroke;
     const font = getComputedStyle(document.body).fontFamily;
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, out.width, out.height);
@@ -171,8 +186,7 @@ export class RaceChart {
       ...this.strategies.map((s) => line(s, false)),
       ...(this.hasPrevious() ? this.strategies.map((s) => line(s, true)) : []),
     ];
-    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
-    const grid = { stroke: "#0000001a", width: 1 };
+    const axis = axisStyle();
     return {
       ...this.size(),
       series,
@@ -182,13 +196,11 @@ export class RaceChart {
       },
       axes: [
         {
-          stroke: ink,
-          grid,
+          ...axis,
           label: this.x === "epoch" ? "epoch" : "compute seconds (each strategy's own)",
-          labelSize: 24,
           ...(this.x === "epoch" ? { incrs: [1, 2, 5, 10, 20, 50] } : {}),
         },
-        { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => (m.percent ? `${Math.round(100 * v)}%` : v.toFixed(2))), size: 56 },
+        { ...axis, values: (_, ticks) => ticks.map((v) => (m.percent ? `${Math.round(100 * v)}%` : v.toFixed(2))), size: 56 },
       ],
       legend: { live: true },
       cursor: { points: { size: 9 } },
@@ -199,7 +211,9 @@ export class RaceChart {
     cancelAnimationFrame(this.pending); // a new plot draws every epoch so far
     this.pending = 0;
     if (this.plot) this.plot.destroy();
-    this.plot = new uPlot(this.options(), this.data(), this.root);
+    const options = this.options();
+    this.axisFont = options.axes[0].font; // before uPlot rewrites it for the pixel ratio
+    this.plot = new uPlot(options, this.data(), this.root);
   }
 
   update() {
@@ -224,6 +238,7 @@ export class RaceChart {
 
   resize() {
     if (!this.plot) return;
+    if (axisStyle().font !== this.axisFont) return this.render(); // the page's text grew or shrank with the screen
     const { width, height } = this.size();
     if (Math.abs(width - this.plot.width) > 2 || Math.abs(height - this.plot.height) > 2) this.plot.setSize({ width, height });
   }

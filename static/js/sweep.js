@@ -2,7 +2,7 @@
 // (GET /api/sweep). Hover a size to read the numbers; click it to load it into the race.
 
 import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
-import { COLOURS } from "./chart.js";
+import { axisStyle, COLOURS } from "./chart.js";
 import { percent, STRATEGY_LABELS } from "./format.js";
 
 // Thousands as "1k", "2k"… where the axis is too narrow for four-digit labels side by side.
@@ -45,8 +45,7 @@ export class SweepPanel {
   }
 
   options() {
-    const ink = getComputedStyle(document.body).getPropertyValue("--ink").trim() || "#222";
-    const grid = { stroke: "#0000001a", width: 1 };
+    const axis = axisStyle();
     const series = [{}];
     const bands = [];
     this.strategies.forEach((s, i) => {
@@ -63,8 +62,8 @@ export class SweepPanel {
       legend: { show: false },
       scales: { x: { time: false, distr: 3, range: (_, lo, hi) => [lo / 1.25, hi * 1.25] }, y: { range: [0, 1] } },
       axes: [
-        { stroke: ink, grid, label: "target training images (log scale)", labelSize: 24, splits: () => this.ns, filter: (_, splits) => splits, values: (u, t) => t.map((v) => sizeLabel(v, u.width)) },
-        { stroke: ink, grid, values: (_, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`), size: 56 },
+        { ...axis, label: "target training images (log scale)", splits: () => this.ns, filter: (_, splits) => splits, values: (u, t) => t.map((v) => sizeLabel(v, u.width)) },
+        { ...axis, values: (_, ticks) => ticks.map((v) => `${Math.round(100 * v)}%`), size: 56 },
       ],
       cursor: { points: { size: 10 }, drag: { x: false, y: false } },
       hooks: {
@@ -77,13 +76,16 @@ export class SweepPanel {
 
   render() {
     if (this.plot) this.plot.destroy();
-    this.plot = new uPlot(this.options(), this.data(), this.root);
+    const options = this.options();
+    this.axisFont = options.axes[0].font; // before uPlot rewrites it for the pixel ratio
+    this.plot = new uPlot(options, this.data(), this.root);
     this.plot.over.style.cursor = "pointer";
     this.plot.over.title = "Click to load this data size into the race";
   }
 
   resize() {
     if (!this.plot) return;
+    if (axisStyle().font !== this.axisFont) return this.render(); // the page's text grew or shrank with the screen
     const { width, height } = this.options();
     if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height });
   }

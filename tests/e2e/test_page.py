@@ -225,6 +225,20 @@ def test_on_a_projector_the_whole_chart_shows_without_scrolling(browser: Browser
     assert not page.errors
 
 
+def test_axis_text_grows_with_the_screen_as_the_page_text_does(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/", width=1920, height=1080)
+    expect(page.locator("#sweep .u-over")).to_have_count(1)
+    # uPlot keeps each axis's font as [font, device px, CSS px].
+    sizes = "['chart', 'sweep'].flatMap((c) => window.headstart[c].plot.axes.map((a) => a.font[2]))"
+    body = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert page.evaluate(sizes) == [round(0.75 * body)] * 4 and body >= 19  # read from the back of a classroom
+    page.set_viewport_size({"width": 800, "height": 900})  # the same page on a laptop's half screen
+    page.wait_for_function(f"{sizes}.every((px) => px < {round(0.75 * body)})")
+    smaller = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert page.evaluate(sizes) == [round(0.75 * smaller)] * 4
+    assert not page.errors
+
+
 def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_server: str) -> None:
     page = browser.new_page(viewport={"width": 800, "height": 600})
     src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced,colour"

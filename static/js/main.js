@@ -164,6 +164,14 @@ async function boot() {
         return setStatus(`${gone}: press Train all three to run it again.${again}`, "error");
       }
       setStatus(`Error: ${msg.message}`, "error");
+      if (msg.code === "worker_died" && msg.race_id === race.id) {
+        // What stopped it may stop its replacement too: the page learns which, as when it opened,
+        // rather than at the next press of Train.
+        config.device = null;
+        awaitWorker(() => {
+          if (race.id === msg.race_id && !race.running) setStatus("A fresh training worker is ready: press Train all three to run the race again.");
+        });
+      }
     },
   };
 
@@ -289,10 +297,11 @@ async function boot() {
   // Said at once, rather than "Ready." until the first press of Train is refused.
   const sayCannotTrain = () => setStatus(`This server cannot train: ${config.worker_error} Races it finished before can still be watched.`, "error");
   if (config.worker_error) sayCannotTrain();
-  // Opened while the server's worker still loads, the page has the settings' limits and no
-  // device: it asks again until the worker is up or cannot start, so the data slider stops at
-  // what this server's dataset holds, and a failure is said before Train is pressed.
-  const awaitWorker = async () => {
+  // Opened while the server's worker still loads (or while it replaces one that died), the page
+  // has no device: it asks again until the worker is up, then calls ``whenUp``, or cannot start.
+  // So the data slider stops at what this server's dataset holds, and a failure is said before
+  // Train is pressed.
+  const awaitWorker = async (whenUp = () => {}) => {
     for (let tries = 0; tries < 180 && !config.device && !config.worker_error; tries++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const fresh = await fetch("/api/config").then((r) => r.json(), () => null);
@@ -300,6 +309,7 @@ async function boot() {
       Object.assign(config, { device: fresh.device, worker_error: fresh.worker_error });
       if (!race.id) setDevice(config.device);
       if (config.worker_error) return sayCannotTrain();
+      whenUp();
       if (fresh.limits.n.max === config.limits.n.max) return;
       Object.assign(config.limits.n, fresh.limits.n); // in place: the controls hold this object
       const { value, problem } = state.fit("n", String(ui.n), config.limits.n);

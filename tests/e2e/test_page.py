@@ -421,6 +421,58 @@ def test_a_page_opened_while_the_worker_loads_learns_what_it_can_train_once_it_k
     profile.close()
 
 
+@pytest.mark.parametrize("outcome", ["up", "cannot start"])
+def test_a_page_whose_race_lost_its_worker_learns_whether_the_fresh_one_started(
+    browser: Browser, live_server: str, outcome: str
+) -> None:
+    why = "the training worker stopped 3 times in a row before it was ready (last exit code -9); the server's log may say why."
+    died = False
+
+    def scripted(ws: WebSocketRoute) -> None:  # a race whose worker is killed after its first epoch
+        def answer(text: str | bytes) -> None:
+            nonlocal died
+            msg = json.loads(text)
+            if msg["type"] != "start":
+                return
+            ws.send(json.dumps({"type": "accepted", "race_id": "R1", "yours": True, "config": msg["config"]}))
+            ws.send(json.dumps({"type": "plan", "race_id": "R1", "device": "cpu", "train_size": 50, "emitted_at": 1000.0}))
+            died = True
+            ws.send(json.dumps({"type": "error", "race_id": "R1", "code": "worker_died",
+                                "message": "the training worker stopped unexpectedly (exit code -9); a fresh worker "
+                                           "is starting, so start the race again"}))  # fmt: skip
+
+        ws.on_message(answer)
+
+    answers_since: list[int] = []
+
+    def replacing(route: Route) -> None:  # as the server answers while it replaces its worker
+        served = route.fetch().json()
+        if died:
+            answers_since.append(1)
+            if len(answers_since) < 3:
+                served |= {"device": None}
+            elif outcome == "cannot start":
+                served |= {"device": None, "worker_error": why}
+        route.fulfill(json=served)
+
+    profile = browser.new_context()
+    profile.route_web_socket(re.compile(r"/ws"), scripted)
+    profile.route("**/api/config", replacing)
+    page = open_page(profile, live_server + "/?n=50")
+    page.locator("#train").click()
+    status = page.locator("#status")
+    expect(status).to_contain_text("Error: the training worker stopped unexpectedly")
+    if outcome == "up":
+        expect(status).to_have_text("A fresh training worker is ready: press Train all three to run the race again.")
+        expect(page.locator("#train")).to_be_enabled()
+    else:
+        expect(status).to_have_text(f"This server cannot train: {why} Races it finished before can still be watched.")
+    page.wait_for_timeout(1500)
+    assert len(answers_since) == 3  # it stopped asking once it knew
+    assert not page.errors
+    profile.close()
+
+
 def test_recent_races_the_server_cannot_list_say_why(browser: Browser, live_server: str) -> None:
     profile = browser.new_context()
     why = "the finished races could not be listed in /srv/races.sqlite3: database is locked; try again shortly"

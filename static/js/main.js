@@ -169,7 +169,8 @@ async function boot() {
         // rather than at the next press of Train.
         config.device = null;
         awaitWorker(() => {
-          if (race.id === msg.race_id && !race.running) setStatus("A fresh training worker is ready: press Train all three to run the race again.");
+          // Said to its starter: a class following it waits for its teacher's next race.
+          if (race.id === msg.race_id && race.mine && !race.running) setStatus("A fresh training worker is ready: press Train all three to run the race again.");
         });
       }
     },

@@ -225,7 +225,7 @@ class Hub:
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:
-            raise Refused("worker_unavailable", f"the training worker cannot start: {self.worker_error}")
+            raise Refused("worker_unavailable", f"this server cannot train: {self.worker_error}")
         for race in self.races.values():
             if race.config == config and not race.finished and race.replay_of is None and joinable(race):
                 return race  # training it twice would give the same curves: watch this one

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app import class_codes
 from app.events import RaceConfig, beyond_data
 from app.metrics import Metrics
 from app.settings import Limits, Settings
@@ -39,8 +40,6 @@ class Refused(Exception):
         self.code, self.message, self.field = code, message, field
 
 
-# No I or O: a code read off a projector should not be mistaken for 1 or 0.
-CODE_LETTERS, CODE_LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
 VIEWER_COUNT_DELAY_S = 0.25  # a broadcast race's viewers hear their number at most this often
 
 # Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
@@ -108,20 +107,14 @@ class Hub:
         self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
         self._last_saved = 0.0  # when this process last stored a finished race
-        # Class codes given out while this process runs, kept here as well as in the store: the
-        # code on the board must keep working even when the store cannot take it (a full disk).
-        self._races_by_code: dict[str, str] = {}
-        self._codes_by_owner: dict[str, str] = {}
+        self.codes = class_codes.ClassCodes(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        try:
-            self.store.forget_codes(before=time.time() - self.settings.class_code_days * 86400)
-        except StoreError as exc:  # a database another program holds locked, say: nothing is lost
-            log.warning("%s; they are cleared at the next start", exc)
+        self.codes.forget_older_than(self.settings.class_code_days)
         for _ in range(self.settings.max_concurrent_races):
             slot = Slot(Worker(self.settings))
             self.slots.append(slot)
@@ -159,18 +152,16 @@ class Hub:
     def submit(self, config: RaceConfig, owner: str, broadcast: bool = False) -> Race:
         """Queue a race, or join the identical one already training, or replay a stored one.
 
-        A broadcast race gets a short code so a class can join it by typing four letters. A
-        client's broadcasts share one code: the class that followed its last race is told of
-        the next (``next``), so a teacher writes the code on the board once a lesson. Codes are
-        stored, so the one on the board outlives a restart of the server.
+        A broadcast race gets a class code (app.class_codes). A client's broadcasts share one:
+        the class that followed its last race is told of the next (``next``).
         """
-        code = self._code_of(owner) if broadcast else None
+        code = self.codes.of(owner) if broadcast else None
         race = self._submit(config, owner, joinable=lambda r: not broadcast or r.code in (None, code))
         if broadcast and race.code is None:
-            code = code or self._new_code()
-            previous = self.races.get(self._race_of(code) or "")
+            code = code or self.codes.new()
+            previous = self.races.get(self.codes.race_of(code) or "")
             race.code = code
-            self._keep_code(code, owner, race.id)
+            self.codes.keep(code, owner, race.id)
             self._publish(race, {"type": "broadcast", "code": code})
             if previous is not None and previous is not race:
                 # To its viewers now, not into its history: a page that opens that race later,
@@ -183,11 +174,11 @@ class Hub:
     def by_code(self, code: str) -> Race:
         """The latest race broadcast under ``code``."""
         typed, code = code, code.strip().upper()
-        race_id = self._race_of(code)
+        race_id = self.codes.race_of(code)
         if race_id is None:
             raise Refused(
                 "unknown_code",
-                f"no broadcast race with code {typed!r}; a code is the {CODE_LENGTH} letters on the teacher's screen",
+                f"no broadcast race with code {typed!r}; a code is the {class_codes.LENGTH} letters on the teacher's screen",
                 "code",
             )
         try:
@@ -203,25 +194,6 @@ class Hub:
             ) from None
         race.code = race.code or code  # a finished race read back from the store
         return race
-
-    def _new_code(self) -> str:
-        while True:
-            code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
-            if self._race_of(code) is None:
-                return code
-
-    def _code_of(self, owner: str) -> str | None:
-        return self._codes_by_owner.get(owner) or self.store.code_of(owner)
-
-    def _race_of(self, code: str) -> str | None:
-        return self._races_by_code.get(code) or self.store.race_of(code)
-
-    def _keep_code(self, code: str, owner: str, race_id: str) -> None:
-        self._races_by_code[code], self._codes_by_owner[owner] = race_id, code
-        try:
-            self.store.save_code(code, owner, race_id, time.time())
-        except StoreError as exc:
-            log.error("%s; it works until the server restarts", exc)
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:

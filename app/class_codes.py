@@ -1,0 +1,55 @@
+"""Class codes: four letters a teacher writes on the board, naming the latest race they broadcast.
+
+A client's broadcasts share one code, so the board is written once a lesson. Codes live in the
+store, so the one on the board outlives a restart of the server, and in memory as well, so it
+keeps working while this process runs even when the store cannot take it (a full disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from app.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+# No I or O: a code read off a projector should not be mistaken for 1 or 0.
+LETTERS, LENGTH = "ABCDEFGHJKLMNPQRSTUVWXYZ", 4
+
+
+class ClassCodes:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._races_by_code: dict[str, str] = {}
+        self._codes_by_owner: dict[str, str] = {}
+
+    def forget_older_than(self, days: float) -> None:
+        """Free the codes nothing was broadcast under for ``days``, for other teachers."""
+        try:
+            self._store.forget_codes(before=time.time() - days * 86400)
+        except StoreError as exc:  # a database another program holds locked, say: nothing is lost
+            log.warning("%s; they are cleared at the next start", exc)
+
+    def of(self, owner: str) -> str | None:
+        """The code ``owner`` broadcast under last, if any."""
+        return self._codes_by_owner.get(owner) or self._store.code_of(owner)
+
+    def race_of(self, code: str) -> str | None:
+        """The latest race broadcast under ``code``, or None for a code not in use."""
+        return self._races_by_code.get(code) or self._store.race_of(code)
+
+    def new(self) -> str:
+        while True:
+            code = "".join(secrets.choice(LETTERS) for _ in range(LENGTH))
+            if self.race_of(code) is None:
+                return code
+
+    def keep(self, code: str, owner: str, race_id: str) -> None:
+        """``race_id`` is now the latest race ``owner`` broadcast under ``code``."""
+        self._races_by_code[code], self._codes_by_owner[owner] = race_id, code
+        try:
+            self._store.save_code(code, owner, race_id, time.time())
+        except StoreError as exc:
+            log.error("%s; it works until the server restarts", exc)

@@ -124,7 +124,7 @@ export class RaceChart {
     const y = top + plot.height + 20 * px;
     ctx.font = `${13 * px}px ${font}`;
     const entries = this.strategies.map((s) => {
-      const last = this.current.filter((e) => e.strategy === s).at(-1);
+      const last = this.latest(s);
       const value = last ? ` ${formatValue(this.metric, last[this.metric])}` : "";
       return { colour: COLOURS[s], text: `${STRATEGY_LABELS[s]}${value}`, dash: [] };
     });
@@ -142,6 +142,22 @@ export class RaceChart {
       x += 28 * px + ctx.measureText(text).width + 22 * px;
     }
     return out.toDataURL("image/png");
+  }
+
+  latest(strategy) {
+    return this.current.findLast((e) => e.strategy === strategy);
+  }
+
+  // What the picture shows, in words, for a screen reader: the canvas says nothing, and the
+  // legend is inside the picture's role. Kept current, not announced: the status line does that.
+  describe() {
+    const { label } = METRICS[this.metric];
+    const reached = Math.max(0, ...this.current.map((e) => e.epoch));
+    const values = this.strategies.filter((s) => this.latest(s)).map((s) => `${STRATEGY_LABELS[s]} ${formatValue(this.metric, this.latest(s)[this.metric])}`);
+    const of = this.epochs ? ` of ${this.epochs}` : "";
+    this.root.setAttribute("aria-label", reached
+      ? `${label} of the three strategies after epoch ${reached}${of}: ${values.join(", ")}.`
+      : `${label} of the three strategies: no epochs yet.`);
   }
 
   // uPlot wants one shared x column: join each line's own (x, y) table.
@@ -214,10 +230,12 @@ export class RaceChart {
     const options = this.options();
     this.axisFont = options.axes[0].font; // before uPlot rewrites it for the pixel ratio
     this.plot = new uPlot(options, this.data(), this.root);
+    this.describe();
   }
 
   update() {
     this.plot.setData(this.data());
+    this.describe();
   }
 
   // Half as tall as wide, within bounds; and on a projector's 720 or 768 lines, short enough that

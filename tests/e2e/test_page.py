@@ -125,6 +125,15 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     final = page.evaluate("window.headstart.chart.current.filter(e => e.strategy === 'frozen').at(-1).test_acc")
     legend = page.locator("#chart .u-legend .u-series").nth(2)  # off the chart, it reads out the latest
     expect(legend).to_contain_text(f"{100 * final:.1f} %")
+    # A screen reader hears what the picture shows, as the legend reads it.
+    finals = page.evaluate("['scratch', 'frozen', 'finetune'].map(s => window.headstart.chart.latest(s).test_acc)")
+    said = ", ".join(f"{name} {100 * acc:.1f} %" for name, acc in zip(("Scratch", "Frozen", "Fine-tune"), finals, strict=True))
+    described = page.locator("#chart")
+    expect(described).to_have_attribute("aria-label", f"Test accuracy of the three strategies after epoch 2 of 2: {said}.")
+    page.locator("#metric").select_option("train_loss")
+    loss = re.compile(r"^Train loss of the three strategies after epoch 2 of 2: Scratch \d\.\d{3}, ")
+    expect(described).to_have_attribute("aria-label", loss)
+    page.locator("#metric").select_option("test_acc")
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
     csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
     assert csv.startswith("race_id,frozen,n,epochs") and len(csv.splitlines()) == 7

@@ -35,9 +35,12 @@ async function boot() {
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
   const race = { id: ui.race, code: null, running: false, finished: false, replay: false, mine: false, stopping: false, plannedAt: null };
-  const setStatus = (text, kind = "") => {
+  // Shown every time; read out by a screen reader unless ``quiet``: a race's progress changes
+  // several times a second, and a queue of stale epochs read aloud would drown out its result.
+  const setStatus = (text, kind = "", { quiet = false } = {}) => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
+    if (!quiet) $("announce").textContent = text;
   };
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
   // the page would hand out an address that names each reader's own machine: the server's
@@ -132,7 +135,7 @@ async function boot() {
       // Timed by the worker's own clock (emitted_at), so a viewer who joins late gets it right.
       const perEpoch = msg.replay || !race.plannedAt ? 0 : (msg.emitted_at - race.plannedAt) / msg.epoch;
       const left = timeLeft(perEpoch * (ui.epochs - msg.epoch));
-      setStatus(`Epoch ${msg.epoch} of ${ui.epochs}: ${STRATEGY_LABELS[msg.strategy]} ${percent(msg.test_acc)}.${left ? ` ${left}.` : ""}`);
+      setStatus(`Epoch ${msg.epoch} of ${ui.epochs}: ${STRATEGY_LABELS[msg.strategy]} ${percent(msg.test_acc)}.${left ? ` ${left}.` : ""}`, "", { quiet: true });
     },
     done(msg) {
       race.finished = true;
@@ -325,5 +328,5 @@ async function boot() {
 }
 
 boot().catch((err) => {
-  document.getElementById("status").textContent = `Could not start: ${err.message}`;
+  for (const id of ["status", "announce"]) document.getElementById(id).textContent = `Could not start: ${err.message}`;
 });

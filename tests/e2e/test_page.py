@@ -116,9 +116,15 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     assert "frozen=3" in page.url and "n=25" in page.url
 
     page.keyboard.press("Tab")  # keyboard reaches the rest of the controls
+    announced = "document.getElementById('announce')"  # what a screen reader reads out, as it changes
+    page.evaluate(f"window.said = []; new MutationObserver(() => window.said.push({announced}.textContent))"
+                  f".observe({announced}, {{ childList: true }})")  # fmt: skip
     page.locator("#train").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    said = page.evaluate("window.said")
+    assert said[-1] == page.locator("#status").inner_text() and said[-1].startswith("Done in ")
+    assert not [text for text in said if text.startswith("Epoch ")], said  # progress is shown, not read out
     current = page.evaluate("window.headstart.chart.current.map(e => [e.strategy, e.epoch])")
     assert sorted(current) == sorted([s, e] for s in ("scratch", "frozen", "finetune") for e in (1, 2))
     assert page.locator(".u-series").count() >= 4  # x plus three strategies in the legend

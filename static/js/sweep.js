@@ -30,6 +30,7 @@ export class SweepPanel {
   // Drawn only once visible: a hidden panel measures zero wide, and a fallback width
   // would overflow a phone's screen until the first resize.
   show() {
+    this.root.setAttribute("aria-label", this.label());
     new ResizeObserver(() => this.resize()).observe(this.root);
     this.render();
     this.describe(null);
@@ -118,11 +119,24 @@ export class SweepPanel {
       return;
     }
     const n = this.ns[idx];
-    const parts = this.strategies.map((s) => {
+    this.readout.textContent = `n = ${n.toLocaleString("en")}: ${this.atSize(n).join(" · ")}`;
+  }
+
+  // Each strategy's mean and seed range at ``n``, as the readout and the picture's label say it.
+  // The range to the same tenth as the mean: rounded to whole points, a mean of 91.9 could sit
+  // outside its own "92–93 %".
+  atSize(n) {
+    return this.strategies.map((s) => {
       const p = this.at(s, n);
-      return `${STRATEGY_LABELS[s]} ${percent(p.mean)} (${percent(p.lo, 0)}–${percent(p.hi, 0)})`;
+      return `${STRATEGY_LABELS[s]} ${percent(p.mean)} (${(100 * p.lo).toFixed(1)}–${percent(p.hi)})`;
     });
-    this.readout.textContent = `n = ${n.toLocaleString("en")}: ${parts.join(" · ")}`;
+  }
+
+  // The picture in words, for a screen reader: where the sweep starts and where it ends.
+  label() {
+    const epochs = this.sweep.scenario.race?.epochs ?? "the default";
+    const ends = [this.ns[0], this.ns.at(-1)].map((n) => `With ${n.toLocaleString("en")} images: ${this.atSize(n).join(", ")}.`);
+    return `Final test accuracy after ${epochs} epochs against the number of target images, mean of ${this.sweep.seeds} seeds (lowest–highest). ${ends.join(" ")}`;
   }
 
   pick(idx) {

@@ -617,6 +617,10 @@ def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Br
     panel = page.locator("#sweep")
     expect(panel).to_be_visible()
     expect(page.locator("#sweep-readout")).to_contain_text("Hover a size")
+    # For a screen reader, the picture in words: where the shipped sweep starts and ends.
+    label = page.locator("#sweep-chart").get_attribute("aria-label")
+    assert label.startswith("Final test accuracy after 10 epochs against the number of target images, mean of 3 seeds")
+    assert re.search(r"With 25 images: Scratch \d+\.\d % \(\d+\.\d–\d+\.\d %\), Frozen .*With 5,000 images: ", label), label
     over = page.locator("#sweep .u-over")
     over.scroll_into_view_if_needed()
     box = over.bounding_box()

@@ -153,7 +153,7 @@ export class RaceChart {
   describe() {
     const { label } = METRICS[this.metric];
     const reached = Math.max(0, ...this.current.map((e) => e.epoch));
-    const values = this.strategies.filter((s) => this.latest(s)).map((s) => `${STRATEGY_LABELS[s]} ${formatValue(this.metric, this.latest(s)[this.metric])}`);
+    const values = this.strategies.flatMap((s) => this.latest(s) ?? []).map((e) => `${STRATEGY_LABELS[e.strategy]} ${formatValue(this.metric, e[this.metric])}`);
     const of = this.epochs ? ` of ${this.epochs}` : "";
     this.root.setAttribute("aria-label", reached
       ? `${label} of the three strategies after epoch ${reached}${of}: ${values.join(", ")}.`

@@ -115,7 +115,7 @@ export class SweepPanel {
   describe(idx) {
     const seeds = this.sweep.seeds;
     if (idx == null) {
-      this.readout.textContent = `Final test accuracy after ${this.sweep.scenario.race?.epochs ?? "the default"} epochs; line: mean of ${seeds} seeds, band: lowest to highest. Hover a size for the numbers, click it to race it.`;
+      this.readout.textContent = `Final test accuracy after ${this.epochs()} epochs; line: mean of ${seeds} seeds, band: lowest to highest. Hover a size for the numbers, click it to race it.`;
       return;
     }
     const n = this.ns[idx];
@@ -134,9 +134,13 @@ export class SweepPanel {
 
   // The picture in words, for a screen reader: where the sweep starts and where it ends.
   label() {
-    const epochs = this.sweep.scenario.race?.epochs ?? "the default";
     const ends = [this.ns[0], this.ns.at(-1)].map((n) => `With ${n.toLocaleString("en")} images: ${this.atSize(n).join(", ")}.`);
-    return `Final test accuracy after ${epochs} epochs against the number of target images, mean of ${this.sweep.seeds} seeds (lowest–highest). ${ends.join(" ")}`;
+    return `Final test accuracy after ${this.epochs()} epochs against the number of target images, mean of ${this.sweep.seeds} seeds (lowest–highest). ${ends.join(" ")}`;
+  }
+
+  // How long each race of the sweep trained.
+  epochs() {
+    return this.sweep.scenario.race?.epochs ?? "the default";
   }
 
   pick(idx) {

@@ -27,10 +27,7 @@ class ClassCodes:
 
     def forget_older_than(self, days: float) -> None:
         """Free the codes nothing was broadcast under for ``days``, for other teachers."""
-        try:
-            self._store.forget_codes(before=time.time() - days * 86400)
-        except StoreError as exc:  # a database another program holds locked, say: nothing is lost
-            log.warning("%s; they are cleared at the next start", exc)
+        self._store.later(self._store.forget_codes, time.time() - days * 86400, failed=_not_cleared)
 
     def of(self, owner: str) -> str | None:
         """The code ``owner`` broadcast under last, if any."""
@@ -49,7 +46,12 @@ class ClassCodes:
     def keep(self, code: str, owner: str, race_id: str) -> None:
         """``race_id`` is now the latest race ``owner`` broadcast under ``code``."""
         self._races_by_code[code], self._codes_by_owner[owner] = race_id, code
-        try:
-            self._store.save_code(code, owner, race_id, time.time())
-        except StoreError as exc:
-            log.error("%s; it works until the server restarts", exc)
+        self._store.later(self._store.save_code, code, owner, race_id, time.time(), failed=_unsaved)
+
+
+def _not_cleared(exc: StoreError) -> None:
+    log.warning("%s; they are cleared at the next start", exc)  # nothing is lost meanwhile
+
+
+def _unsaved(exc: StoreError) -> None:
+    log.error("%s; it works until the server restarts", exc)

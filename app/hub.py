@@ -41,10 +41,16 @@ class Refused(Exception):
 
 
 VIEWER_COUNT_DELAY_S = 0.25  # a broadcast race's viewers hear their number at most this often
+LISTING_WAIT_S = 1.0  # how long a listing of finished races waits for one being written
 
 # Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
 # same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.
 CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
+
+
+def _unsaved(exc: StoreError) -> None:
+    # Its viewers have it all, and memory keeps it for repeats; only a restart forgets it.
+    log.error("%s; a repeat of it replays from memory until the server restarts, then trains again", exc)
 
 
 def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
@@ -67,6 +73,7 @@ class Race:
     orphan_timer: asyncio.TimerHandle | None = None
     stop_reason: str | None = None  # why it was asked to stop, told to viewers once the worker stops
     viewers_due: asyncio.TimerHandle | None = None  # a viewer count about to be told
+    key: str | None = None  # once trained to the end here: its cache_key, for a repeat to replay
 
     @property
     def finished(self) -> bool:
@@ -79,7 +86,7 @@ class Race:
             "config": self.config.model_dump(),
             "device": self.device,
             "created": self.created,
-            "events": self.messages,
+            "events": list(self.messages),  # a copy: the store writes it on its own thread
         }
 
 
@@ -106,7 +113,6 @@ class Hub:
         self.store = Store(settings.database)
         self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
-        self._last_saved = 0.0  # when this process last stored a finished race
         self.codes = class_codes.ClassCodes(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -258,7 +264,10 @@ class Hub:
             raise Refused("unknown_race", f"no race with id {race_id!r}", field="race_id")
         return race
 
-    def recent(self, limit: int, offset: int) -> dict[str, Any]:
+    async def recent(self, limit: int, offset: int) -> dict[str, Any]:
+        # A race that has just finished is listed, unless the database is held locked: then the
+        # list comes without it rather than keeping the page waiting.
+        await asyncio.to_thread(self.store.written, timeout=LISTING_WAIT_S)
         total, races = self.store.recent(limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "races": races}
 
@@ -335,10 +344,22 @@ class Hub:
         """The most target images the workers' dataset holds, once one has said."""
         return next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
 
+    def _trained_here(self, config: RaceConfig, slot: Slot) -> dict | None:
+        """A race of ``config`` this process trained to the end on ``slot``'s device and recipe.
+
+        Found whether or not the store has it yet (its write may be waiting for a lock, or have
+        failed on a full disk), and without a read that could wait.
+        """
+        key = cache_key(config, slot.device, slot.recipe)
+        race = next((r for r in reversed(self.races.values()) if r.key == key), None)
+        return race.snapshot() if race else None
+
     def _stored(self, config: RaceConfig, slot: Slot) -> dict | None:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
         if not slot.device:
             return None
+        if trained := self._trained_here(config, slot):
+            return trained
         try:
             return self.store.find(cache_key(config, slot.device, slot.recipe))
         except StoreError as exc:
@@ -373,9 +394,9 @@ class Hub:
             while slot.race is None and slot.worker.alive and self.waiting:
                 race = self.waiting.popleft()
                 # An identical race may have finished while this one waited (another class's,
-                # which a broadcast does not join): replay it rather than train it again. Looked
-                # up only if a race was stored since this one was, which checked the store then.
-                stored = self._stored(race.config, slot) if self._last_saved > race.created else None
+                # which a broadcast does not join): replay it rather than train it again. This
+                # process trained it, so memory has it; the store was searched when this one came.
+                stored = self._trained_here(race.config, slot)
                 if stored:
                     self._replay(race, stored)
                     continue
@@ -443,13 +464,8 @@ class Hub:
                 # Finished as soon as viewers can see it, so a repeat request replays it rather
                 # than attaching to a race that will say nothing more.
                 self._finish(race, "done", payload)
-                finished = time.time()
-                try:
-                    self.store.save(race.snapshot(), cache_key(race.config, race.device, slot.recipe), finished)
-                    self._last_saved = finished  # only a race stored is one a waiting race could replay
-                except StoreError as exc:
-                    # Its viewers have it all; only a later request for it trains again rather than replays.
-                    log.error("%s; the same configuration will train again rather than replay", exc)
+                race.key = cache_key(race.config, race.device, slot.recipe)
+                self.store.later(self.store.save, race.snapshot(), race.key, time.time(), failed=_unsaved)
             else:
                 self._publish(race, payload)
         elif kind == "finished":

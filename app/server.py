@@ -253,7 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub: HubDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, offset: Annotated[int, Query(ge=0)] = 0
     ) -> dict[str, Any]:
         """Recent finished races, newest first."""
-        return hub.recent(limit, offset)
+        return await hub.recent(limit, offset)
 
     @app.get("/api/codes/{code}")
     async def code(code: str, hub: HubDep) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import hub as hub_module
+from app import store as store_module
 from app.server import create_app, get_app_settings
 from app.settings import IntRange, Limits, Settings
 from app.store import Store, StoreError
@@ -315,7 +317,7 @@ def test_an_identical_request_attaches_to_the_race_already_training(client: Test
         until(b, "cancelled")
 
 
-def test_a_race_the_store_cannot_keep_still_finishes_and_trains_again_when_asked(
+def test_a_race_the_store_cannot_keep_still_finishes_and_replays_from_memory(
     client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = client.app.state.hub.store
@@ -328,10 +330,33 @@ def test_a_race_the_store_cannot_keep_still_finishes_and_trains_again_when_asked
         monkeypatch.undo()
         again = run_race(ws, config)
     accuracies = lambda msgs: [(m["strategy"], m["epoch"], m["test_acc"]) for m in msgs if m["type"] == "epoch"]  # noqa: E731
-    assert not any(m.get("replay") for m in again) and accuracies(again) == accuracies(first)
+    assert again[0]["replay_of"] == first[0]["race_id"] and accuracies(again) == accuracies(first)
+    assert store.written(timeout=5) and store.get(first[0]["race_id"]) is None  # a restart forgets it: trains it again
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert said == [f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
-                    "database; the same configuration will train again rather than replay"]  # fmt: skip
+                    "database; a repeat of it replays from memory until the server restarts, then trains again"]  # fmt: skip
+
+
+def test_a_race_finished_while_another_program_holds_the_database_is_kept_when_it_lets_go(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)  # each try waits this long for the lock
+    locked = settings.model_copy(update={"database": tmp_path / "races.sqlite3"})
+    config = TINY | {"seed": 19}
+    with TestClient(create_app(locked)) as c, c.websocket_connect("/ws") as ws:
+        other = sqlite3.connect(locked.database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # a backup, say, or an operator's sqlite3 shell
+        first = run_race(ws, config)
+        race_id = first[0]["race_id"]
+        # The server goes on meanwhile: the race is there, and a repeat replays it.
+        assert c.get(f"/api/races/{race_id}").json()["status"] == "done"
+        assert run_race(ws, config)[0]["replay_of"] == race_id
+        assert c.get("/api/races").json()["total"] == 0  # listed once it is written
+        other.execute("COMMIT")
+        other.close()
+        assert c.app.state.hub.store.written(timeout=10)
+    with TestClient(create_app(locked)) as restarted:  # and a restart finds it
+        assert restarted.get("/api/races").json()["races"][0]["race_id"] == race_id
 
 
 def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(

@@ -35,12 +35,15 @@ async function boot() {
   const strip = new Strip($("strip"), config.units, config.strategies);
   const chart = new RaceChart($("chart"), config.strategies);
   const race = { id: ui.race, code: null, running: false, finished: false, replay: false, mine: false, stopping: false, plannedAt: null };
-  // Shown every time; read out by a screen reader unless ``quiet``: a race's progress changes
-  // several times a second, and a queue of stale epochs read aloud would drown out its result.
+  // What a screen reader reads out: one hidden live region, so that only what is said here is
+  // heard, not every change of the page's text.
+  const announce = (text) => ($("announce").textContent = text);
+  // Shown every time; read out unless ``quiet``: a race's progress changes several times a
+  // second, and a queue of stale epochs read aloud would drown out its result.
   const setStatus = (text, kind = "", { quiet = false } = {}) => {
     $("status").textContent = text;
     $("status").dataset.kind = kind;
-    if (!quiet) $("announce").textContent = text;
+    if (!quiet) announce(text);
   };
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
   // the page would hand out an address that names each reader's own machine: the server's
@@ -100,12 +103,16 @@ async function boot() {
       setStatus((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
     },
     broadcast(msg) {
+      const link = `${shared.replace(/^\w+:\/\//, "")}/w/${msg.code}`;
+      // Said to the teacher when the code is new to the board, letter by letter so it is spelt,
+      // not read as a word. The count of students beside it is shown, not read out at each arrival.
+      if (race.mine && $("code-text").textContent !== msg.code) announce(`Class code ${[...msg.code].join(" ")}: the class opens ${link}.`);
       race.code = msg.code;
       $("code").hidden = false;
       $("code-viewers").textContent = "";
       $("code-text").textContent = msg.code;
       $("code-link").href = `${shared}/w/${msg.code}`;
-      $("code-link").textContent = `${shared.replace(/^\w+:\/\//, "")}/w/${msg.code}`;
+      $("code-link").textContent = link;
       // For the teacher, whose laptop serves it (a proxy may reach it even so); a page following
       // the class is one the class already reached.
       $("code-unreachable").hidden = !race.mine || !local || config.reachable_by_others;

@@ -88,6 +88,13 @@ def broadcast(teacher: Page) -> str:
     return teacher.locator("#code-text").inner_text()
 
 
+def heard(page: Page) -> None:
+    """From now on, ``window.said`` collects what a screen reader is given to read out."""
+    announced = "document.getElementById('announce')"
+    page.evaluate(f"window.said = []; new MutationObserver(() => window.said.push({announced}.textContent))"
+                  f".observe({announced}, {{ childList: true }})")  # fmt: skip
+
+
 def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
@@ -116,9 +123,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     assert "frozen=3" in page.url and "n=25" in page.url
 
     page.keyboard.press("Tab")  # keyboard reaches the rest of the controls
-    announced = "document.getElementById('announce')"  # what a screen reader reads out, as it changes
-    page.evaluate(f"window.said = []; new MutationObserver(() => window.said.push({announced}.textContent))"
-                  f".observe({announced}, {{ childList: true }})")  # fmt: skip
+    heard(page)
     page.locator("#train").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
@@ -321,6 +326,7 @@ def test_a_reloaded_page_keeps_its_race_and_a_duplicated_tab_is_another_client(b
 
 def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_server: str) -> None:
     teacher = open_page(browser, f"{live_server}/?epochs=2&n=30&seed=5")
+    heard(teacher)
     code = broadcast(teacher)
     assert teacher.evaluate("window.headstart.race.mine") is True
     expect(teacher.locator("#code-viewers")).to_have_text("No one else is watching yet")
@@ -348,6 +354,12 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     assert phone.evaluate("window.scrollY") > 0 and -1 < top < 100, top  # at the top, to the subpixel
     expect(teacher.locator("#code-viewers")).to_have_text("2 watching")
     phone.close()
+    # A screen reader spells the code out to the teacher once, and does not read out each arrival.
+    said = teacher.evaluate("window.said")
+    spelt = f"Class code {' '.join(code)}: the class opens 127.0.0.1:"
+    assert [s for s in said if s.startswith(spelt)] and not [s for s in said if "watching" in s], said
+    live = "[aria-live]:not([aria-live=off]), [role=status], [role=alert], [role=log], output"
+    assert teacher.evaluate(f"document.getElementById('code-viewers').closest('{live}')") is None
     # The teacher's next race keeps the code on the board, and the class follows it by itself.
     teacher.locator("#seed").fill("6")
     teacher.locator("#train").click()
@@ -356,6 +368,7 @@ def test_a_class_joins_a_broadcast_race_by_its_code(browser: Browser, live_serve
     expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
     shown = student.evaluate("window.headstart.chart.current.map((e) => e.race_id)")
     assert len(shown) == 6 and set(shown) == {teacher.evaluate("window.headstart.race.id")}
+    assert len([s for s in teacher.evaluate("window.said") if s.startswith(spelt)]) == 1  # the board did not change
     student.locator("#recent summary").click()
     expect(student.locator("#recent-list button").first).to_contain_text("n 30")
 

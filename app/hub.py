@@ -136,7 +136,7 @@ class Hub:
             await asyncio.to_thread(slot.worker.shutdown)
         for task in self._replays:
             task.cancel()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # it finishes the writes asked for
 
     def _launch(self, slot: Slot) -> None:
         slot.worker.start()

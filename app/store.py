@@ -134,6 +134,11 @@ class Store:
                 write(*args)
                 return
             except StoreError as exc:
+                if exc.locked and self._closing:
+                    # The server is stopping: the writes behind this one try once, without waiting
+                    # a busy timeout each for a lock that is not being let go.
+                    with self._write_lock:
+                        self._write_db.execute("PRAGMA busy_timeout = 0")
                 if not exc.locked or self._closing or time.monotonic() > give_up:
                     failed(exc)
                     return

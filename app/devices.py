@@ -61,8 +61,9 @@ def kernels(device: torch.device) -> str:
 
 
 def describe_device(device: torch.device) -> str:
-    """What trains, as shown on the page and as part of a stored race's key."""
+    """What trains, as shown on the page and as part of a stored race's key: the kernels, and
+    on the CPU how many threads share the work (it sets the clocks the page shows)."""
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        return kernels(device)
     threads = torch.get_num_threads()
     return f"{kernels(device)} ({threads} thread{'s' if threads != 1 else ''})"

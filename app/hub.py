@@ -344,13 +344,12 @@ class Hub:
         """The most target images the workers' dataset holds, once one has said."""
         return next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
 
-    def _trained_here(self, config: RaceConfig, slot: Slot) -> dict | None:
-        """A race of ``config`` this process trained to the end on ``slot``'s device and recipe.
+    def _trained_here(self, key: str) -> dict | None:
+        """A race of ``key`` (``cache_key``) this process trained to the end.
 
         Found whether or not the store has it yet (its write may be waiting for a lock, or have
         failed on a full disk), and without a read that could wait.
         """
-        key = cache_key(config, slot.device, slot.recipe)
         race = next((r for r in reversed(self.races.values()) if r.key == key), None)
         return race.snapshot() if race else None
 
@@ -358,10 +357,11 @@ class Hub:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
         if not slot.device:
             return None
-        if trained := self._trained_here(config, slot):
+        key = cache_key(config, slot.device, slot.recipe)
+        if trained := self._trained_here(key):
             return trained
         try:
-            return self.store.find(cache_key(config, slot.device, slot.recipe))
+            return self.store.find(key)
         except StoreError as exc:
             log.error("%s; training the race rather than replaying it", exc)
             return None
@@ -396,7 +396,7 @@ class Hub:
                 # An identical race may have finished while this one waited (another class's,
                 # which a broadcast does not join): replay it rather than train it again. This
                 # process trained it, so memory has it; the store was searched when this one came.
-                stored = self._trained_here(race.config, slot)
+                stored = self._trained_here(cache_key(race.config, slot.device, slot.recipe))
                 if stored:
                     self._replay(race, stored)
                     continue

@@ -113,7 +113,7 @@ class Store:
         Once the store is closed the write runs here and now, so nothing asked for is dropped.
         """
         if self._closing:
-            _attempt(write, args, failed)
+            self._write_until_unlocked(write, args, failed)  # closing: one try
             return
         self._writes.submit(self._write_until_unlocked, write, args, failed)
 
@@ -208,13 +208,6 @@ class Store:
         for db, lock in ((self._db, self._lock), (self._write_db, self._write_lock)):
             with lock:
                 db.close()
-
-
-def _attempt(write: Callable[..., object], args: tuple, failed: Callable[[StoreError], None]) -> None:
-    try:
-        write(*args)
-    except StoreError as exc:
-        failed(exc)
 
 
 def _race(row: sqlite3.Row) -> dict[str, Any]:

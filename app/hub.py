@@ -113,6 +113,7 @@ class Hub:
         self.store = Store(settings.database)
         self.metrics = Metrics()
         self._replays: set[asyncio.Task] = set()
+        self._listeners: set[asyncio.Queue] = set()  # every connection's outbox, for news of the server
         self.codes = class_codes.ClassCodes(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -203,7 +204,7 @@ class Hub:
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:
-            raise Refused("worker_unavailable", f"this server cannot train: {self.worker_error}")
+            raise Refused("worker_unavailable", self._cannot_train()["message"])
         for race in self.races.values():
             if race.config == config and not race.finished and race.replay_of is None and joinable(race):
                 return race  # training it twice would give the same curves: watch this one
@@ -270,6 +271,21 @@ class Hub:
         await asyncio.to_thread(self.store.written, timeout=LISTING_WAIT_S)
         total, races = self.store.recent(limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "races": races}
+
+    @contextmanager
+    def listen(self, outbox: asyncio.Queue) -> Iterator[None]:
+        """News of the server itself, not of one race, into ``outbox``: that it can no longer train.
+
+        Told to every connection, so an idle page learns it before its next Train, and at once to
+        one that connects later (a page whose socket dropped meanwhile).
+        """
+        if self.worker_error:
+            outbox.put_nowait(self._cannot_train())
+        self._listeners.add(outbox)
+        try:
+            yield
+        finally:
+            self._listeners.discard(outbox)
 
     def owner_of(self, race_id: str) -> str | None:
         race = self.races.get(race_id)
@@ -478,14 +494,20 @@ class Hub:
             self._finish(race, "error", {"type": "error", "code": "training_failed", "message": payload})
             self._free(slot)
 
+    def _cannot_train(self) -> dict[str, str]:
+        return {"type": "error", "code": "worker_unavailable", "message": f"this server cannot train: {self.worker_error}"}
+
     def _give_up(self, slot: Slot, why: str) -> None:
-        """No more workers: every race waiting to train, and any training, ends with the reason."""
+        """No more workers: every race waiting to train, and any training, ends with the reason,
+        and every connection hears it."""
         self.worker_error = why
         log.error("training worker cannot start: %s", why)
         for r in [*([slot.race] if slot.race else []), *self.waiting]:
-            self._finish(r, "error", {"type": "error", "code": "worker_unavailable", "message": why})
+            self._finish(r, "error", self._cannot_train())
         self.waiting.clear()
         slot.race = None
+        for outbox in self._listeners:
+            outbox.put_nowait(self._cannot_train())
 
     def _on_death(self, slot: Slot, worker: Worker) -> None:
         if worker is not slot.worker or self._closing or self.worker_error:

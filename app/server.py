@@ -317,11 +317,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conn = Connection(ws, hub, settings)
         sender = asyncio.create_task(conn.pump())
         try:
-            while True:
-                raw = await ws.receive()
-                if raw["type"] == "websocket.disconnect":
-                    break
-                conn.handle(raw)
+            with hub.listen(conn.outbox):
+                while True:
+                    raw = await ws.receive()
+                    if raw["type"] == "websocket.disconnect":
+                        break
+                    conn.handle(raw)
         except WebSocketDisconnect:
             pass
         finally:

@@ -464,28 +464,44 @@ def test_finished_races_survive_a_restart(settings: Settings, tmp_path) -> None:
             assert until(ws, "done")[0]["type"] == "accepted"
 
 
+def crash_when(go: str) -> None:
+    """A worker that dies before it is ready, once ``go`` exists (module level: a spawned process imports it)."""
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    os._exit(7)
+
+
+@pytest.mark.timeout(60)  # a server that never tells the idle page would leave it waiting
 def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
     settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     starts: list[int] = []
+    go = tmp_path / "go"
 
     def crashing(self: hub_module.Worker) -> None:  # as a library that crashes the process on load
-        self.process = multiprocessing.get_context("spawn").Process(target=os._exit, args=(7,), daemon=True)
+        self.process = multiprocessing.get_context("spawn").Process(target=crash_when, args=(str(go),), daemon=True)
         self.process.start()
         starts.append(self.process.pid)
 
     monkeypatch.setattr(hub_module.Worker, "start", crashing)
     with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
+        with c.websocket_connect("/ws") as idle:
+            idle.send_text("{")
+            assert idle.receive_json()["code"] == "invalid_message"  # connected and listening, and nothing else said
+            go.touch()
+            told = idle.receive_json()  # a page that asked for nothing learns it all the same
         why = worker_error(c)
         assert why == ("the training worker stopped 3 times in a row before it was ready (last exit code 7); the "
                        "server's log may say why. Mend that, then restart the server.")  # fmt: skip
+        # One subject: the reason already names the worker.
+        cannot = {"type": "error", "code": "worker_unavailable", "message": f"this server cannot train: {why}"}
+        assert told == cannot
         time.sleep(0.5)
         assert len(starts) == 3  # and no more
         with c.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == cannot  # told as it connects, as a page whose socket dropped meanwhile
             ws.send_json({"type": "start", "config": TINY})
-            refused = ws.receive_json()
-        # One subject: the reason already names the worker.
-        assert refused["code"] == "worker_unavailable" and refused["message"] == f"this server cannot train: {why}"
+            assert ws.receive_json() == cannot
 
 
 def test_settings_the_worker_cannot_take_are_named_as_why_it_cannot_start(settings: Settings, tmp_path) -> None:
@@ -505,9 +521,10 @@ def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(setting
         why = worker_error(second)
         assert why.startswith("DataError: Fashion-MNIST not found") and "HEADSTART_DATA_DIR" in why
         with second.websocket_connect("/ws") as ws:
+            told = ws.receive_json()  # as it connects
             ws.send_json({"type": "start", "config": TINY})
             refused = ws.receive_json()
-            assert refused["code"] == "worker_unavailable" and refused["message"].endswith(why)
+            assert told == refused and refused["code"] == "worker_unavailable" and refused["message"].endswith(why)
             ws.send_json({"type": "watch", "race_id": race_id})  # what it trained before is all there
             assert until(ws, "done")[-1]["race_id"] == race_id
         assert second.get(f"/api/races/{race_id}").json()["status"] == "done"

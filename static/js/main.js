@@ -51,6 +51,10 @@ async function boot() {
   const local = isLoopback(window.location.hostname);
   const shared = local && config.class_address ? `${window.location.protocol}//${config.class_address}` : window.location.origin;
   const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
+  // Why nothing can train here: said as the page opens, when the server gives up on its worker,
+  // and when a Train is refused, in the same words each time.
+  const cannotTrain = (why) => setStatus(`${sentence(why)} Races it finished before can still be watched.`, "error");
+  const sayCannotTrain = () => cannotTrain(`this server cannot train: ${config.worker_error}`);
   setDevice(config.device);
   $("schedule-note").textContent = scheduleNote(config.schedule);
 
@@ -160,6 +164,17 @@ async function boot() {
       setStatus(race.stopping ? `Stopped${where}.` : `Stopped${where}: ${msg.reason}.`);
     },
     error(msg) {
+      if (msg.code === "worker_unavailable") {
+        // The server gave up on its worker. Every page hears it, idle ones too, not only at their
+        // next Train; a race still streaming (a replay) is left to show its end.
+        if (msg.race_id === race.id) {
+          race.finished = true;
+          setRunning(false);
+        }
+        config.worker_error ||= msg.message; // its whole sentence here: it only has to stop the asking
+        if (!race.running) cannotTrain(msg.message);
+        return;
+      }
       if (msg.race_id === race.id || (!msg.race_id && race.running)) {
         if (msg.race_id) race.finished = true;
         setRunning(false);
@@ -306,7 +321,6 @@ async function boot() {
   } else if (ui.race) setStatus("Joining the race…");
   else if (ui.problems.length) setStatus(`Part of this link could not be used as given. ${ui.problems.join(" ")}`, "error");
   // Said at once, rather than "Ready." until the first press of Train is refused.
-  const sayCannotTrain = () => setStatus(`This server cannot train: ${config.worker_error} Races it finished before can still be watched.`, "error");
   if (config.worker_error) sayCannotTrain();
   // Opened while the server's worker still loads (or while it replaces one that died), the page
   // has no device: it asks again until the worker is up, then calls ``whenUp``, or cannot start.

@@ -410,6 +410,23 @@ def test_a_server_that_cannot_train_says_why_as_the_page_opens(browser: Browser,
     profile.close()
 
 
+def test_an_idle_page_learns_at_once_that_the_server_gave_up_on_its_worker(browser: Browser, live_server: str) -> None:
+    why = "the training worker stopped 3 times in a row before it was ready (last exit code -9); the server's log may say why."
+    sockets: list[WebSocketRoute] = []
+    profile = browser.new_context()
+    profile.route_web_socket(re.compile(r"/ws"), lambda ws: sockets.append(ws))  # a server whose worker is about to give up
+    page = open_page(profile, live_server)
+    status = page.locator("#status")
+    expect(status).to_have_text("Ready.")
+    sockets[-1].send(json.dumps({"type": "error", "code": "worker_unavailable", "message": f"this server cannot train: {why}"}))
+    # In the words the page uses when it opens on such a server, not at the next press of Train.
+    expect(status).to_have_text(f"This server cannot train: {why} Races it finished before can still be watched.")
+    expect(status).to_have_attribute("data-kind", "error")
+    expect(page.locator("#train")).to_be_enabled()  # a press is answered with the same reason
+    assert not page.errors
+    profile.close()
+
+
 @pytest.mark.parametrize("outcome", ["up", "cannot start"])
 def test_a_page_opened_while_the_worker_loads_learns_what_it_can_train_once_it_knows(
     browser: Browser, live_server: str, outcome: str

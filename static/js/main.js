@@ -164,20 +164,21 @@ async function boot() {
       setStatus(race.stopping ? `Stopped${where}.` : `Stopped${where}: ${msg.reason}.`);
     },
     error(msg) {
-      if (msg.code === "worker_unavailable") {
-        // The server gave up on its worker. Every page hears it, idle ones too, not only at their
-        // next Train; a race still streaming (a replay) is left to show its end.
-        if (msg.race_id === race.id) {
-          race.finished = true;
-          setRunning(false);
-        }
-        config.worker_error ||= msg.message; // its whole sentence here: it only has to stop the asking
-        if (!race.running) cannotTrain(msg.message);
-        return;
-      }
-      if (msg.race_id === race.id || (!msg.race_id && race.running)) {
+      // Without a race id, the server giving up on its worker concerns no race of this page's:
+      // a race still streaming (a replay) is left to show its end.
+      const serverWide = msg.code === "worker_unavailable" && !msg.race_id;
+      if (msg.race_id === race.id || (!msg.race_id && race.running && !serverWide)) {
         if (msg.race_id) race.finished = true;
         setRunning(false);
+      }
+      if (msg.code === "worker_unavailable") {
+        // Every page hears it, idle ones too, not only at their next Train. The worker_error kept
+        // is its whole sentence here: it only has to stop the asking. The device went with the worker.
+        Object.assign(config, { worker_error: config.worker_error || msg.message, device: null });
+        if (race.running) return;
+        setDevice(null);
+        cannotTrain(msg.message);
+        return;
       }
       if (msg.code === "unknown_race" && msg.race_id === race.id) {
         // Unfinished races live in the server's memory only: a restart loses them.

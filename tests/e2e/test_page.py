@@ -422,6 +422,7 @@ def test_an_idle_page_learns_at_once_that_the_server_gave_up_on_its_worker(brows
     # In the words the page uses when it opens on such a server, not at the next press of Train.
     expect(status).to_have_text(f"This server cannot train: {why} Races it finished before can still be watched.")
     expect(status).to_have_attribute("data-kind", "error")
+    expect(page.locator("#device")).to_have_text("")  # it trains on nothing now
     expect(page.locator("#train")).to_be_enabled()  # a press is answered with the same reason
     assert not page.errors
     profile.close()

@@ -17,6 +17,7 @@ outputs were shared or kept is still charged what they cost to compute.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import checkpoint, data, devices, models
+from app import checkpoint, cuda_graphs, data, devices, models
 from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache, Features
@@ -80,12 +81,30 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
+    # A training step on one batch, and the evaluation of one: eager, or replayed from CUDA graphs.
+    step: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
+    count_correct: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
+    # The epoch's sums, kept on the device and added to in place (a graph replays the
+    # additions on the very tensors it captured), so no batch waits for the host.
+    loss_sum: torch.Tensor = field(init=False)
+    correct: torch.Tensor = field(init=False)
+    test_correct: torch.Tensor = field(init=False)
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
     compute_s: float = 0.0
     reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
     best_acc: float = 0.0
     last_acc: float = 0.0
+
+    def __post_init__(self) -> None:
+        device = next(self.model.parameters()).device
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.test_correct = torch.zeros((), device=device, dtype=torch.long)
+        # Bound to the parts, not to the trainer: a cycle through it would keep a race's
+        # graphs, and the GPU memory they hold, until the garbage collector came by.
+        self.step = functools.partial(_train_step, self.trainable, self.optimizer, self.loss_sum, self.correct)
+        self.count_correct = functools.partial(_count_correct, self.trainable, self.test_correct)
 
 
 def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
@@ -173,10 +192,30 @@ def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
     return on_train.seconds + on_test.seconds
 
 
-def _train_epoch(
-    t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over the data; returns summed loss and correct count, still on the device.
+def _train_step(
+    trainable: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_sum: torch.Tensor,
+    correct: torch.Tensor,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+) -> None:
+    logits = trainable(xb)
+    loss = F.cross_entropy(logits, yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    loss_sum.add_(loss.detach() * len(yb))
+    correct.add_((logits.argmax(1) == yb).sum())
+
+
+def _count_correct(trainable: nn.Module, correct: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> None:
+    xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+    correct.add_((trainable(xs).argmax(1) == ys).sum())
+
+
+def _train_epoch(t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]) -> None:
+    """One pass over the data, summing loss and correct predictions into the trainer's sums.
 
     Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on,
     and walking the whole model twice an epoch cost frozen a fifth of its head's time.
@@ -187,26 +226,19 @@ def _train_epoch(
     order = torch.randperm(n, generator=gen).to(y.device)
     # Shuffled once per epoch, so each batch is a view rather than a gather of its own.
     xs, ys = t.train_x[order], y[order]
-    loss_sum = torch.zeros((), device=y.device)
-    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    t.loss_sum.zero_()
+    t.correct.zero_()
     # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
     steps = steps_per_epoch(n, batch)
     for xb, yb in zip(xs.tensor_split(steps), ys.tensor_split(steps), strict=True):
         if should_stop():
             raise RaceCancelled
-        logits = t.trainable(xb)
-        loss = F.cross_entropy(logits, yb)
-        t.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t.optimizer.step()
+        t.step(xb, yb)
         t.scheduler.step()
-        loss_sum += loss.detach() * len(yb)
-        correct += (logits.argmax(1) == yb).sum()
-    return loss_sum, correct
 
 
-def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> torch.Tensor:
-    """Correct test predictions, counted on the device.
+def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> None:
+    """Count correct test predictions into the trainer's ``test_correct``, on the device.
 
     Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
     cores). Where training must stay contiguous (see ``memory_format``), the trainable layers
@@ -216,14 +248,12 @@ def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_form
     t.trainable.eval()
     if layout != torch.channels_last:
         t.trainable.to(memory_format=torch.channels_last)
-    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    t.test_correct.zero_()
     with torch.inference_mode():
         for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
-            xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
-            correct += (t.trainable(xs).argmax(1) == ys).sum()
+            t.count_correct(xs, ys)
     if layout != torch.channels_last:
         t.trainable.to(memory_format=layout)
-    return correct
 
 
 def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool] = lambda: False) -> Iterator[RaceEvent]:
@@ -232,14 +262,24 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     wall0 = time.perf_counter()
     train, test = res.train_split(config.n), res.test
     trainers: list[Trainer] = []
+    graphed = res.device.type == "cuda" and s.cuda_graphs
     for name in STRATEGIES:
         t0 = time.perf_counter()
         model, locked = build_model(name, config, res)
         trainable = model.layers_from(locked) if s.cache_features else model
-        opt = torch.optim.AdamW(param_groups(name, model, config), weight_decay=s.weight_decay, fused=True)
+        groups = param_groups(name, model, config)
+        if graphed:
+            # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
+            for group in groups:
+                group["lr"] = torch.tensor(group["lr"], device=res.device)
+        opt = torch.optim.AdamW(groups, weight_decay=s.weight_decay, fused=True, capturable=graphed)
         batch = batch_size(name, s)
         sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
-        trainers.append(Trainer(name, model, locked, batch, opt, sched, trainable, compute_s=time.perf_counter() - t0))
+        t = Trainer(name, model, locked, batch, opt, sched, trainable)
+        if graphed:
+            t.step, t.count_correct = cuda_graphs.Replayed(t.step), cuda_graphs.Replayed(t.count_correct)
+        t.compute_s = time.perf_counter() - t0
+        trainers.append(t)
 
     # What trains never changes during a race: counted once, reported with every epoch.
     plans = {t.name: strategy_plan(t.model, t.batch) for t in trainers}
@@ -270,16 +310,17 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         for t in trainers:
             t0 = time.perf_counter()
             try:
-                loss_sum, correct = _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
+                _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
             except RaceCancelled:
                 # What the round finished is real training: a cancelled race keeps it.
                 yield from finished
                 raise
             devices.sync(res.device)
             train_s = time.perf_counter() - t0
-            test_correct = _evaluate(t, test.y, s.eval_batch_size, res.layout)
+            _evaluate(t, test.y, s.eval_batch_size, res.layout)
             # One host sync per strategy per epoch, here, rather than one per batch.
-            loss_v, acc_v, test_v = loss_sum.item() / len(train), correct.item() / len(train), test_correct.item() / len(test)
+            loss_v, acc_v = t.loss_sum.item() / len(train), t.correct.item() / len(train)
+            test_v = t.test_correct.item() / len(test)
             t.compute_s += time.perf_counter() - t0
             t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
             plan = plans[t.name]

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from app import architecture
 from app.architecture import UNITS
 
-__all__ = ["UNITS", "Head", "ResNet", "build", "count_params", "unit_params"]
+__all__ = ["UNITS", "EpochAverageNorm", "Head", "ResNet", "build", "count_params", "unit_params"]
 
 
 def _unit(u: architecture.Unit) -> nn.Sequential:
@@ -33,6 +34,32 @@ def _unit(u: architecture.Unit) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class EpochAverageNorm(nn.BatchNorm1d):
+    """BatchNorm1d whose running statistics are plain averages over the batches since the last reset.
+
+    That is ``momentum=None``, for which PyTorch reads the batch count on the host at every
+    training step; a CUDA graph cannot, so while one is captured the same averages are
+    updated on the device instead. Everywhere else PyTorch's own path runs, unchanged.
+    """
+
+    def __init__(self, features: int) -> None:
+        super().__init__(features, affine=False, momentum=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.is_cuda and torch.cuda.is_current_stream_capturing():
+            return self.forward_without_host_reads(x)
+        return super().forward(x)
+
+    def forward_without_host_reads(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.batch_norm(x, None, None, training=True, eps=self.eps)
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            weight = 1.0 / self.num_batches_tracked
+            self.running_mean.lerp_(x.mean(0), weight)
+            self.running_var.lerp_(x.var(0), weight)  # unbiased, as BatchNorm keeps it
+        return out
+
+
 class Head(nn.Sequential):
     """The new classifier every strategy trains: a parameter-free standardiser, then a linear layer.
 
@@ -46,7 +73,7 @@ class Head(nn.Sequential):
     """
 
     def __init__(self, features: int, classes: int) -> None:
-        super().__init__(nn.BatchNorm1d(features, affine=False, momentum=None), nn.Linear(features, classes))
+        super().__init__(EpochAverageNorm(features), nn.Linear(features, classes))
 
     @property
     def in_features(self) -> int:

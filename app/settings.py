@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # this many MiB, least recently used evicted first; 0 keeps none, recomputing every prefix.
     feature_cache_mb: int = Field(default=256, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # On a GPU, replay each training and evaluation step from a CUDA graph once its batch
+    # shape has run twice: a race's small steps are otherwise bound by launching their kernels.
+    cuda_graphs: bool = True
     # CPU threads for training; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)
 

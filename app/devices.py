@@ -39,6 +39,11 @@ def pick_device(setting: str) -> torch.device:
             "set HEADSTART_DEVICE=auto to use a GPU where there is one and the CPU otherwise, or cpu"
         )
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        # The same race twice must give the same numbers, as stored races assume: cuDNN's own
+        # choice of kernels includes some that add in whatever order their threads finish
+        # (on an H100, two runs of the default race differed in the fourth digit of a loss).
+        # Its deterministic kernels made three runs identical, graphed or eager.
+        torch.backends.cudnn.deterministic = True
         return torch.device("cuda")
     return torch.device("cpu")
 

@@ -14,6 +14,7 @@ runs the whole comparison N times and gives each figure's median and range.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import platform
@@ -116,8 +117,10 @@ def race_flops(config: RaceConfig, res: engine.Resources) -> float:
     or FFT kernel multiplies less than it is counted for; oneDNN uses neither here).
     """
     res.cache.clear()
+    # A step replayed from a CUDA graph runs no Python, so no counter would see it: counted eager.
+    eager = dataclasses.replace(res, settings=res.settings.model_copy(update={"cuda_graphs": False}))
     with FlopCounterMode(display=False) as counter:
-        for _ in engine.run_race(config, res):
+        for _ in engine.run_race(config, eager):
             pass
     res.cache.clear()
     return counter.get_total_flops()
@@ -287,7 +290,7 @@ def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> It
     )
     counted = race_flops(config, res)  # the same in every trial: counted once, not per trial
     floor = [counted / t.ceiling for t in trials]
-    line = f"race arithmetic: {counted / 1e9:.0f} GFLOP counted, {spread(floor)} s at the ceiling"
+    line = f"race arithmetic: {counted / 1e9:.0f} GFLOP counted, {spread(floor, '.3f')} s at the ceiling"
     if ref:
         best = [t.reference_wall / f for t, f in zip(trials, floor, strict=True)]
         line += f": even there, the engine could be at most {spread(best, '.1f')}× faster than the reference end to end"

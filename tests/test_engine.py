@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 
@@ -248,3 +251,24 @@ def test_only_finetune_warms_up_and_every_rate_decays_towards_zero(tiny: Setting
     assert rates("finetune", settings, epochs=2)[:4] != [1.0] * 4  # even a short race warms up, for at most half of it
     flat = rates("frozen", settings.model_copy(update={"cosine_decay": False}))
     assert set(flat) == {1.0}
+
+
+def test_a_finished_race_frees_its_models_without_the_garbage_collector(res: engine.Resources, monkeypatch) -> None:
+    """On a GPU a trainer's steps hold its CUDA graphs and their memory: a reference cycle
+    would keep every race's until the collector happened by."""
+    built: list[weakref.ref] = []
+    original = engine.build_model
+
+    def spy(name, cfg, r):
+        model, locked = original(name, cfg, r)
+        built.append(weakref.ref(model))
+        return model, locked
+
+    monkeypatch.setattr(engine, "build_model", spy)
+    gc.disable()
+    try:
+        events = race(res)
+        assert len(built) == 3 and isinstance(events[-1], Done)
+        assert [ref() for ref in built] == [None, None, None]
+    finally:
+        gc.enable()

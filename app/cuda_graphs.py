@@ -38,8 +38,9 @@ class Replayed:
         shape = (x.shape, y.shape)
         captured = self._graphs.get(shape)
         if captured is None:
-            if self._runs.get(shape, 0) < self._eager_runs:
-                self._runs[shape] = self._runs.get(shape, 0) + 1
+            runs = self._runs.get(shape, 0)
+            if runs < self._eager_runs:
+                self._runs[shape] = runs + 1
                 self._on_side_stream(x, y)
                 return
             captured = self._graphs[shape] = self._capture(x, y)

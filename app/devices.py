@@ -41,8 +41,8 @@ def pick_device(setting: str) -> torch.device:
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         # The same race twice must give the same numbers, as stored races assume: cuDNN's own
         # choice of kernels includes some that add in whatever order their threads finish
-        # (on an H100, two runs of the default race differed in the fourth digit of a loss).
-        # Its deterministic kernels made three runs identical, graphed or eager.
+        # (on an H100 the same race, run five times, did not always end at the same accuracies).
+        # With its deterministic kernels three runs were identical, graphed or eager.
         torch.backends.cudnn.deterministic = True
         return torch.device("cuda")
     return torch.device("cpu")

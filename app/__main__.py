@@ -11,34 +11,23 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from app.errors import SetupError
-from app.settings import FloatRange, IntRange, Settings, SettingsError, get_settings
-
-RACE_FIELDS = ("frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio")
-HELP = {
-    "frozen": "body units fine-tune locks",
-    "n": "target training images",
-    "epochs": "training epochs",
-    "seed": "random seed",
-    "lr_scratch": "learning rate of scratch",
-    "lr_head": "learning rate of the new head",
-    "body_lr_ratio": "fine-tune body learning rate, as a fraction of lr_head",
-}
+from app.events import RaceConfig, race_fields
+from app.settings import Settings, SettingsError, get_settings
 
 
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
-    for name in RACE_FIELDS:
-        allowed: IntRange | FloatRange = getattr(settings.limits, name)
-        kind = int if isinstance(allowed, IntRange) else float
+    for spec in race_fields(settings.limits):
         parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            type=kind,
+            "--" + spec.name.replace("_", "-"),
+            dest=spec.name,
+            type=int if spec.kind == "int" else float,
             default=None,
-            help=f"{HELP[name]}, {allowed.min}..{allowed.max} (default {allowed.default})",
+            help=f"{spec.help}, {spec.min}..{spec.max} (default {spec.default})",
         )
 
 
@@ -83,7 +72,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def _summary_table(done: dict) -> str:
+def _summary_table(done: dict[str, Any]) -> str:
     lines = [f"{'strategy':<10} {'final acc':>9} {'best acc':>9} {'compute s':>10}"]
     for name, s in done["summary"].items():
         lines.append(f"{name:<10} {s['final_test_acc']:>9.3f} {s['best_test_acc']:>9.3f} {s['compute_s']:>10.2f}")
@@ -94,9 +83,9 @@ def _summary_table(done: dict) -> str:
 def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from app.data import target_capacity
     from app.engine import Resources, run_race, warm_up
-    from app.events import RaceConfig, beyond_data
+    from app.events import beyond_data
 
-    given = {k: getattr(args, k) for k in RACE_FIELDS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in RaceConfig.model_fields if getattr(args, k) is not None}
     try:
         config = RaceConfig.validate_with(given, settings.limits)
     except ValidationError as exc:

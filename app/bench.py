@@ -31,18 +31,18 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from app import devices, engine, models
-from app.events import STRATEGIES, Done, RaceConfig
+from app.events import STRATEGIES, Done, RaceConfig, Strategy
 from app.feature_cache import run_prefix
 from app.settings import get_settings
 
 TUTORIAL_EVAL_BATCH = 64
 
 
-def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[str, float]]:
+def reference_race(config: RaceConfig, res: engine.Resources) -> dict[Strategy, dict[str, float]]:
     """The three trainings as most people write them: correct, and unhurried."""
     s = res.settings
     train, test = res.train_split(config.n), res.test
-    out = {}
+    out: dict[Strategy, dict[str, float]] = {}
     for name in STRATEGIES:
         t0 = time.perf_counter()
         model, _ = engine.build_model(name, config, res)
@@ -69,7 +69,7 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[str, dict[
             correct = 0
             with torch.no_grad():
                 for xs, ys in zip(test.x.split(TUTORIAL_EVAL_BATCH), test.y.split(TUTORIAL_EVAL_BATCH), strict=True):
-                    correct += (model(xs).argmax(1) == ys).sum().item()
+                    correct += int((model(xs).argmax(1) == ys).sum().item())
             acc = correct / len(test)
         devices.sync(res.device)
         out[name] = {"seconds": time.perf_counter() - t0, "final_test_acc": acc}
@@ -106,7 +106,7 @@ def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model.eval()(x)
     eval_per_image = counter.get_total_flops() / len(x)
-    return config.epochs * (train_per_image * config.n + eval_per_image * len(res.test))
+    return float(config.epochs * (train_per_image * config.n + eval_per_image * len(res.test)))
 
 
 def race_flops(config: RaceConfig, res: engine.Resources) -> float:
@@ -123,10 +123,10 @@ def race_flops(config: RaceConfig, res: engine.Resources) -> float:
         for _ in engine.run_race(config, eager):
             pass
     res.cache.clear()
-    return counter.get_total_flops()
+    return float(counter.get_total_flops())
 
 
-def _locked_prefix(config: RaceConfig, res: engine.Resources) -> tuple[torch.nn.Module, torch.Tensor]:
+def _locked_prefix(config: RaceConfig, res: engine.Resources) -> tuple[torch.nn.Sequential, torch.Tensor]:
     """Every locked unit of frozen, and the race's images (training and test) it runs over."""
     model, locked = engine.build_model("frozen", config, res)
     return model.layers_to(locked), torch.cat([res.train_split(config.n).x, res.test.x])
@@ -138,7 +138,7 @@ def locked_pass_flops(config: RaceConfig, res: engine.Resources) -> float:
     batch = min(len(images), res.settings.eval_batch_size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         prefix.eval()(images[:batch])
-    return counter.get_total_flops() * len(images) / batch
+    return float(counter.get_total_flops() * len(images) / batch)
 
 
 def locked_pass_seconds(config: RaceConfig, res: engine.Resources) -> float:
@@ -185,7 +185,7 @@ class Trial:
     warm: Done
     warm_wall: float
     rss_mb: float  # peak resident memory after the engine's races, before the reference's
-    reference: dict[str, dict[str, float]] | None
+    reference: dict[Strategy, dict[str, float]] | None
     ceiling: float
     locked_s: float
 
@@ -193,13 +193,13 @@ class Trial:
     def reference_wall(self) -> float:
         return sum(r["seconds"] for r in self.reference.values()) if self.reference else math.nan
 
-    def engine_s(self, name: str, warm: bool = False) -> float:
+    def engine_s(self, name: Strategy, warm: bool = False) -> float:
         """Cold: the strategy's own cost, its whole locked pass included, as its clock on the page
         shows it. Warm: what the next race actually ran for it, the locked outputs being kept."""
         summary = (self.warm if warm else self.cold).summary[name]
         return summary.compute_s - summary.reused_s if warm else summary.compute_s
 
-    def speedup(self, name: str, warm: bool = False) -> float:
+    def speedup(self, name: Strategy, warm: bool = False) -> float:
         return self.reference[name]["seconds"] / self.engine_s(name, warm) if self.reference else math.nan
 
 
@@ -235,6 +235,7 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
 def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> Iterator[str]:
     """The benchmark's figures, line by line: each the median of the trials, with its range."""
     first, ref = trials[0], trials[0].reference is not None
+    reference = first.reference or {}
     # Shared machines are noisy: with several runs, each figure is the median of its runs (range after it).
     yield ""
     if len(trials) > 1:
@@ -247,10 +248,10 @@ def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> It
         warm_s = statistics.median(t.engine_s(name, warm=True) for t in trials)
         line = f"{name:<10} {cold_s:>9.2f} {warm_s:>7.2f} {first.cold.summary[name].final_test_acc:>11.3f}"
         if ref:
-            ref_s = statistics.median(t.reference[name]["seconds"] for t in trials)
+            ref_s = statistics.median(t.reference[name]["seconds"] for t in trials if t.reference)
             cold_x = statistics.median(t.speedup(name) for t in trials)
             warm_x = statistics.median(t.speedup(name, warm=True) for t in trials)
-            line += f" {ref_s:>12.2f} {first.reference[name]['final_test_acc']:>14.3f} {cold_x:>8.1f}× {warm_x:>5.1f}×"
+            line += f" {ref_s:>12.2f} {reference[name]['final_test_acc']:>14.3f} {cold_x:>8.1f}× {warm_x:>5.1f}×"
         yield line
     yield "engine s: each strategy's own compute, its whole locked pass included (its clock on the page);"
     yield "warm s: what the next race ran for it, finding the locked units' outputs kept"

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -120,10 +121,10 @@ def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[mod
         body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
         model.load_state_dict(body, strict=False)
     model.lock(locked)
-    return model.to(res.device, memory_format=res.layout), locked
+    return model.to(res.device, memory_format=res.layout), locked  # type: ignore[call-overload]  # torch's stubs omit this overload
 
 
-def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> list[dict]:
+def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> list[dict[str, Any]]:
     """Optimizer groups: discriminative learning rates are groups, not special cases."""
     if name == "scratch":
         return [{"params": list(model.parameters()), "lr": config.lr_scratch}]

@@ -6,14 +6,17 @@ prints them as JSON Lines; docs/protocol.md shows an example of each.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from app.settings import FloatRange, IntRange, Limits, get_settings
+from app.strategies import STRATEGIES, Strategy
 
-Strategy = Literal["scratch", "frozen", "finetune"]
-STRATEGIES: tuple[Strategy, ...] = ("scratch", "frozen", "finetune")
+__all__ = ["STRATEGIES", "Strategy"]
+
+Control = Literal["units", "log", "number"]
+Group = Literal["basic", "advanced"]
 
 
 def beyond_data(n: int, held: int, classes: int) -> str:
@@ -22,22 +25,32 @@ def beyond_data(n: int, held: int, classes: int) -> str:
     return f"the dataset holds {each} images of each target class, so a race can have at most {held} target images, not {n}"
 
 
+def _field(label: str, help: str, control: Control = "number", group: Group = "basic") -> Any:
+    """A race field: ``help`` for the CLI and the page's hint, ``label`` as the page's control
+    says it, ``control`` the kind of control, ``group`` where the page puts it."""
+    return Field(description=help, json_schema_extra={"label": label, "control": control, "group": group})
+
+
 class RaceConfig(BaseModel):
     """One race: a configuration trained under all three strategies.
 
-    Defaults and ranges come from the settings' limits (``context={"limits": ...}`` when
-    validating, the global settings otherwise), so the CLI, the API and the page agree.
+    The one definition of a race's fields: the CLI's options, ``/api/config``, the page's
+    controls and URL, the CSV's columns and the store's key all come from here. Defaults and
+    ranges come from the settings' limits, field by field (``context={"limits": ...}`` when
+    validating, the global settings otherwise).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    frozen: int = Field(description="body units that fine-tune locks, counted from the input")
-    n: int = Field(description="target training images, balanced across the five classes")
-    epochs: int = Field(description="passes over the target training images")
-    seed: int = Field(description="seed for initialisation and shuffling")
-    lr_scratch: float = Field(description="AdamW learning rate of scratch")
-    lr_head: float = Field(description="learning rate of the new head (frozen, fine-tune)")
-    body_lr_ratio: float = Field(description="fine-tune's body learning rate as a fraction of lr_head")
+    frozen: int = _field("Fine-tune locks", "body units fine-tune locks, counted from the input; the rest train gently", "units")
+    n: int = _field("Target images", "target training images to learn from, balanced across the five classes", "log")
+    epochs: int = _field("Epochs", "passes over the target training images")
+    seed: int = _field("Seed", "seed for initialisation and shuffling")
+    lr_scratch: float = _field("Scratch's learning rate", "AdamW learning rate of scratch", group="advanced")
+    lr_head: float = _field("New head's learning rate", "learning rate of the new head (frozen, fine-tune)", group="advanced")
+    body_lr_ratio: float = _field(
+        "Fine-tune body × head", "fine-tune's body learning rate as a fraction of lr_head", group="advanced"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -47,10 +60,10 @@ class RaceConfig(BaseModel):
             data = {name: getattr(limits, name).default for name in cls.model_fields} | data
         return data
 
-    @field_validator("frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio")
+    @field_validator("*")
     @classmethod
     def _in_range(cls, value: float, info: ValidationInfo) -> float:
-        allowed: IntRange | FloatRange = getattr(_limits(info), info.field_name)
+        allowed: IntRange | FloatRange = getattr(_limits(info), info.field_name or "")
         if not allowed.min <= value <= allowed.max:
             raise ValueError(f"{info.field_name} must be between {allowed.min} and {allowed.max}, got {value}")
         return value
@@ -64,9 +77,48 @@ class RaceConfig(BaseModel):
         return self.model_dump_json()
 
 
+class FieldSpec(BaseModel):
+    """One race field as the CLI and the page need it: what it is, and what it allows."""
+
+    name: str
+    label: str
+    help: str
+    kind: Literal["int", "float"]
+    control: Control
+    group: Group
+    min: int | float
+    max: int | float
+    default: int | float
+
+
+def race_fields(limits: Limits) -> list[FieldSpec]:
+    """Every race field, in order, with its range and default under ``limits``."""
+    specs = []
+    for name, info in RaceConfig.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict)
+        allowed: IntRange | FloatRange = getattr(limits, name)
+        specs.append(
+            FieldSpec(
+                name=name,
+                label=str(extra["label"]),
+                help=info.description or "",
+                kind="int" if info.annotation is int else "float",
+                control=extra["control"],
+                group=extra["group"],
+                min=allowed.min,
+                max=allowed.max,
+                default=allowed.default,
+            )
+        )
+    return specs
+
+
 def _limits(info: ValidationInfo) -> Limits:
     context = info.context or {}
-    return context.get("limits") or get_settings().limits
+    limits = context.get("limits") or get_settings().limits
+    assert isinstance(limits, Limits)
+    return limits
 
 
 class UnitInfo(BaseModel):
@@ -128,3 +180,5 @@ class Done(BaseModel):
 
 
 RaceEvent = Plan | Epoch | Done
+# Reads a race event back from its JSON (a stored race, replayed).
+RACE_EVENT: TypeAdapter[RaceEvent] = TypeAdapter(Annotated[RaceEvent, Field(discriminator="type")])

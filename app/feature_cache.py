@@ -30,7 +30,7 @@ Key = tuple[str, int, str]  # checkpoint sha256, locked units, image set ("train
 
 @torch.no_grad()
 def run_prefix(
-    prefix: nn.Module, x: torch.Tensor, batch: int, out_format: torch.memory_format = torch.contiguous_format
+    prefix: nn.Sequential, x: torch.Tensor, batch: int, out_format: torch.memory_format = torch.contiguous_format
 ) -> torch.Tensor:
     """Outputs of locked units, in eval mode so BatchNorm uses its running statistics.
 
@@ -62,7 +62,7 @@ class FeatureCache:
     _store: OrderedDict[Key, Features] = field(default_factory=OrderedDict)
 
     def features(
-        self, sha: str, k: int, images: str, x: torch.Tensor, units: Callable[[int, int], nn.Module], batch: int
+        self, sha: str, k: int, images: str, x: torch.Tensor, units: Callable[[int, int], nn.Sequential], batch: int
     ) -> Features:
         """The first k units' output on ``x``; ``units(j, k)`` gives units j…k-1 of a locked model."""
         if k == 0:

@@ -19,14 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app import class_codes
-from app.events import RaceConfig, beyond_data
+from app import class_codes, protocol
+from app.events import RACE_EVENT, RaceConfig, beyond_data
 from app.metrics import Metrics
 from app.settings import Limits, Settings
 from app.store import Store, StoreError
-from app.worker import Message, Worker
+from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, Worker, WorkerMessage
 
 log = logging.getLogger(__name__)
+Outbox = asyncio.Queue[dict[str, Any]]  # one connection's messages, on their way out
 
 Status = Literal["queued", "running", "done", "cancelled", "error"]
 FINISHED: tuple[Status, ...] = ("done", "cancelled", "error")
@@ -64,8 +65,8 @@ class Race:
     config: RaceConfig
     owner: str
     status: Status = "queued"
-    messages: list[dict] = field(default_factory=list)  # everything said about it, in order
-    subscribers: set[asyncio.Queue] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # everything said about it, in order
+    subscribers: set[Outbox] = field(default_factory=set)
     created: float = field(default_factory=time.time)
     device: str | None = None
     replay_of: str | None = None  # set when this race replays a stored one instead of training
@@ -79,7 +80,7 @@ class Race:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         return {
             "race_id": self.id,
             "status": self.status,
@@ -112,8 +113,8 @@ class Hub:
         self.worker_error: str | None = None
         self.store = Store(settings.database)
         self.metrics = Metrics()
-        self._replays: set[asyncio.Task] = set()
-        self._listeners: set[asyncio.Queue] = set()  # every connection's outbox, for news of the server
+        self._replays: set[asyncio.Task[None]] = set()
+        self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
         self.codes = class_codes.ClassCodes(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -130,10 +131,12 @@ class Hub:
     async def stop(self) -> None:
         self._closing = True
         for race in list(self.waiting):
-            self._finish(race, "cancelled", {"type": "cancelled", "reason": "the server is shutting down"})
+            self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason="the server is shutting down"))
         for slot in self.slots:
             if slot.race:
-                self._finish(slot.race, "cancelled", {"type": "cancelled", "reason": "the server is shutting down"})
+                self._finish(
+                    slot.race, "cancelled", protocol.Cancelled(race_id=slot.race.id, reason="the server is shutting down")
+                )
             await asyncio.to_thread(slot.worker.shutdown)
         for task in self._replays:
             task.cancel()
@@ -169,11 +172,11 @@ class Hub:
             previous = self.races.get(self.codes.race_of(code) or "")
             race.code = code
             self.codes.keep(code, owner, race.id)
-            self._publish(race, {"type": "broadcast", "code": code})
+            self._publish(race, protocol.Broadcast(race_id=race.id, code=code))
             if previous is not None and previous is not race:
                 # To its viewers now, not into its history: a page that opens that race later,
                 # from Recent races or its own link, wants that race.
-                moved = {"type": "next", "race_id": previous.id, "next_race_id": race.id, "code": code}
+                moved = protocol.wire(protocol.Next(race_id=previous.id, next_race_id=race.id, code=code))
                 for outbox in previous.subscribers:
                     outbox.put_nowait(moved)
         return race
@@ -204,7 +207,7 @@ class Hub:
 
     def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:
-            raise Refused("worker_unavailable", self._cannot_train()["message"])
+            raise Refused("worker_unavailable", self._cannot_train().message)
         for race in self.races.values():
             if race.config == config and not race.finished and race.replay_of is None and joinable(race):
                 return race  # training it twice would give the same curves: watch this one
@@ -232,7 +235,7 @@ class Hub:
         if stored:
             self._replay(race, stored)
             return race
-        self._publish(race, {"type": "accepted", "config": config.model_dump()})
+        self._publish(race, protocol.Accepted(race_id=race.id, config=config))
         self.waiting.append(race)
         self._dispatch()
         self._announce_positions()
@@ -246,7 +249,7 @@ class Hub:
         if queued or race.replay_of:
             if queued:
                 self.waiting.remove(race)
-            self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
+            self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason=reason))
             self._announce_positions()
         else:
             for slot in self.slots:
@@ -257,8 +260,15 @@ class Hub:
     def get(self, race_id: str) -> Race:
         race = self.races.get(race_id)
         if race is None and (stored := self.store.get(race_id)):
-            race = Race(id=race_id, config=RaceConfig.model_construct(**stored["config"]), owner="", status="done",
-                        messages=stored["events"], created=stored["created"], device=stored["device"])  # fmt: skip
+            race = Race(
+                id=race_id,
+                config=RaceConfig.model_construct(**stored["config"]),
+                owner="",
+                status="done",
+                messages=stored["events"],
+                created=stored["created"],
+                device=stored["device"],
+            )
             self.races[race_id] = race
             self._forget_old()
         if race is None:
@@ -273,14 +283,14 @@ class Hub:
         return {"total": total, "limit": limit, "offset": offset, "races": races}
 
     @contextmanager
-    def listen(self, outbox: asyncio.Queue) -> Iterator[None]:
+    def listen(self, outbox: Outbox) -> Iterator[None]:
         """News of the server itself, not of one race, into ``outbox``: that it can no longer train.
 
         Told to every connection, so an idle page learns it before its next Train, and at once to
         one that connects later (a page whose socket dropped meanwhile).
         """
         if self.worker_error:
-            outbox.put_nowait(self._cannot_train())
+            outbox.put_nowait(protocol.wire(self._cannot_train()))
         self._listeners.add(outbox)
         try:
             yield
@@ -292,7 +302,7 @@ class Hub:
         return race.owner if race else None
 
     @contextmanager
-    def subscribe(self, race_id: str, outbox: asyncio.Queue) -> Iterator[Race]:
+    def subscribe(self, race_id: str, outbox: Outbox) -> Iterator[Race]:
         """History first, then live messages, into ``outbox``; no await in between, so no gap."""
         race = self.get(race_id)
         for message in race.messages:
@@ -336,19 +346,19 @@ class Hub:
         }
 
     # --- internals -----------------------------------------------------------
-    def _replay(self, race: Race, stored: dict) -> None:
+    def _replay(self, race: Race, stored: dict[str, Any]) -> None:
         """Stream a stored race's events again at a brisk pace, marked as a replay."""
         race.status, race.device, race.replay_of = "running", stored["device"], stored["race_id"]
-        self._publish(race, {"type": "accepted", "config": race.config.model_dump(), "replay_of": stored["race_id"]})
+        self._publish(race, protocol.Accepted(race_id=race.id, config=race.config, replay_of=stored["race_id"]))
+        events = [e for e in stored["events"] if e["type"] in ("plan", "epoch", "done")]
 
         async def stream() -> None:
-            for event in stored["events"]:
-                if event["type"] not in ("plan", "epoch", "done"):
-                    continue
+            for event in events:
                 await asyncio.sleep(self.settings.replay_interval_s)
                 if race.finished:
                     return
-                self._publish(race, {**event, "race_id": race.id, "replay": True})
+                replayed = RACE_EVENT.validate_python(event)
+                self._publish(race, protocol.race_event(replayed, race.id, event.get("emitted_at"), replay=True))
             race.status = "done"
             log.info("race %s replayed from %s", race.id, race.replay_of)
 
@@ -360,7 +370,7 @@ class Hub:
         """The most target images the workers' dataset holds, once one has said."""
         return next((slot.max_n for slot in self.slots if slot.max_n is not None), None)
 
-    def _trained_here(self, key: str) -> dict | None:
+    def _trained_here(self, key: str) -> dict[str, Any] | None:
         """A race of ``key`` (``cache_key``) this process trained to the end.
 
         Found whether or not the store has it yet (its write may be waiting for a lock, or have
@@ -369,7 +379,7 @@ class Hub:
         race = next((r for r in reversed(self.races.values()) if r.key == key), None)
         return race.snapshot() if race else None
 
-    def _stored(self, config: RaceConfig, slot: Slot) -> dict | None:
+    def _stored(self, config: RaceConfig, slot: Slot) -> dict[str, Any] | None:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
         if not slot.device:
             return None
@@ -393,7 +403,7 @@ class Hub:
 
         def tell() -> None:
             race.viewers_due = None
-            message = {"type": "viewers", "race_id": race.id, "count": len(race.subscribers)}
+            message = protocol.wire(protocol.Viewers(race_id=race.id, count=len(race.subscribers)))
             for outbox in race.subscribers:
                 outbox.put_nowait(message)
 
@@ -427,16 +437,17 @@ class Hub:
             for outbox in race.subscribers:
                 outbox.put_nowait(self._position_message(race))
 
-    def _position_message(self, race: Race) -> dict:
-        return {"type": "queued", "race_id": race.id, "position": self.waiting.index(race) + 1}
+    def _position_message(self, race: Race) -> dict[str, Any]:
+        return protocol.wire(protocol.Queued(race_id=race.id, position=self.waiting.index(race) + 1))
 
-    def _publish(self, race: Race, message: dict) -> None:
-        message = {"race_id": race.id, **message}
-        race.messages.append(message)
+    def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
+        """Into the race's history and to its viewers: a server message, or a stamped race event."""
+        sent = message if isinstance(message, dict) else protocol.wire(message)
+        race.messages.append(sent)
         for outbox in race.subscribers:
-            outbox.put_nowait(message)
+            outbox.put_nowait(sent)
 
-    def _finish(self, race: Race, status: Status, message: dict) -> None:
+    def _finish(self, race: Race, status: Status, message: protocol.ServerMessage | dict[str, Any]) -> None:
         if race.finished:
             return
         self._publish(race, message)
@@ -458,44 +469,46 @@ class Hub:
         self._dispatch()
         self._announce_positions()
 
-    def _on_message(self, slot: Slot, worker: Worker, msg: Message) -> None:
+    def _on_message(self, slot: Slot, worker: Worker, msg: WorkerMessage) -> None:
         if worker is not slot.worker:
             return  # from a worker already replaced
-        kind, race_id, payload = msg
-        race = slot.race
-        if kind == "ready":
-            slot.ready, slot.device, slot.recipe, slot.max_n = True, payload["device"], payload["recipe"], payload["max_n"]
+        if isinstance(msg, Ready):
+            slot.ready, slot.device, slot.recipe, slot.max_n = True, msg.device, msg.recipe, msg.max_n
             slot.failed_starts = 0
             return
-        if kind == "fatal":
-            self._give_up(slot, payload)
+        if isinstance(msg, Fatal):
+            self._give_up(slot, msg.why)
             return
-        if race is None or race.id != race_id:
+        race = slot.race
+        if race is None or race.id != msg.race_id:
             return
-        if kind == "event":
-            if payload["type"] == "plan":
-                race.device = payload["device"]
-            self.metrics.event_latency.observe(max(0.0, time.time() - payload["emitted_at"]))
-            if payload["type"] == "done":
-                # Finished as soon as viewers can see it, so a repeat request replays it rather
-                # than attaching to a race that will say nothing more.
-                self._finish(race, "done", payload)
-                race.key = cache_key(race.config, race.device, slot.recipe)
-                self.store.later(self.store.save, race.snapshot(), race.key, time.time(), failed=_unsaved)
-            else:
-                self._publish(race, payload)
-        elif kind == "finished":
-            self._free(slot)
-        elif kind == "cancelled":
-            reason = race.stop_reason or "stopped before the last epoch"
-            self._finish(race, "cancelled", {"type": "cancelled", "reason": reason})
-            self._free(slot)
-        elif kind == "error":
-            self._finish(race, "error", {"type": "error", "code": "training_failed", "message": payload})
-            self._free(slot)
+        match msg:
+            case EventOut(event=event, emitted_at=emitted_at):
+                if event.type == "plan":
+                    race.device = event.device
+                self.metrics.event_latency.observe(max(0.0, time.time() - emitted_at))
+                message = protocol.race_event(event, race.id, emitted_at)
+                if event.type == "done":
+                    # Finished as soon as viewers can see it, so a repeat request replays it rather
+                    # than attaching to a race that will say nothing more.
+                    self._finish(race, "done", message)
+                    race.key = cache_key(race.config, race.device, slot.recipe)
+                    self.store.later(self.store.save, race.snapshot(), race.key, time.time(), failed=_unsaved)
+                else:
+                    self._publish(race, message)
+            case Finished():
+                self._free(slot)
+            case Cancelled():
+                reason = race.stop_reason or "stopped before the last epoch"
+                self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason=reason))
+                self._free(slot)
+            case Failed(why=why):
+                self._finish(race, "error", protocol.Error(code="training_failed", message=why, race_id=race.id))
+                self._free(slot)
 
-    def _cannot_train(self) -> dict[str, str]:
-        return {"type": "error", "code": "worker_unavailable", "message": f"this server cannot train: {self.worker_error}"}
+    def _cannot_train(self, race_id: str | None = None) -> protocol.Error:
+        message = f"this server cannot train: {self.worker_error}"
+        return protocol.Error(code="worker_unavailable", message=message, race_id=race_id)
 
     def _give_up(self, slot: Slot, why: str) -> None:
         """No more workers: every race waiting to train, and any training, ends with the reason,
@@ -503,11 +516,11 @@ class Hub:
         self.worker_error = why
         log.error("training worker cannot start: %s", why)
         for r in [*([slot.race] if slot.race else []), *self.waiting]:
-            self._finish(r, "error", self._cannot_train())
+            self._finish(r, "error", self._cannot_train(r.id))
         self.waiting.clear()
         slot.race = None
         for outbox in self._listeners:
-            outbox.put_nowait(self._cannot_train())
+            outbox.put_nowait(protocol.wire(self._cannot_train()))
 
     def _on_death(self, slot: Slot, worker: Worker) -> None:
         if worker is not slot.worker or self._closing or self.worker_error:
@@ -524,16 +537,11 @@ class Hub:
             return
         log.error("training worker died (exit code %s); starting a fresh one", code)
         if slot.race:
-            self._finish(
-                slot.race,
-                "error",
-                {
-                    "type": "error",
-                    "code": "worker_died",
-                    "message": f"the training worker stopped unexpectedly (exit code {code}); a fresh worker "
-                    "is starting, so start the race again",
-                },
+            message = (
+                f"the training worker stopped unexpectedly (exit code {code}); a fresh worker is starting, "
+                "so start the race again"
             )
+            self._finish(slot.race, "error", protocol.Error(code="worker_died", message=message, race_id=slot.race.id))
             slot.race = None
         worker.shutdown(timeout=1.0)
         slot.worker, slot.ready, slot.device, slot.recipe = Worker(self.settings), False, None, None

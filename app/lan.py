@@ -111,7 +111,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
         except OSError as exc:
             for done in bound:
                 done.close()
-            raise ListenError(f"cannot listen on {_bracketed(address[0])}:{port}: {_advice(exc)}") from None
+            raise ListenError(f"cannot listen on {_bracketed(str(address[0]))}:{port}: {_advice(exc)}") from None
     return bound
 
 

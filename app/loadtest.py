@@ -59,10 +59,18 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        env = {**os.environ, "HEADSTART_DATABASE": str(self.database), "HEADSTART_MAX_QUEUE": "64",
-               "HEADSTART_REPLAY_INTERVAL_S": "0.02"}  # fmt: skip
-        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        env = {
+            **os.environ,
+            "HEADSTART_DATABASE": str(self.database),
+            "HEADSTART_MAX_QUEUE": "64",
+            "HEADSTART_REPLAY_INTERVAL_S": "0.02",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 try:
@@ -117,16 +125,22 @@ async def follow(
 async def classroom(server: Server, latencies: list[float]) -> dict:
     url = server.base.replace("http", "ws") + "/ws"
     rss_before = rss_mb(server.proc.pid)
-    starters = [asyncio.create_task(follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)},
-                                           latencies)) for i in range(30)]  # fmt: skip
+    starters = [
+        asyncio.create_task(follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)}, latencies))
+        for i in range(30)
+    ]
     streams = await asyncio.gather(*starters)
     races = list({s[0]["race_id"] for s in streams})
-    watchers = [follow(f"{url}?client=w{i}", {"type": "watch", "race_id": random.choice(races)}, latencies)
-                for i in range(30)]  # fmt: skip
+    watchers = [follow(f"{url}?client=w{i}", {"type": "watch", "race_id": random.choice(races)}, latencies) for i in range(30)]
     streams += await asyncio.gather(*watchers)
     problems = [p for p in map(check_stream, streams) if p]
-    return {"streams": len(streams), "races": len(races), "problems": problems,
-            "rss_before_mb": rss_before, "rss_after_mb": rss_mb(server.proc.pid)}  # fmt: skip
+    return {
+        "streams": len(streams),
+        "races": len(races),
+        "problems": problems,
+        "rss_before_mb": rss_before,
+        "rss_after_mb": rss_mb(server.proc.pid),
+    }
 
 
 async def faults(server: Server, latencies: list[float]) -> dict:
@@ -149,14 +163,27 @@ async def faults(server: Server, latencies: list[float]) -> dict:
     killed = await task
     report["worker_kill"] = killed[-1].get("code")
     # 2. Clients that disconnect mid-stream.
-    drops = [follow(f"{url}?client=d{i}", {"type": "start", "config": {"n": 100, "epochs": 3, "seed": 50 + i}},
-                    latencies, drop_after=3) for i in range(5)]  # fmt: skip
+    drops = [
+        follow(
+            f"{url}?client=d{i}", {"type": "start", "config": {"n": 100, "epochs": 3, "seed": 50 + i}}, latencies, drop_after=3
+        )
+        for i in range(5)
+    ]
     await asyncio.gather(*drops)
     # 3. 1,000 malformed messages: fuzzed JSON, wrong types, huge payloads, binary frames.
     rng = random.Random(0)
-    junk = ["{", "[]", "null", '{"type": 5}', '{"type": "start", "config": {"n": -1}}', '{"type": "start", "config": []}',
-            '{"type": "watch", "race_id": ""}', '{"type": "cancel"}', "x" * 20000,
-            '{"type": "start", "config": {"epochs": 1e309}}']  # fmt: skip
+    junk = [
+        "{",
+        "[]",
+        "null",
+        '{"type": 5}',
+        '{"type": "start", "config": {"n": -1}}',
+        '{"type": "start", "config": []}',
+        '{"type": "watch", "race_id": ""}',
+        '{"type": "cancel"}',
+        "x" * 20000,
+        '{"type": "start", "config": {"epochs": 1e309}}',
+    ]
     errors = 0
     async with connect(url + "?client=fuzz", max_size=None) as ws:
         for i in range(1000):
@@ -208,8 +235,10 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"complete, ordered streams: {load['streams'] - len(load['problems'])}/{load['streams']}")
     for problem in load["problems"][:5]:
         print("  problem:", problem)
-    print(f"event latency (worker emit → client receive): p50 {1000 * statistics.median(latencies):.1f} ms, "
-          f"p95 {1000 * p95:.1f} ms over {len(latencies)} live epoch events")  # fmt: skip
+    print(
+        f"event latency (worker emit → client receive): p50 {1000 * statistics.median(latencies):.1f} ms, "
+        f"p95 {1000 * p95:.1f} ms over {len(latencies)} live epoch events"
+    )
     print(f"server RSS: {load['rss_before_mb']:.0f} MB before, {load['rss_after_mb']:.0f} MB after the classroom")
     print(f"worker killed mid-race → viewers got: {report['worker_kill']}")
     print(f"malformed messages answered with an error: {report['malformed_answered_with_error']}/1000")
@@ -217,10 +246,16 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"finished races before restart: {before['total']}, after: {after['total']}, all intact: {intact}")
     print(f"next race after the faults: {final[-1]['type']}")
     print(f"total {time.perf_counter() - t0:.0f} s")
-    ok = (not load["problems"] and p95 <= 0.1 and report["worker_kill"] == "worker_died" and intact
-          and report["malformed_answered_with_error"] == 1000
-          and all(400 <= c < 500 for c in report["bad_http_statuses"])
-          and after["total"] == before["total"] and final[-1]["type"] == "done")  # fmt: skip
+    ok = (
+        not load["problems"]
+        and p95 <= 0.1
+        and report["worker_kill"] == "worker_died"
+        and intact
+        and report["malformed_answered_with_error"] == 1000
+        and all(400 <= c < 500 for c in report["bad_http_statuses"])
+        and after["total"] == before["total"]
+        and final[-1]["type"] == "done"
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

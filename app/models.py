@@ -8,6 +8,7 @@ plan in ``architecture``, which also counts their parameters without torch.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,7 @@ class EpochAverageNorm(nn.BatchNorm1d):
 
     def forward_without_host_reads(self, x: torch.Tensor) -> torch.Tensor:
         out = F.batch_norm(x, None, None, training=True, eps=self.eps)
+        assert self.num_batches_tracked is not None and self.running_mean is not None and self.running_var is not None
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             weight = 1.0 / self.num_batches_tracked
@@ -76,11 +78,19 @@ class Head(nn.Sequential):
         super().__init__(EpochAverageNorm(features), nn.Linear(features, classes))
 
     @property
+    def norm(self) -> EpochAverageNorm:
+        return cast(EpochAverageNorm, self[0])
+
+    @property
+    def linear(self) -> nn.Linear:
+        return cast(nn.Linear, self[1])
+
+    @property
     def in_features(self) -> int:
-        return self[1].in_features
+        return self.linear.in_features
 
     def restart_statistics(self) -> None:
-        self[0].reset_running_stats()
+        self.norm.reset_running_stats()
 
 
 class ResNet(nn.Module):
@@ -127,7 +137,8 @@ class ResNet(nn.Module):
         return nn.Sequential(*self._layers(j, k))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers_from(0)(x)
+        out: torch.Tensor = self.layers_from(0)(x)
+        return out
 
     def lock(self, k: int) -> None:
         """Lock the first k body units: no gradients, and BatchNorm keeps its running statistics.

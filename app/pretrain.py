@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 @torch.inference_mode()
 def accuracy(model: models.ResNet, split: data.Split, batch: int = 1000) -> float:
     model.eval()
-    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(split.x.split(batch), split.y.split(batch), strict=True))
+    pairs = zip(split.x.split(batch), split.y.split(batch), strict=True)
+    correct = sum(int((model(x).argmax(1) == y).sum().item()) for x, y in pairs)
     return correct / len(split)
 
 
@@ -36,11 +37,11 @@ def pretrain(
     # The source head starts at zero (after the same random draws as any head, so the body's init
     # is unchanged): the shipped checkpoint was trained so, and this rebuilds it bit for bit.
     # The head is discarded for the target task; only the body carries over.
-    torch.nn.init.zeros_(model.head[1].weight)
-    torch.nn.init.zeros_(model.head[1].bias)
+    torch.nn.init.zeros_(model.head.linear.weight)
+    torch.nn.init.zeros_(model.head.linear.bias)
     # Contiguous on the CPU: the shipped checkpoint was trained so, and another layout would
     # change its bits (channels_last sums in another order).
-    model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
+    model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
     steps = epochs * math.ceil(len(train) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)

@@ -1,7 +1,9 @@
-"""Websocket messages: what a client may send, and the server's own replies.
+"""Websocket messages: what a client may send, and every message the server sends.
 
-Race events (plan, epoch, done) are the engine's, from ``app.events``, with a
-``race_id`` added. docs/protocol.md documents every message here with an example.
+Race events (plan, epoch, done) are the engine's, from ``app.events``, stamped by
+``race_event`` with their race; every other message the server sends is one of the models
+here, turned into JSON by ``wire``. docs/protocol.md documents each with an example, and a
+test checks what a running server really sends against these models.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from app.events import RaceConfig
+from app.events import RaceConfig, RaceEvent
 from app.settings import Limits
 
 
@@ -21,7 +23,7 @@ class _Message(BaseModel):
 
 class Start(_Message):
     type: Literal["start"]
-    config: RaceConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    config: RaceConfig = Field(default_factory=dict, validate_default=True)
     broadcast: bool = False  # give the race a short code a class can type to watch it
 
 
@@ -54,48 +56,53 @@ CLIENT_TYPES = tuple(get_args(m.model_fields["type"].annotation)[0] for m in CLI
 ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch | Unwatch, Field(discriminator="type")])
 
 
-class Accepted(BaseModel):
+class _ServerMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Accepted(_ServerMessage):
     type: Literal["accepted"] = "accepted"
     race_id: str
     config: RaceConfig
     replay_of: str | None = None  # the stored race this one replays, if it is a replay
     # Whether the receiving client started it, and so may cancel it: a student who joins a
-    # teacher's race (same settings, a watch link or a code) gets false.
-    yours: bool
+    # teacher's race (same settings, a watch link or a code) gets false. Set per connection
+    # as the message leaves, since every viewer shares the race's history.
+    yours: bool = False
 
 
-class Broadcast(BaseModel):
+class Broadcast(_ServerMessage):
     type: Literal["broadcast"] = "broadcast"
     race_id: str
     code: str  # four letters; students open /w/CODE or type it on the page
 
 
-class Next(BaseModel):
+class Next(_ServerMessage):
     type: Literal["next"] = "next"
     race_id: str
     next_race_id: str  # the broadcasting client's next broadcast race, under the same code
     code: str
 
 
-class Viewers(BaseModel):
+class Viewers(_ServerMessage):
     type: Literal["viewers"] = "viewers"
     race_id: str
     count: int  # connections following this broadcast race, its starter's included
 
 
-class Queued(BaseModel):
+class Queued(_ServerMessage):
     type: Literal["queued"] = "queued"
     race_id: str
     position: int  # 1 = next to train
 
 
-class Cancelled(BaseModel):
+class Cancelled(_ServerMessage):
     type: Literal["cancelled"] = "cancelled"
     race_id: str
     reason: str
 
 
-class Error(BaseModel):
+class Error(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
     message: str
@@ -103,8 +110,30 @@ class Error(BaseModel):
     race_id: str | None = None
 
 
+ServerMessage = Accepted | Broadcast | Next | Viewers | Queued | Cancelled | Error
+
+
+class RaceEventStamp(_ServerMessage):
+    """What the server adds to each of the engine's race events it sends."""
+
+    race_id: str
+    emitted_at: float | None = None  # the worker's clock as it made the event (Unix seconds)
+    replay: bool | None = None  # true when the race replays a stored one
+
+
+def wire(message: ServerMessage) -> dict[str, Any]:
+    """A server message as it goes on the wire: JSON types, unset optional fields left out."""
+    return message.model_dump(mode="json", exclude_none=True)
+
+
+def race_event(event: RaceEvent, race_id: str, emitted_at: float | None = None, replay: bool = False) -> dict[str, Any]:
+    """One of the engine's events as the server sends it: stamped with its race."""
+    stamp = RaceEventStamp(race_id=race_id, emitted_at=emitted_at, replay=replay or None)
+    return stamp.model_dump(exclude_none=True) | event.model_dump(mode="json")
+
+
 def error(code: str, message: str, field: str | None = None, race_id: str | None = None) -> dict[str, Any]:
-    return Error(code=code, message=message, field=field, race_id=race_id).model_dump(exclude_none=True)
+    return wire(Error(code=code, message=message, field=field, race_id=race_id))
 
 
 def describe_validation_error(errors: Sequence[Any], limits: Limits | None = None) -> tuple[str | None, str]:

@@ -6,7 +6,7 @@ what it needs and whether it holds; docs/scenario.md shows the table for the shi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -111,7 +111,7 @@ def evaluate(rows: Sequence[dict[str, Any]], default_frozen: int, default_n: int
     grid = summarise(rows, frozen=default_frozen)
     ns = sorted({p.n for p in grid})
     largest = ns[-1] if ns else 0
-    measures = {
+    measures: dict[int, Callable[[], tuple[str, bool]]] = {
         1: lambda: _head_start(grid),
         2: lambda: _gap_closes(grid, largest),
         3: lambda: _frozen_fast_then_flat(grid, ns, largest),

@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -24,30 +24,17 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import lan, protocol, sweep
+from app import lan, protocol, strategies, sweep
 from app.architecture import describe_units
-from app.events import STRATEGIES, RaceConfig
-from app.hub import Hub, Refused
+from app.events import Epoch, RaceConfig, race_fields
+from app.hub import Hub, Outbox, Refused
 from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings
 from app.store import StoreError
 
 log = logging.getLogger(__name__)
 # Each row also names its race and configuration, so files from several races concatenate
 # into one table a class can compare (by n, by locked units) without losing which is which.
-CSV_FIELDS = (
-    "race_id",
-    *RaceConfig.model_fields,
-    "device",
-    "strategy",
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "trainable_params",
-    "total_params",
-    "compute_s",
-    "images_per_s",
-)
+CSV_FIELDS = ("race_id", *RaceConfig.model_fields, "device", *(name for name in Epoch.model_fields if name != "type"))
 
 
 class PageFiles(StaticFiles):
@@ -63,11 +50,13 @@ class PageFiles(StaticFiles):
 
 
 def get_hub(request: Request) -> Hub:
-    return request.app.state.hub
+    hub: Hub = request.app.state.hub
+    return hub
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
@@ -78,10 +67,12 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     units = describe_units(settings)
     address, reachable = lan.class_address(settings.host, settings.port, settings.class_address)
+    limits = hub.limits()
     return {
-        "limits": hub.limits().model_dump(),
+        "fields": [spec.model_dump() for spec in race_fields(limits)],
+        "limits": limits.model_dump(),
         "units": [u.model_dump() for u in units],
-        "strategies": list(STRATEGIES),
+        "strategies": strategies.public(),
         "classes": [FASHION_CLASSES[c] for c in settings.target_classes],
         "source_classes": [FASHION_CLASSES[c] for c in settings.source_classes],
         "test_size": settings.test_size,
@@ -101,7 +92,7 @@ def store_unavailable(exc: StoreError, race_id: str | None = None) -> dict[str, 
     return protocol.error("store_unavailable", f"{exc}; try again shortly", race_id=race_id)
 
 
-def races_csv(race: dict) -> str:
+def races_csv(race: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -119,7 +110,7 @@ class Connection:
         self.ws, self.hub, self.settings = websocket, hub, settings
         # The page sends a stable id so a reconnecting tab still owns the race it started.
         self.client = (websocket.query_params.get("client") or secrets.token_hex(8))[:64]
-        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.outbox: Outbox = asyncio.Queue()
         self.watching: dict[str, ExitStack] = {}
 
     def send_error(self, code: str, message: str, field: str | None = None, race_id: str | None = None) -> None:
@@ -150,7 +141,7 @@ class Connection:
         if stack is not None:
             stack.close()
 
-    def handle(self, raw: dict[str, Any]) -> None:
+    def handle(self, raw: Mapping[str, Any]) -> None:
         if raw.get("bytes") is not None:
             self.send_error("binary_frame", "binary frames are not accepted; send JSON objects as text frames")
             return
@@ -193,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     hub = Hub(settings)
     templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+    templates.env.globals["strategy_colours"] = strategies.css_properties()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -40,7 +40,7 @@ class Range(BaseModel, Generic[Number]):
     default: Number
 
     @model_validator(mode="after")
-    def _ordered(self) -> Range:
+    def _ordered(self) -> Range[Number]:
         if not self.min <= self.default <= self.max:
             raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
         return self

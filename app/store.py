@@ -92,9 +92,16 @@ class Store:
         with self._writing(f"race {race['race_id']} could not be stored") as db:
             db.execute(
                 "INSERT OR REPLACE INTO races VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (race["race_id"], cache_key, json.dumps(race["config"]), race["device"], race["created"],
-                 finished, json.dumps(race["events"])),
-            )  # fmt: skip
+                (
+                    race["race_id"],
+                    cache_key,
+                    json.dumps(race["config"]),
+                    race["device"],
+                    race["created"],
+                    finished,
+                    json.dumps(race["events"]),
+                ),
+            )
 
     def save_code(self, code: str, owner: str, race_id: str, now: float) -> None:
         with self._writing(f"class code {code} could not be stored") as db:
@@ -127,7 +134,9 @@ class Store:
             return False
         return True
 
-    def _write_until_unlocked(self, write: Callable[..., object], args: tuple, failed: Callable[[StoreError], None]) -> None:
+    def _write_until_unlocked(
+        self, write: Callable[..., object], args: tuple[object, ...], failed: Callable[[StoreError], None]
+    ) -> None:
         give_up, told = time.monotonic() + LOCKED_FOR_S, False
         while True:
             try:
@@ -211,11 +220,24 @@ class Store:
 
 
 def _race(row: sqlite3.Row) -> dict[str, Any]:
-    return {"race_id": row["id"], "status": "done", "config": json.loads(row["config"]), "device": row["device"],
-            "created": row["created"], "finished": row["finished"], "events": json.loads(row["events"])}  # fmt: skip
+    return {
+        "race_id": row["id"],
+        "status": "done",
+        "config": json.loads(row["config"]),
+        "device": row["device"],
+        "created": row["created"],
+        "finished": row["finished"],
+        "events": json.loads(row["events"]),
+    }
 
 
 def _summary(row: sqlite3.Row) -> dict[str, Any]:
     done = json.loads(row["events"])[-1]
-    return {"race_id": row["id"], "config": json.loads(row["config"]), "device": row["device"],
-            "finished": row["finished"], "summary": done.get("summary"), "wall_s": done.get("wall_s")}  # fmt: skip
+    return {
+        "race_id": row["id"],
+        "config": json.loads(row["config"]),
+        "device": row["device"],
+        "finished": row["finished"],
+        "summary": done.get("summary"),
+        "wall_s": done.get("wall_s"),
+    }

@@ -21,13 +21,21 @@ from typing import Any
 from app.errors import SetupError
 from app.events import STRATEGIES, Epoch, RaceConfig
 from app.settings import Limits, Settings
+from app.strategies import LOOKS
 
 COLUMNS = (
-    "n", "seed", "frozen", "epochs", "strategy", "epoch",
-    "test_acc", "train_acc", "train_loss", "compute_s", "trainable_params",
-)  # fmt: skip
-COLOURS = {"scratch": "#d55e00", "frozen": "#0072b2", "finetune": "#009e73"}  # the page's, colour-blind safe
-LABELS = {"scratch": "scratch", "frozen": "frozen", "finetune": "fine-tune"}
+    "n",
+    "seed",
+    "frozen",
+    "epochs",
+    "strategy",
+    "epoch",
+    "test_acc",
+    "train_acc",
+    "train_loss",
+    "compute_s",
+    "trainable_params",
+)
 
 
 class SweepError(SetupError):
@@ -158,7 +166,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        meta: dict[str, Any] = json.loads(path.read_text())
+        return meta
     except ValueError as exc:
         raise SweepError(f"cannot read {path} ({exc}); {REMAKE}") from exc
 
@@ -254,8 +263,8 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
         if not pts:
             continue
         ns = [p.n for p in pts]
-        ax.fill_between(ns, [100 * p.lo for p in pts], [100 * p.hi for p in pts], color=COLOURS[strategy], alpha=0.18, lw=0)
-        ax.plot(ns, [100 * p.mean for p in pts], "o-", color=COLOURS[strategy], label=LABELS[strategy], lw=2, ms=4)
+        ax.fill_between(ns, [100 * p.lo for p in pts], [100 * p.hi for p in pts], color=LOOKS[strategy].colour, alpha=0.18, lw=0)
+        ax.plot(ns, [100 * p.mean for p in pts], "o-", color=LOOKS[strategy].colour, label=LOOKS[strategy].label, lw=2, ms=4)
     ax.set_xscale("log")
     ns = sorted({p.n for p in points})
     ax.set_xticks(ns, [str(n) for n in ns])

@@ -1,9 +1,9 @@
 """The training worker: a separate process that owns the device and runs races.
 
-Training never runs on the server's event loop. The server sends ``("race", id,
-config)`` commands; the worker sends back ``ready``, ``event``, ``finished``,
-``cancelled`` and ``error`` messages as plain picklable tuples. If the process dies,
-the server notices (``is_alive``) and starts a fresh one.
+Training never runs on the server's event loop. The server sends ``RunRace`` commands;
+the worker answers with the messages below (``WorkerMessage``), picklable dataclasses the
+server tells apart by their type. If the process dies, the server notices (``is_alive``)
+and starts a fresh one.
 """
 
 from __future__ import annotations
@@ -19,13 +19,63 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.events import RaceEvent
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 _ctx = mp.get_context("spawn")  # forking a process that holds torch threads or CUDA is unsafe
 
-# Messages from the worker: (kind, race_id | None, payload)
-Message = tuple[str, str | None, Any]
+
+@dataclass(frozen=True)
+class RunRace:
+    """To the worker: train this race."""
+
+    race_id: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker loaded its data and checkpoint and trained the default race once."""
+
+    device: str
+    recipe: str  # fingerprint of the checkpoint and training recipe: part of a stored race's key
+    max_n: int  # the most target images its dataset holds, balanced over the classes
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """The worker cannot train at all (no dataset, a corrupt checkpoint), and stops."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class EventOut:
+    """One of a race's events, stamped with the worker's clock as it was made."""
+
+    race_id: str
+    event: RaceEvent
+    emitted_at: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    race_id: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    race_id: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    race_id: str
+    why: str
+
+
+WorkerMessage = Ready | Fatal | EventOut | Finished | Cancelled | Failed
 
 
 def _exit_with_the_server() -> None:
@@ -41,7 +91,9 @@ def _exit_with_the_server() -> None:
         os._exit(0)
 
 
-def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: Any) -> None:
+def _serve(
+    settings_json: dict[str, Any], commands: mp.Queue[RunRace | None], results: mp.Queue[WorkerMessage], cancel: Any
+) -> None:
     """The worker process's main loop."""
     # Ctrl-C in a terminal, and systemd's stop, signal the whole group, the worker with its server.
     # The server stops it in order (its race cancelled, then told to stop), and it ends with its
@@ -63,38 +115,38 @@ def _serve(settings_json: dict, commands: mp.Queue, results: mp.Queue, cancel: A
             torch.set_num_threads(settings.threads)
         res = Resources.load(settings)
     except Exception as exc:  # a missing dataset or corrupt checkpoint: tell the server, then stop
-        results.put(("fatal", None, f"{type(exc).__name__}: {exc}"))
+        results.put(Fatal(f"{type(exc).__name__}: {exc}"))
         return
     try:
         warm_up(res)  # so the first race's clocks show what it costs, not the process's start-up
     except Exception as exc:
-        results.put(("fatal", None, f"the default race could not train: {type(exc).__name__}: {exc}"))
+        results.put(Fatal(f"the default race could not train: {type(exc).__name__}: {exc}"))
         return
     # The recipe fingerprint joins the device in a stored race's key: a race trained with
     # another checkpoint or recipe is never replayed as this one.
     # The dataset's capacity too: a folder with fewer images than the n slider allows is
     # refused by the server with the largest n it holds, before a race is queued.
-    results.put(("ready", None, {"device": describe_device(res.device), "recipe": settings.recipe_fingerprint(res.card.sha256),
-                                 "max_n": target_capacity(res.dataset, settings)}))  # fmt: skip
+    device, recipe = describe_device(res.device), settings.recipe_fingerprint(res.card.sha256)
+    results.put(Ready(device=device, recipe=recipe, max_n=target_capacity(res.dataset, settings)))
     while True:
         command = commands.get()
         if command is None:
             return
-        _, race_id, config_json = command
+        race_id = command.race_id
         try:
-            config = RaceConfig.validate_with(config_json, settings.limits)
+            config = RaceConfig.validate_with(command.config, settings.limits)
             for event in run_race(config, res, should_stop=cancel.is_set):
                 # Stamped here so the server can measure how long events take to reach viewers.
-                results.put(("event", race_id, event.model_dump(mode="json") | {"emitted_at": time.time()}))
-            results.put(("finished", race_id, None))
+                results.put(EventOut(race_id, event, time.time()))
+            results.put(Finished(race_id))
         except RaceCancelled:
-            results.put(("cancelled", race_id, None))
+            results.put(Cancelled(race_id))
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
-            results.put(("error", race_id, "the GPU ran out of memory; try a smaller n"))
+            results.put(Failed(race_id, "the GPU ran out of memory; try a smaller n"))
         except Exception as exc:
             log.error("race %s failed:\n%s", race_id, traceback.format_exc())
-            results.put(("error", race_id, f"training failed: {type(exc).__name__}: {exc}"))
+            results.put(Failed(race_id, f"training failed: {type(exc).__name__}: {exc}"))
 
 
 @dataclass
@@ -125,16 +177,17 @@ class Worker:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    def run(self, race_id: str, config: dict) -> None:
+    def run(self, race_id: str, config: dict[str, Any]) -> None:
         self.cancel.clear()  # cleared before sending, so a cancel that follows is never lost
-        self.commands.put(("race", race_id, config))
+        self.commands.put(RunRace(race_id, config))
 
     def stop_race(self) -> None:
         self.cancel.set()
 
-    def poll(self, timeout: float) -> Message | None:
+    def poll(self, timeout: float) -> WorkerMessage | None:
         try:
-            return self.results.get(timeout=timeout)
+            message: WorkerMessage = self.results.get(timeout=timeout)
+            return message
         except queue.Empty:
             return None
 

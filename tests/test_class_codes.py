@@ -23,8 +23,7 @@ def test_a_code_names_its_teachers_latest_race_and_outlives_a_restart(tmp_path) 
     codes = ClassCodes(store)
     codes.keep("QXRT", "teacher", "r1")
     codes.keep("QXRT", "teacher", "r2")
-    assert (codes.of("teacher"), codes.race_of("QXRT"), codes.of("student"), codes.race_of("ZZZZ")) == (
-        "QXRT", "r2", None, None)  # fmt: skip
+    assert (codes.of("teacher"), codes.race_of("QXRT"), codes.of("student"), codes.race_of("ZZZZ")) == ("QXRT", "r2", None, None)
     store.close()
     restarted = ClassCodes(Store(tmp_path / "races.sqlite3"))
     assert (restarted.of("teacher"), restarted.race_of("QXRT")) == ("QXRT", "r2")
@@ -38,5 +37,7 @@ def test_a_code_the_store_cannot_take_works_until_the_process_ends(tmp_path, cap
     with caplog.at_level(logging.ERROR):
         codes.keep("QXRT", "teacher", "r2")
     assert codes.race_of("QXRT") == "r2"
-    assert caplog.messages == [f"class code QXRT could not be stored in {tmp_path / 'races.sqlite3'}: "
-                               "Cannot operate on a closed database; it works until the server restarts"]  # fmt: skip
+    assert caplog.messages == [
+        f"class code QXRT could not be stored in {tmp_path / 'races.sqlite3'}: "
+        "Cannot operate on a closed database; it works until the server restarts"
+    ]

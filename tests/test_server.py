@@ -25,8 +25,15 @@ TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 @pytest.fixture(scope="module")
 def settings(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     database = tmp_path_factory.mktemp("db") / "races.sqlite3"
-    return tiny.model_copy(update={"max_races_per_client": 2, "orphan_grace_s": 0.3, "max_connections": 6,
-                                   "database": database, "replay_interval_s": 0.01})  # fmt: skip
+    return tiny.model_copy(
+        update={
+            "max_races_per_client": 2,
+            "orphan_grace_s": 0.3,
+            "max_connections": 6,
+            "database": database,
+            "replay_interval_s": 0.01,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +73,21 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert body["limits"]["n"]["min"] == 25 and body["limits"]["n"]["default"] == 200
     assert body["limits"]["epochs"] == {"min": 1, "max": 50, "default": 10}
     assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
-    assert body["strategies"] == ["scratch", "frozen", "finetune"]
+    assert [s["name"] for s in body["strategies"]] == ["scratch", "frozen", "finetune"]
+    assert all(s["label"] and s["colour"].startswith("#") for s in body["strategies"])
+    fields = {f["name"]: f for f in body["fields"]}
+    assert list(fields) == ["frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio"]
+    assert fields["epochs"] | {"label": "", "help": ""} == {
+        "name": "epochs",
+        "label": "",
+        "help": "",
+        "kind": "int",
+        "control": "number",
+        "group": "basic",
+        "min": 1,
+        "max": 50,
+        "default": 10,
+    }
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
     assert body["class_address"] is None and body["reachable_by_others"] is False  # served on 127.0.0.1
 
@@ -193,8 +214,10 @@ def test_the_sweep_panel_data_missing_or_damaged_is_named(client: TestClient, se
     damaged = tmp_path / "sweep.csv"
     damaged.write_text("n,seed,frozen\n25,0,x\n")
     try:
-        for csv_path, status, code, named in [(tmp_path / "none.csv", 404, "no_sweep", "run `python -m app sweep`"),
-                                              (damaged, 500, "bad_sweep", "cannot read line 2 of")]:  # fmt: skip
+        for csv_path, status, code, named in [
+            (tmp_path / "none.csv", 404, "no_sweep", "run `python -m app sweep`"),
+            (damaged, 500, "bad_sweep", "cannot read line 2 of"),
+        ]:
             app.dependency_overrides[get_app_settings] = lambda csv_path=csv_path: settings.model_copy(
                 update={"sweep_csv": csv_path}
             )
@@ -333,8 +356,10 @@ def test_a_race_the_store_cannot_keep_still_finishes_and_replays_from_memory(
     assert again[0]["replay_of"] == first[0]["race_id"] and accuracies(again) == accuracies(first)
     assert store.written(timeout=5) and store.get(first[0]["race_id"]) is None  # a restart forgets it: trains it again
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert said == [f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
-                    "database; a repeat of it replays from memory until the server restarts, then trains again"]  # fmt: skip
+    assert said == [
+        f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
+        "database; a repeat of it replays from memory until the server restarts, then trains again"
+    ]
 
 
 def test_a_race_finished_while_another_program_holds_the_database_is_kept_when_it_lets_go(
@@ -370,8 +395,11 @@ def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(
     where = f"in {settings.database}: Cannot operate on a closed database; try again shortly"
     listed = client.get("/api/races")
     assert listed.status_code == 503
-    assert listed.json() == {"type": "error", "code": "store_unavailable",
-                             "message": f"the finished races could not be listed {where}"}  # fmt: skip
+    assert listed.json() == {
+        "type": "error",
+        "code": "store_unavailable",
+        "message": f"the finished races could not be listed {where}",
+    }
     with client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "watch", "code": "ABCD"})
         refused = ws.receive_json()
@@ -379,8 +407,10 @@ def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(
         raced = run_race(ws, TINY | {"seed": 18})  # the same socket: training goes on without the store
     assert not any(m.get("replay") for m in raced) and raced[-1]["type"] == "done"
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert f"the finished races could not be searched in {settings.database}: Cannot operate on a closed database; " \
-           "training the race rather than replaying it" in said  # fmt: skip
+    assert (
+        f"the finished races could not be searched in {settings.database}: Cannot operate on a closed database; "
+        "training the race rather than replaying it" in said
+    )
 
 
 def test_a_server_starts_though_its_old_class_codes_cannot_be_cleared(
@@ -393,8 +423,9 @@ def test_a_server_starts_though_its_old_class_codes_cannot_be_cleared(
     with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
         assert c.get("/api/races").json()["total"] == 0
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert said == [f"old class codes could not be cleared in {settings.database}: database is locked; "
-                    "they are cleared at the next start"]  # fmt: skip
+    assert said == [
+        f"old class codes could not be cleared in {settings.database}: database is locked; they are cleared at the next start"
+    ]
 
 
 def test_a_finished_race_is_replayed_from_the_store(client: TestClient) -> None:
@@ -491,8 +522,10 @@ def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
             go.touch()
             told = idle.receive_json()  # a page that asked for nothing learns it all the same
         why = worker_error(c)
-        assert why == ("the training worker stopped 3 times in a row before it was ready (last exit code 7); the "
-                       "server's log may say why. Mend that, then restart the server.")  # fmt: skip
+        assert why == (
+            "the training worker stopped 3 times in a row before it was ready (last exit code 7); the "
+            "server's log may say why. Mend that, then restart the server."
+        )
         # One subject: the reason already names the worker.
         cannot = {"type": "error", "code": "worker_unavailable", "message": f"this server cannot train: {why}"}
         assert told == cannot
@@ -608,8 +641,10 @@ def test_a_class_code_the_store_cannot_keep_still_works_while_the_server_runs(
         assert client.get(f"/api/codes/{code}").json()["race_id"] == second["race_id"]
         until(teacher, "done")
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert said[0] == (f"class code {code} could not be stored in {settings.database}: Cannot operate on a closed "
-                       "database; it works until the server restarts")  # fmt: skip
+    assert said[0] == (
+        f"class code {code} could not be stored in {settings.database}: Cannot operate on a closed "
+        "database; it works until the server restarts"
+    )
 
 
 def test_two_teachers_broadcasting_the_same_settings_each_keep_their_own_class(client: TestClient) -> None:

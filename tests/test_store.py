@@ -49,8 +49,10 @@ def test_a_write_asked_for_while_the_file_is_locked_lands_when_it_is_released(
     assert store.written(timeout=10) and not failures
     assert store.get("r1")["events"] == RACE["events"] and store.race_of("QXRT") == "r1"  # in the order asked
     waited = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert waited == [f"race r1 could not be stored in {tmp_path / 'races.sqlite3'}: database is locked; "
-                      "waiting for the lock (up to 600 s), the server goes on meanwhile"]  # fmt: skip
+    assert waited == [
+        f"race r1 could not be stored in {tmp_path / 'races.sqlite3'}: database is locked; "
+        "waiting for the lock (up to 600 s), the server goes on meanwhile"
+    ]
 
 
 def test_a_write_that_waiting_cannot_mend_fails_at_once_and_says_why(store: Store, tmp_path: Path) -> None:
@@ -60,7 +62,8 @@ def test_a_write_that_waiting_cannot_mend_fails_at_once_and_says_why(store: Stor
     store.later(full.save, RACE, "key", 2.0, failed=failures.append)
     assert store.written(timeout=10)
     assert [(str(f), f.locked) for f in failures] == [
-        (f"race r1 could not be stored in {tmp_path / 'full.sqlite3'}: Cannot operate on a closed database", False)]  # fmt: skip
+        (f"race r1 could not be stored in {tmp_path / 'full.sqlite3'}: Cannot operate on a closed database", False)
+    ]
 
 
 def test_a_write_that_raises_something_else_is_logged_not_lost_in_the_thread(
@@ -82,4 +85,6 @@ def test_closing_gives_up_a_write_still_locked_out_and_says_so(tmp_path: Path, m
         assert not store.written(timeout=0.2)
         store.close()  # a server stopping: it does not wait for the other program for ever
     assert [(str(f).split(" in ")[0], f.locked) for f in failures] == [
-        ("race r1 could not be stored", True), ("class code QXRT could not be stored", True)]  # fmt: skip
+        ("race r1 could not be stored", True),
+        ("class code QXRT could not be stored", True),
+    ]

@@ -2,10 +2,12 @@
 // A tiny API (startRace, add, setMetric, setX, png) over the vendored uPlot.
 
 import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
-import { STRATEGY_LABELS } from "./format.js";
 
-// Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
-export const COLOURS = { scratch: "#D55E00", frozen: "#0072B2", finetune: "#009E73" };
+// A strategy's line colour, from the page's CSS custom properties (``--scratch``), which the
+// server writes from its one table of the strategies.
+export function colourOf(strategy) {
+  return getComputedStyle(document.documentElement).getPropertyValue(`--${strategy}`).trim() || "#888";
+}
 const METRICS = {
   test_acc: { label: "Test accuracy", percent: true },
   train_acc: { label: "Train accuracy", percent: true },
@@ -33,9 +35,11 @@ function formatValue(metric, v) {
 }
 
 export class RaceChart {
+  // ``strategies``: [{name, label}], in racing order, from /api/config.
   constructor(root, strategies) {
     this.root = root;
-    this.strategies = strategies;
+    this.strategies = strategies.map((s) => s.name);
+    this.labels = Object.fromEntries(strategies.map((s) => [s.name, s.label]));
     this.current = [];
     this.previous = [];
     this.metric = "test_acc";
@@ -126,7 +130,7 @@ export class RaceChart {
     const entries = this.strategies.map((s) => {
       const last = this.latest(s);
       const value = last ? ` ${formatValue(this.metric, last[this.metric])}` : "";
-      return { colour: COLOURS[s], text: `${STRATEGY_LABELS[s]}${value}`, dash: [] };
+      return { colour: colourOf(s), text: `${this.labels[s]}${value}`, dash: [] };
     });
     if (this.hasPrevious()) entries.push({ colour: "#888", text: "previous race", dash: [6 * px, 4 * px] });
     for (const { colour, text, dash } of entries) {
@@ -153,7 +157,7 @@ export class RaceChart {
   describe() {
     const { label } = METRICS[this.metric];
     const reached = Math.max(0, ...this.current.map((e) => e.epoch));
-    const values = this.strategies.flatMap((s) => this.latest(s) ?? []).map((e) => `${STRATEGY_LABELS[e.strategy]} ${formatValue(this.metric, e[this.metric])}`);
+    const values = this.strategies.flatMap((s) => this.latest(s) ?? []).map((e) => `${this.labels[e.strategy]} ${formatValue(this.metric, e[this.metric])}`);
     const of = this.epochs ? ` of ${this.epochs}` : "";
     this.root.setAttribute("aria-label", reached
       ? `${label} of the three strategies after epoch ${reached}${of}: ${values.join(", ")}.`
@@ -185,8 +189,8 @@ export class RaceChart {
     // Off the chart, the legend reads out where each line has got to rather than dashes.
     const latest = (u, sidx) => u.data[sidx].findLast((v) => v != null) ?? null;
     const line = (s, ghost) => ({
-      label: ghost ? `${STRATEGY_LABELS[s]} (previous)` : STRATEGY_LABELS[s],
-      stroke: ghost ? `${COLOURS[s]}55` : COLOURS[s],
+      label: ghost ? `${this.labels[s]} (previous)` : this.labels[s],
+      stroke: ghost ? `${colourOf(s)}55` : colourOf(s),
       width: ghost ? 1.5 : 3,
       dash: ghost ? [6, 4] : undefined,
       spanGaps: true,

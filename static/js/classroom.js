@@ -1,6 +1,6 @@
 // Classroom helpers: joining a broadcast race by its code, and the list of recent races.
 
-import { percent, seconds, STRATEGY_LABELS } from "./format.js";
+import { percent, seconds } from "./format.js";
 
 const WAIT_MS = 3000;
 
@@ -44,16 +44,16 @@ export function bindJoin(form, input, { onRace, onError, onWaiting }) {
   return { join, stop };
 }
 
-function describe(race) {
+function describe(race, labels) {
   const c = race.config;
   const results = Object.entries(race.summary || {})
-    .map(([s, r]) => `${STRATEGY_LABELS[s]} ${percent(r.final_test_acc, 0)}`)
+    .map(([s, r]) => `${labels[s]} ${percent(r.final_test_acc, 0)}`)
     .join(", ");
   return `n ${c.n} · ${c.frozen} locked · ${c.epochs} epochs · seed ${c.seed}: ${results} (${seconds(race.wall_s || 0)})`;
 }
 
 // Fill the list each time it is opened, so it shows what the class has run since.
-export function bindRecent(details, list, onRace) {
+export function bindRecent(details, list, onRace, labels) {
   details.addEventListener("toggle", async () => {
     if (!details.open) return;
     let races;
@@ -74,7 +74,7 @@ export function bindRecent(details, list, onRace) {
         const li = document.createElement("li");
         const button = document.createElement("button");
         button.type = "button";
-        button.textContent = describe(race);
+        button.textContent = describe(race, labels);
         button.addEventListener("click", () => onRace(race.race_id));
         li.append(button);
         return li;

@@ -1,6 +1,6 @@
-// The controls: sliders and fields bound to the state, with limits from /api/config.
-
-import { fit, RACE_FIELDS } from "./state.js";
+// The controls: one per race field, built from /api/config's field table and bound to the
+// state. A field's `control` says which kind: "units" (the lock slider), "log" (the data
+// slider) or "number" (a field); its `group` says where it goes ("basic", "advanced").
 
 const N_STEPS = 1000;
 
@@ -27,33 +27,80 @@ export function describeFrozen(k, units) {
   return `${k} unit${k > 1 ? "s" : ""} · ${units.slice(0, k).map((u) => u.label).join(", ")}`;
 }
 
+const sentence = (text) => `${text.replace(/^./, (c) => c.toUpperCase())}.`;
+
+function element(tag, attributes = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) el.setAttribute(name, value);
+  el.append(...children);
+  return el;
+}
+
 export class Controls {
-  constructor(config, state, onChange, onProblem) {
+  // ``roots``: the element of each group ({basic, advanced}); ``table``: the StateTable.
+  constructor(config, table, state, roots, { onChange, onProblem }) {
     this.config = config;
+    this.table = table;
     this.state = state;
     this.onChange = onChange;
     this.onProblem = onProblem;
     this.body = config.units.filter((u) => u.name !== "head");
-    const { limits } = config;
-    this.frozen = document.getElementById("frozen");
-    this.frozen.min = limits.frozen.min;
-    this.frozen.max = limits.frozen.max;
-    this.n = document.getElementById("n");
-    for (const name of ["epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio"]) {
-      const input = document.getElementById(name);
-      input.min = limits[name].min;
-      input.max = limits[name].max;
-      input.addEventListener("change", () => this.readNumber(name, input));
+    this.inputs = {};
+    this.sliders = {}; // name → how it reads and shows its value
+    let row = null;
+    for (const field of table.fields) {
+      const root = roots[field.group];
+      if (field.control === "number") {
+        const box = this.numberField(field);
+        // A group's basic number fields sit side by side, as the sliders' small companions.
+        if (field.group === "basic") {
+          row ??= root.appendChild(element("div", { class: "row" }));
+          row.append(box);
+        } else root.append(box);
+      } else {
+        root.append(this.sliderField(field));
+        row = null;
+      }
     }
-    this.frozen.addEventListener("input", () => this.set("frozen", Number(this.frozen.value)));
-    this.n.addEventListener("input", () => this.set("n", nFromSlider(Number(this.n.value), limits.n)));
     this.show();
   }
 
-  readNumber(name, input) {
-    const { value, problem } = fit(name, input.value, this.config.limits[name]);
-    this.set(name, value);
-    if (problem) this.onProblem(problem);
+  numberField(field) {
+    const input = element("input", { type: "number", id: field.name, name: field.name, min: field.min, max: field.max, title: sentence(field.help) });
+    if (field.kind === "int") input.setAttribute("inputmode", "numeric");
+    else input.step = "any";
+    input.addEventListener("change", () => {
+      const { value, problem } = this.table.fit(field.name, input.value);
+      this.set(field.name, value);
+      if (problem) this.onProblem(problem);
+    });
+    this.inputs[field.name] = input;
+    // The advanced group hides as one (hide=advanced); a basic field hides by its own name.
+    const hideable = field.group === "basic" ? { "data-control": field.name } : {};
+    return element("div", { class: "field small", ...hideable }, element("label", { for: field.name }, field.label), input);
+  }
+
+  sliderField(field) {
+    const output = element("output", { id: `${field.name}-out`, for: field.name });
+    const input = element("input", { type: "range", id: field.name, name: field.name, step: "1" });
+    const log = field.control === "log";
+    // The log slider runs over N_STEPS positions; the units slider over the units themselves.
+    const range = () => this.table.field(field.name);
+    const slider = log
+      ? { read: () => nFromSlider(Number(input.value), range()), position: (v) => sliderFromN(v, range()), text: (v) => describeN(v, this.config.classes.length) }
+      : { read: () => Number(input.value), position: (v) => v, text: (v) => describeFrozen(v, this.body) };
+    if (log) Object.assign(input, { min: 0, max: N_STEPS });
+    else Object.assign(input, { min: field.min, max: field.max });
+    input.addEventListener("input", () => this.set(field.name, slider.read()));
+    this.inputs[field.name] = input;
+    this.sliders[field.name] = { ...slider, output };
+    return element(
+      "div",
+      { class: "field", "data-control": field.name },
+      element("label", { for: field.name }, `${field.label} `, output),
+      input,
+      element("p", { class: "hint" }, sentence(field.help)),
+    );
   }
 
   set(name, value) {
@@ -64,19 +111,20 @@ export class Controls {
 
   // Reflect the state into every control (after a URL load or a watched race's config).
   show() {
-    const s = this.state;
-    this.frozen.value = s.frozen;
-    const frozenText = describeFrozen(s.frozen, this.body);
-    document.getElementById("frozen-out").textContent = frozenText;
-    this.frozen.setAttribute("aria-valuetext", frozenText);
-    this.n.value = sliderFromN(s.n, this.config.limits.n);
-    const nText = describeN(s.n, this.config.classes.length);
-    document.getElementById("n-out").textContent = nText;
-    this.n.setAttribute("aria-valuetext", nText);
-    for (const name of RACE_FIELDS.slice(2)) document.getElementById(name).value = s[name];
+    for (const [name, input] of Object.entries(this.inputs)) {
+      const slider = this.sliders[name];
+      if (!slider) {
+        input.value = this.state[name];
+        continue;
+      }
+      input.value = slider.position(this.state[name]);
+      const text = slider.text(this.state[name]);
+      slider.output.textContent = text;
+      input.setAttribute("aria-valuetext", text);
+    }
   }
 
   setDisabled(disabled) {
-    for (const name of RACE_FIELDS) document.getElementById(name).disabled = disabled;
+    for (const input of Object.values(this.inputs)) input.disabled = disabled;
   }
 }

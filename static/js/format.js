@@ -14,8 +14,6 @@ export function seconds(s) {
   return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
 }
 
-export const STRATEGY_LABELS = { scratch: "Scratch", frozen: "Frozen", finetune: "Fine-tune" };
-
 // How long a race has to go, for a class deciding whether to wait: nothing under a few seconds.
 export function timeLeft(s) {
   if (!(s >= 5)) return "";

@@ -1,7 +1,7 @@
 // The architecture strip: per strategy, the five body units and the head, each drawn
 // trainable or locked, with a pill counting trainable parameters and a compute counter.
 
-import { compact, percent, seconds, STRATEGY_LABELS } from "./format.js";
+import { compact, percent, seconds } from "./format.js";
 
 // Which units each strategy trains, from the unit list and the lock slider alone:
 // this is what lets the strip update instantly, before any training.
@@ -13,18 +13,19 @@ export function trainableUnits(strategy, units, frozen) {
 }
 
 export class Strip {
+  // ``strategies``: [{name, label}], in racing order, from /api/config.
   constructor(root, units, strategies) {
     this.root = root;
     this.units = units;
     this.total = units.reduce((sum, u) => sum + u.params, 0);
     this.rows = {};
     root.replaceChildren();
-    for (const strategy of strategies) {
+    for (const { name: strategy, label } of strategies) {
       const row = document.createElement("div");
       row.className = `strip-row s-${strategy}`;
       row.innerHTML = `
-        <div class="strip-name"><span class="swatch" aria-hidden="true"></span>${STRATEGY_LABELS[strategy]}</div>
-        <ol class="units" aria-label="${STRATEGY_LABELS[strategy]}: units"></ol>
+        <div class="strip-name"><span class="swatch" aria-hidden="true"></span>${label}</div>
+        <ol class="units" aria-label="${label}: units"></ol>
         <div class="strip-stats">
           <span class="pill"></span>
           <span class="clock" title="This strategy's own compute time">0.00 s</span>

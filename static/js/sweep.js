@@ -2,15 +2,16 @@
 // (GET /api/sweep). Hover a size to read the numbers; click it to load it into the race.
 
 import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
-import { axisStyle, COLOURS } from "./chart.js";
-import { percent, STRATEGY_LABELS } from "./format.js";
+import { axisStyle, colourOf } from "./chart.js";
+import { percent } from "./format.js";
 
 // Thousands as "1k", "2k"… where the axis is too narrow for four-digit labels side by side.
 const sizeLabel = (v, width) => (v == null ? "" : width < 520 && v >= 1000 ? `${v / 1000}k` : String(v));
 
 export class SweepPanel {
-  constructor(root, { readout, onPick, currentN }) {
+  constructor(root, { readout, onPick, currentN, labels }) {
     this.root = root;
+    this.labels = labels;
     this.readout = readout;
     this.onPick = onPick;
     this.currentN = currentN;
@@ -50,9 +51,10 @@ export class SweepPanel {
     const series = [{}];
     const bands = [];
     this.strategies.forEach((s, i) => {
-      series.push({ label: STRATEGY_LABELS[s], stroke: COLOURS[s], width: 2.5, points: { show: true, size: 7, fill: COLOURS[s] } });
+      const colour = colourOf(s);
+      series.push({ label: this.labels[s], stroke: colour, width: 2.5, points: { show: true, size: 7, fill: colour } });
       series.push({ stroke: "transparent", points: { show: false } }, { stroke: "transparent", points: { show: false } });
-      bands.push({ series: [2 + 3 * i, 3 + 3 * i], fill: `${COLOURS[s]}2e` });
+      bands.push({ series: [2 + 3 * i, 3 + 3 * i], fill: `${colour}2e` });
     });
     const width = this.root.clientWidth || 600;
     return {
@@ -98,7 +100,7 @@ export class SweepPanel {
     const x = Math.round(u.valToPos(n, "x", true));
     const { ctx } = u;
     ctx.save();
-    ctx.strokeStyle = "#8b1e3f";
+    ctx.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue("--oxblood").trim();
     ctx.setLineDash([5, 4]);
     ctx.lineWidth = 1.5 * devicePixelRatio;
     ctx.beginPath();
@@ -128,7 +130,7 @@ export class SweepPanel {
   atSize(n) {
     return this.strategies.map((s) => {
       const p = this.at(s, n);
-      return `${STRATEGY_LABELS[s]} ${percent(p.mean)} (${(100 * p.lo).toFixed(1)}–${percent(p.hi)})`;
+      return `${this.labels[s]} ${percent(p.mean)} (${(100 * p.lo).toFixed(1)}–${percent(p.hi)})`;
     });
   }
 

@@ -19,8 +19,14 @@ from tests.conftest import free_port, serving
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +97,10 @@ def broadcast(teacher: Page) -> str:
 def heard(page: Page) -> None:
     """From now on, ``window.said`` collects what a screen reader is given to read out."""
     announced = "document.getElementById('announce')"
-    page.evaluate(f"window.said = []; new MutationObserver(() => window.said.push({announced}.textContent))"
-                  f".observe({announced}, {{ childList: true }})")  # fmt: skip
+    page.evaluate(
+        f"window.said = []; new MutationObserver(() => window.said.push({announced}.textContent))"
+        f".observe({announced}, {{ childList: true }})"
+    )
 
 
 def shot(page: Page, name: str) -> Path:
@@ -198,9 +206,12 @@ def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, liv
     page = open_page(browser, f"{live_server}/?n=99999&frozen=9&epochs=abc&seed=1.5")
     status = page.locator("#status")
     expect(status).to_have_attribute("data-kind", "error")
-    for said in ("Target images must be 25–300, not 99,999; using 300.", "Fine-tune locks must be 0–4, not 9; using 4.",
-                 'Epochs needs a number from 1 to 50, not "abc"; using the default, 10.',
-                 "Seed must be a whole number, not 1.5; using 2."):  # fmt: skip
+    for said in (
+        "Target images must be 25–300, not 99,999; using 300.",
+        "Fine-tune locks must be 0–4, not 9; using 4.",
+        'Epochs needs a number from 1 to 50, not "abc"; using the default, 10.',
+        "Seed must be a whole number, not 1.5; using 2.",
+    ):
         expect(status).to_contain_text(said)
     expect(page.locator("#n-out")).to_contain_text("300 images")
     assert page.locator("#frozen").input_value() == "4"
@@ -284,8 +295,10 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
 
 def test_two_embeds_on_one_course_page_each_train_and_stop_their_own_race(browser: Browser, live_server: str) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 600})
-    frames = [f'<iframe src="{live_server}/embed?n=300&epochs={e}&seed={s}" width="640" height="480"></iframe>'
-              for e, s in ((50, 61), (2, 62))]  # fmt: skip
+    frames = [
+        f'<iframe src="{live_server}/embed?n=300&epochs={e}&seed={s}" width="640" height="480"></iframe>'
+        for e, s in ((50, 61), (2, 62))
+    ]
     with course_page("".join(frames), host="127.0.0.1") as course:  # same site: the frames share sessionStorage
         page.goto(course)
         first, second = page.frame_locator("iframe").nth(0), page.frame_locator("iframe").nth(1)
@@ -440,7 +453,12 @@ def test_a_page_opened_while_the_worker_loads_learns_what_it_can_train_once_it_k
         served = route.fetch().json()
         asked.append(1)
         if len(asked) < 3:
-            served |= {"device": None, "limits": served["limits"] | {"n": served["limits"]["n"] | {"max": 5000}}}
+            fields = [f | {"max": 5000} if f["name"] == "n" else f for f in served["fields"]]
+            served |= {
+                "device": None,
+                "fields": fields,
+                "limits": served["limits"] | {"n": served["limits"]["n"] | {"max": 5000}},
+            }
         elif outcome == "cannot start":
             served |= {"device": None, "worker_error": why}
         route.fulfill(json=served)
@@ -483,9 +501,17 @@ def test_a_page_whose_race_lost_its_worker_learns_whether_the_fresh_one_started(
             ws.send(json.dumps({"type": "accepted", "race_id": "R1", "yours": yours, "config": msg["config"]}))
             ws.send(json.dumps({"type": "plan", "race_id": "R1", "device": "cpu", "train_size": 50, "emitted_at": 1000.0}))
             died = True
-            ws.send(json.dumps({"type": "error", "race_id": "R1", "code": "worker_died",
-                                "message": "the training worker stopped unexpectedly (exit code -9); a fresh worker "
-                                           "is starting, so start the race again"}))  # fmt: skip
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "race_id": "R1",
+                        "code": "worker_died",
+                        "message": "the training worker stopped unexpectedly (exit code -9); a fresh worker "
+                        "is starting, so start the race again",
+                    }
+                )
+            )
 
         ws.on_message(answer)
 
@@ -546,9 +572,24 @@ def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_serv
             ws.send(json.dumps({"type": "accepted", "race_id": "R1", "yours": True, "config": config}))
             ws.send(json.dumps({"type": "plan", "race_id": "R1", "device": "cpu", "train_size": 200, "emitted_at": 1000.0}))
             for strategy in ("scratch", "frozen", "finetune"):  # epoch 2 of 10, 12 s after the plan: 6 s an epoch
-                ws.send(json.dumps({"type": "epoch", "race_id": "R1", "strategy": strategy, "epoch": 2, "train_loss": 1.0,
-                                    "train_acc": 0.5, "test_acc": 0.5, "trainable_params": 1, "total_params": 1,
-                                    "compute_s": 1.0, "images_per_s": 100.0, "emitted_at": 1012.0}))  # fmt: skip
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "epoch",
+                            "race_id": "R1",
+                            "strategy": strategy,
+                            "epoch": 2,
+                            "train_loss": 1.0,
+                            "train_acc": 0.5,
+                            "test_acc": 0.5,
+                            "trainable_params": 1,
+                            "total_params": 1,
+                            "compute_s": 1.0,
+                            "images_per_s": 100.0,
+                            "emitted_at": 1012.0,
+                        }
+                    )
+                )
 
         ws.on_message(answer)
 

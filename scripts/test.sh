@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Set up (idempotently) and run the lint and the test suite. Extra arguments go to pytest,
+# Set up (idempotently), then lint, check formatting and types, and run the test suite. Extra arguments go to pytest,
 # e.g. `scripts/test.sh -m slow` for the long calibration checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 .venv/bin/ruff check app tests
+.venv/bin/ruff format --check app tests
+.venv/bin/mypy  # strict on app/ (pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

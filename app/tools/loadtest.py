@@ -1,4 +1,4 @@
-"""Load-and-fault check of a real server on loopback: ``python -m app.loadtest``.
+"""Load-and-fault check of a real server on loopback: ``python -m app.tools.loadtest``.
 
 Starts the server as a subprocess (the embedded default: Fashion-MNIST and the shipped
 checkpoint, with a fresh database), then: 30 clients each start a small race (mixed
@@ -25,9 +25,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import httpx
-from websockets.asyncio.client import connect
+try:
+    import httpx
+    from websockets.asyncio.client import connect
+except ImportError as exc:  # a tool's own dependencies, not the server's
+    raise SystemExit(f"the load test needs its extra: pip install -e '.[loadtest]' ({exc})") from None
 
 CONFIGS = [{"n": n, "epochs": 2, "frozen": k, "seed": s} for n in (25, 50) for k in (1, 3) for s in (0, 1)]
 
@@ -35,7 +39,8 @@ CONFIGS = [{"n": n, "epochs": 2, "frozen": k, "seed": s} for n in (25, 50) for k
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def rss_mb(pid: int) -> float:
@@ -52,7 +57,8 @@ def worker_pids(server_pid: int) -> list[int]:
 
 class Server:
     def __init__(self, database: Path) -> None:
-        self.port, self.database, self.proc = free_port(), database, None
+        self.port, self.database = free_port(), database
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def base(self) -> str:
@@ -81,12 +87,18 @@ class Server:
                 await asyncio.sleep(0.1)
         raise RuntimeError("server did not start within 60 s")
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server was not started"
+        return self.proc.pid
+
     def stop(self) -> None:
+        assert self.proc is not None, "the server was not started"
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=30)
 
 
-def check_stream(msgs: list[dict]) -> str | None:
+def check_stream(msgs: list[dict[str, Any]]) -> str | None:
     """None if the stream is complete and ordered, else what is wrong."""
     epochs = [(m["strategy"], m["epoch"]) for m in msgs if m["type"] == "epoch"]
     if not msgs or msgs[-1]["type"] != "done":
@@ -100,13 +112,13 @@ def check_stream(msgs: list[dict]) -> str | None:
 
 async def follow(
     url: str,
-    first: dict,
+    first: dict[str, Any],
     latencies: list[float],
     drop_after: int | None = None,
-    on_message: Callable[[dict], object] | None = None,
-) -> list[dict]:
+    on_message: Callable[[dict[str, Any]], object] | None = None,
+) -> list[dict[str, Any]]:
     """Send ``first`` and collect messages of its race until done (or until dropping)."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     async with connect(url) as ws:
         joined = time.time()
         await ws.send(json.dumps(first))
@@ -122,9 +134,9 @@ async def follow(
                 return out
 
 
-async def classroom(server: Server, latencies: list[float]) -> dict:
+async def classroom(server: Server, latencies: list[float]) -> dict[str, Any]:
     url = server.base.replace("http", "ws") + "/ws"
-    rss_before = rss_mb(server.proc.pid)
+    rss_before = rss_mb(server.pid)
     starters = [
         asyncio.create_task(follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)}, latencies))
         for i in range(30)
@@ -139,26 +151,26 @@ async def classroom(server: Server, latencies: list[float]) -> dict:
         "races": len(races),
         "problems": problems,
         "rss_before_mb": rss_before,
-        "rss_after_mb": rss_mb(server.proc.pid),
+        "rss_after_mb": rss_mb(server.pid),
     }
 
 
-async def faults(server: Server, latencies: list[float]) -> dict:
+async def faults(server: Server, latencies: list[float]) -> dict[str, Any]:
     url = server.base.replace("http", "ws") + "/ws"
-    report: dict = {}
+    report: dict[str, Any] = {}
     # 1. Kill the worker mid-race: the viewers get an error, the next race completes.
     # Killed once its first epochs are in, not after a fixed wait: a fast machine finished the
     # whole race inside one.
     slow = {"type": "start", "config": {"n": 2000, "epochs": 10, "seed": 99}}
     training = asyncio.Event()
 
-    def started(msg: dict) -> None:
+    def started(msg: dict[str, Any]) -> None:
         if msg["type"] == "epoch":
             training.set()
 
     task = asyncio.create_task(follow(url + "?client=victim", slow, latencies, on_message=started))
     await asyncio.wait_for(training.wait(), timeout=120)
-    for pid in worker_pids(server.proc.pid):
+    for pid in worker_pids(server.pid):
         os.kill(pid, signal.SIGKILL)
     killed = await task
     report["worker_kill"] = killed[-1].get("code")
@@ -261,7 +273,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m app.loadtest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m app.tools.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1200)))

@@ -50,7 +50,9 @@ def _whole(text: str, low: int, high: int | None, what: str) -> int:
 
 
 def _parser(settings: Settings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Headstart: transfer learning, raced live.")
+    # As it was called: the `headstart` command an installed wheel adds, or `python -m app`.
+    prog = "python -m app" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name
+    parser = argparse.ArgumentParser(prog=prog, description="Headstart: transfer learning, raced live.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default=settings.host)

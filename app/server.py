@@ -28,7 +28,7 @@ from app import lan, protocol, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
 from app.hub import Hub, Outbox, Refused
-from app.settings import FASHION_CLASSES, PROJECT_DIR, Settings, get_settings
+from app.settings import FASHION_CLASSES, STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from app.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Connection:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     hub = Hub(settings)
-    templates = Jinja2Templates(directory=PROJECT_DIR / "templates")
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["strategy_colours"] = strategies.css_properties()
 
     @asynccontextmanager
@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Headstart", lifespan=lifespan)
     app.state.hub, app.state.settings = hub, settings
     app.state.connections = 0
-    app.mount("/static", PageFiles(directory=PROJECT_DIR / "static"), name="static")
+    app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -22,6 +23,14 @@ ENGINE_RECIPE = 3  # 3: the CPU trains channels_last from width 16 up
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
+# An installed wheel carries the page and the shipped sweep inside the package (pyproject.toml
+# maps them there); a checkout keeps them at the top of the repository.
+INSTALLED = (PACKAGE_DIR / "_static").is_dir()
+STATIC_DIR = PACKAGE_DIR / "_static" if INSTALLED else PROJECT_DIR / "static"
+TEMPLATES_DIR = PACKAGE_DIR / "_templates" if INSTALLED else PROJECT_DIR / "templates"
+SWEEP_DIR = PACKAGE_DIR / "_sweep" if INSTALLED else PROJECT_DIR / "docs" / "sweep"
+# Races are kept beside the checkout, or, installed, where the user's data goes.
+DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "headstart"
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -153,9 +162,9 @@ class Settings(BaseSettings):
     class_address: str | None = None
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
     frame_ancestors: str = "*"
-    database: Path = PROJECT_DIR / "headstart.sqlite3"
+    database: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "headstart.sqlite3"
     # The shipped sweep (`python -m app sweep`): its CSV feeds the page's "head start" panel.
-    sweep_csv: Path = PROJECT_DIR / "docs" / "sweep" / "sweep.csv"
+    sweep_csv: Path = SWEEP_DIR / "sweep.csv"
 
     def recipe(self) -> dict[str, Any]:
         """Everything but a race's own configuration that decides its numbers."""

@@ -1,0 +1,65 @@
+"""The project installs the Python way: a wheel built from it serves the page, apart from the checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.settings import PROJECT_DIR, Settings
+from tests.conftest import free_port, tiny_env, wait_until_up
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from this checkout and installed into a folder of its own."""
+    root = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(root), str(PROJECT_DIR)]
+    subprocess.run(build, check=True, capture_output=True, timeout=300)
+    (wheel,) = root.glob("headstart-*.whl")
+    site = root / "site"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    return site
+
+
+def test_the_installed_package_is_used_not_the_checkout(installed: Path, tmp_path: Path) -> None:
+    where = "import app, app.settings as s; print(app.__file__, s.STATIC_DIR, s.Settings().sweep_csv)"
+    out = subprocess.run(
+        [sys.executable, "-c", where],
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert all(Path(p).is_relative_to(installed) for p in out), out
+    assert Path(out[2]).is_file()  # the shipped sweep came along
+
+
+def test_an_installed_wheel_serves_the_page_and_its_scripts(installed: Path, tiny: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, **tiny_env(tiny), "PYTHONPATH": str(installed), "HEADSTART_DATABASE": str(tmp_path / "races.sqlite3")}
+    command = [str(installed / "bin" / "headstart"), "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(proc, base)
+        page = httpx.get(base + "/")
+        assert page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
+        for path in (
+            "/static/js/main.js",
+            "/static/js/race.js",
+            "/static/css/app.css",
+            "/static/vendor/uplot-1.6.32/uPlot.esm.js",
+        ):
+            assert httpx.get(base + path).status_code == 200, path
+        assert httpx.get(base + "/embed").status_code == 200
+        assert httpx.get(base + "/api/sweep").json()["points"]  # the page's head-start panel
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

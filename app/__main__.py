@@ -167,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
             # The app knows where it listens: the page shows students an address they can reach.
             app = create_app(settings.model_copy(update={"host": args.host, "port": args.port}))
-            # uvicorn shuts down gracefully on SIGTERM (docker stop, systemd) and then raises it again.
-            # At its default action that second one killed the process before Python's exit handlers
-            # ran, so multiprocessing never released the worker's semaphores and its resource tracker
-            # warned of leaked ones. As an exit, it unwinds as Ctrl-C does; status 0, as a stop that was
-            # asked for and done (an exit status of 143 would read as a failure to systemd).
+            # SIGTERM (docker stop, systemd) ends the process as Ctrl-C does, so exit handlers release
+            # the worker's resources; status 0, a stop asked for and done (docs/reliability.md).
             signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
             server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down in order, as asked

@@ -357,14 +357,11 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
 def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     """Pay a process's one-off costs untimed, then keep ``config``'s locked passes, timed warm.
 
-    A process's first race pays costs no strategy owns: oneDNN picking kernels for each shape,
-    the allocator growing, CUDA's context and cuDNN's search on a GPU. Paid in the first race,
-    they doubled frozen's clock on two CPU cores (0.23 s against 0.12 s after), so one epoch of
-    ``config`` (the default race) runs first, untimed, and its features are dropped: they
-    remember first-call prices. The locked passes are then run again and kept. A kept pass is
-    charged to every later race at the price it was computed at, so it is timed here, warm and
-    before any page is open, rather than in the first race: there, a browser busy on the same
-    two cores left frozen charged 0.15–0.20 s for the rest of the session, against 0.11 s.
+    1) One epoch of ``config`` runs untimed, so no strategy's clock pays for kernel choice,
+       the allocator growing or a GPU's context; its kept features are dropped, since they
+       remember those first-call prices.
+    2) The locked passes run again, warm, and are kept: a kept pass is charged to every later
+       race at the price it was computed at. (Measurements: docs/performance.md, "Warm-up".)
     """
     config = config or RaceConfig.validate_with({}, res.settings.limits)
     for _ in run_race(config.model_copy(update={"epochs": 1}), res):

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     frozen_batch_size: int = Field(default=32, ge=1)
     # Batch for evaluation and for the locked units' pass. It changes no result beyond float
     # rounding, so it is not part of the recipe. 250 keeps a batch's activations in the CPU's
-    # cache where the whole test set at once spills out (scratch's evaluation 78 → 58 ms).
+    # cache where the whole test set at once spills out (docs/performance.md).
     eval_batch_size: int = Field(default=250, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0.0)
     # Fine-tune's rates ramp up linearly over its first warmup_epochs (at most half the run):

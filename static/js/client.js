@@ -50,13 +50,9 @@ function answerFor(id) {
   }
 }
 
-// Kept in sessionStorage, which survives a reload but is shared by the frames of one tab and
-// copied into a duplicated tab. So each frame keeps its id under its own place (two embeds on
-// one course page are two clients, and the second's Train is not refused as the first's second
-// race), and a stored id that another open page still answers to is replaced (a duplicated tab
-// could otherwise stop its original's race, and be refused a race of its own while that one
-// trains). An embed on another site's page may be refused storage (third-party storage blocked,
-// as in private windows and several browsers by default): it then keeps an id for this page's life.
+// Kept in sessionStorage under this frame's place, so a reload keeps it and two embeds on one
+// page are two clients; an id another open page still answers to (a duplicated tab) is replaced.
+// Why each part: docs/reliability.md, "Who a page is".
 export async function clientId() {
   let id = newId();
   try {

@@ -132,6 +132,21 @@ def test_the_accuracy_table_gives_mean_and_spread_after_the_first_and_last_epoch
     assert [line.split(" |")[0] for line in lines[2:]] == ["| 25", "| 50"]
 
 
+def cost_row(strategy: str, k: int, compute_s: float, params: int, seed: int = 0) -> dict:
+    """One epoch row of a sweep, as the cost check reads it."""
+    return {
+        "n": 200,
+        "seed": seed,
+        "frozen": k,
+        "epochs": 1,
+        "epoch": 1,
+        "strategy": strategy,
+        "test_acc": 0.5,
+        "compute_s": compute_s,
+        "trainable_params": params,
+    }
+
+
 @pytest.mark.parametrize(
     ("finetune_s", "holds"),
     [
@@ -142,38 +157,15 @@ def test_the_accuracy_table_gives_mean_and_spread_after_the_first_and_last_epoch
     ],
 )
 def test_the_cost_check_lets_a_step_tie_but_not_rise(finetune_s: tuple[float, ...], holds: bool) -> None:
-    def row(strategy: str, k: int, compute_s: float, params: int) -> dict:
-        return {
-            "n": 200,
-            "seed": 0,
-            "frozen": k,
-            "epochs": 1,
-            "epoch": 1,
-            "strategy": strategy,
-            "test_acc": 0.5,
-            "compute_s": compute_s,
-            "trainable_params": params,
-        }
-
-    rows = [row("finetune", k, s, 1000 - 100 * k) for k, s in enumerate(finetune_s)]
-    rows += [row("scratch", 2, 9.0, 1000), row("frozen", 2, 0.1, 10)]
+    rows = [cost_row("finetune", k, s, 1000 - 100 * k) for k, s in enumerate(finetune_s)]
+    rows += [cost_row("scratch", 2, 9.0, 1000), cost_row("frozen", 2, 0.1, 10)]
     grid = sweep.summarise(rows, frozen=2)
     assert scenario._cost(rows, grid, default_frozen=2, default_n=200)[1] is holds
 
 
 def test_one_seed_slowed_by_another_program_does_not_reorder_the_cost_scan() -> None:
     def row(strategy: str, k: int, seed: int, compute_s: float) -> dict:
-        return {
-            "n": 200,
-            "seed": seed,
-            "frozen": k,
-            "epochs": 1,
-            "epoch": 1,
-            "strategy": strategy,
-            "test_acc": 0.5,
-            "compute_s": compute_s,
-            "trainable_params": 1000 - 100 * k,
-        }
+        return cost_row(strategy, k, compute_s, 1000 - 100 * k, seed)
 
     rows = [row("finetune", k, seed, 3.0 - 0.5 * k) for k in range(5) for seed in range(3)]
     rows[3] = row("finetune", 1, 0, 6.0)  # k = 1, seed 0: twice as long as its other seeds

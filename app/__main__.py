@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = _parser(settings)
     args = parser.parse_args(argv)
-    if settings.threads:
+    if settings.threads and args.command != "serve":  # the server's worker sets its own; the web process has no torch
         import torch
 
         torch.set_num_threads(settings.threads)
@@ -163,14 +163,17 @@ def main(argv: list[str] | None = None) -> int:
 
             import uvicorn
 
-            from app.server import create_app
+            from app.server import create_app, redact_client_ids
 
             # The app knows where it listens: the page shows students an address they can reach.
             app = create_app(settings.model_copy(update={"host": args.host, "port": args.port}))
             # SIGTERM (docker stop, systemd) ends the process as Ctrl-C does, so exit handlers release
             # the worker's resources; status 0, a stop asked for and done (docs/reliability.md).
             signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
-            server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port))
+            # The transport refuses a frame past the message limit before reading it whole.
+            config = uvicorn.Config(app, host=args.host, port=args.port, ws_max_size=settings.max_message_bytes)
+            server = uvicorn.Server(config)
+            redact_client_ids()
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down in order, as asked
                 server.run(sockets=sockets)
             return 0 if server.started else 1

@@ -9,6 +9,7 @@ worker; a race left without viewers for a grace period is cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import threading
@@ -21,24 +22,41 @@ from typing import Any, Literal
 
 from app import class_codes, protocol
 from app.events import RACE_EVENT, RaceConfig, beyond_data
+from app.limits import Rate, Refused
 from app.metrics import Metrics
 from app.settings import Limits, Settings
 from app.store import Store, StoreError
 from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, Worker, WorkerMessage
 
 log = logging.getLogger(__name__)
-Outbox = asyncio.Queue[dict[str, Any]]  # one connection's messages, on their way out
+
+
+class Outbox(asyncio.Queue[dict[str, Any] | None]):
+    """One connection's messages on their way out, at most ``limit`` waiting.
+
+    A client that reads slower than that (or not at all) would grow the server's memory
+    without end: past the limit, what waits is dropped and a ``None`` tells the sender to
+    close the connection.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.overflowed = False
+
+    def put_nowait(self, item: dict[str, Any] | None) -> None:
+        if self.overflowed:
+            return
+        if self.qsize() >= self.limit:
+            self.overflowed = True
+            while not self.empty():
+                self.get_nowait()
+            item = None
+        super().put_nowait(item)
+
 
 Status = Literal["queued", "running", "done", "cancelled", "error"]
 FINISHED: tuple[Status, ...] = ("done", "cancelled", "error")
-
-
-class Refused(Exception):
-    """A request the hub will not take; code and message go to the client as an error."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
 
 
 VIEWER_COUNT_DELAY_S = 0.25  # a broadcast race's viewers hear their number at most this often
@@ -49,9 +67,7 @@ LISTING_WAIT_S = 1.0  # how long a listing of finished races waits for one being
 CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
 
 
-def _unsaved(exc: StoreError) -> None:
-    # Its viewers have it all, and memory keeps it for repeats; only a restart forgets it.
-    log.error("%s; a repeat of it replays from memory until the server restarts, then trains again", exc)
+SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only disk) is tried again so often
 
 
 def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
@@ -71,6 +87,7 @@ class Race:
     device: str | None = None
     replay_of: str | None = None  # set when this race replays a stored one instead of training
     code: str | None = None  # a short code students type to watch a broadcast race
+    address: str = ""  # where its starter's request came from
     orphan_timer: asyncio.TimerHandle | None = None
     stop_reason: str | None = None  # why it was asked to stop, told to viewers once the worker stops
     viewers_due: asyncio.TimerHandle | None = None  # a viewer count about to be told
@@ -116,17 +133,25 @@ class Hub:
         self._replays: set[asyncio.Task[None]] = set()
         self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
         self.codes = class_codes.ClassCodes(self.store)
+        self.broadcasts = Rate(settings.broadcasts_per_address_per_minute, 60)
+        self.guesses = Rate(settings.code_guesses_per_address_per_minute, 60)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.codes.forget_older_than(self.settings.class_code_days)
+        self._forget_codes()
         for _ in range(self.settings.max_concurrent_races):
             slot = Slot(Worker(self.settings))
             self.slots.append(slot)
             self._launch(slot)
+
+    def _forget_codes(self) -> None:
+        """Free codes nothing was broadcast under for ``class_code_days``, now and every hour."""
+        self.codes.forget_older_than(self.settings.class_code_days)
+        if self._loop is not None and not self._closing:
+            self._loop.call_later(3600, self._forget_codes)
 
     async def stop(self) -> None:
         self._closing = True
@@ -159,16 +184,21 @@ class Hub:
                 return
 
     # --- what the websocket layer calls -------------------------------------
-    def submit(self, config: RaceConfig, owner: str, broadcast: bool = False) -> Race:
+    def submit(self, config: RaceConfig, owner: str, broadcast: bool = False, address: str = "") -> Race:
         """Queue a race, or join the identical one already training, or replay a stored one.
 
         A broadcast race gets a class code (app.class_codes). A client's broadcasts share one:
-        the class that followed its last race is told of the next (``next``).
+        the class that followed its last race is told of the next (``next``). ``address`` is
+        where the request came from, for the limits each address has.
         """
-        code = self.codes.of(owner) if broadcast else None
-        race = self._submit(config, owner, joinable=lambda r: not broadcast or r.code in (None, code))
-        if broadcast and race.code is None:
-            code = code or self.codes.new()
+        code = None
+        if broadcast:
+            if not self.broadcasts.allow(address):
+                allowed = self.broadcasts.describe("races")
+                raise Refused("too_many_broadcasts", f"this address may broadcast {allowed}; try again shortly")
+            code = self.codes.of(owner) or self._new_code()
+        race = self._submit(config, owner, address, joinable=lambda r: not broadcast or r.code in (None, code))
+        if code is not None and race.code is None:
             previous = self.races.get(self.codes.race_of(code) or "")
             race.code = code
             self.codes.keep(code, owner, race.id)
@@ -181,11 +211,19 @@ class Hub:
                     outbox.put_nowait(moved)
         return race
 
-    def by_code(self, code: str) -> Race:
-        """The latest race broadcast under ``code``."""
+    def by_code(self, code: str, address: str = "") -> Race:
+        """The latest race broadcast under ``code``. Each address may miss only so many codes a
+        minute: the whole space of codes could otherwise be tried in seconds."""
         typed, code = code, code.strip().upper()
-        race_id = self.codes.race_of(code)
+        if self.guesses.exhausted(address):
+            raise Refused(
+                "too_many_guesses",
+                f"this address may try {self.guesses.describe('class codes')}; check the code on the board and try again shortly",
+                "code",
+            )
+        race_id = self.codes.race_of(code) if len(code) == class_codes.LENGTH else None
         if race_id is None:
+            self.guesses.allow(address)
             raise Refused(
                 "unknown_code",
                 f"no broadcast race with code {typed!r}; a code is the {class_codes.LENGTH} letters on the teacher's screen",
@@ -205,7 +243,13 @@ class Hub:
         race.code = race.code or code  # a finished race read back from the store
         return race
 
-    def _submit(self, config: RaceConfig, owner: str, joinable: Callable[[Race], bool]) -> Race:
+    def _new_code(self) -> str:
+        try:
+            return self.codes.new()
+        except class_codes.CodesExhausted as exc:
+            raise Refused("no_free_code", f"{exc}; try again later, or train without broadcasting") from None
+
+    def _submit(self, config: RaceConfig, owner: str, address: str, joinable: Callable[[Race], bool]) -> Race:
         if self.worker_error:
             raise Refused("worker_unavailable", self._cannot_train().message)
         for race in self.races.values():
@@ -226,12 +270,13 @@ class Hub:
                 f"config.n: {beyond_data(config.n, held, len(self.settings.target_classes))}",
                 "config.n",
             )
-        if len(self.waiting) >= self.settings.max_queue:
-            raise Refused("queue_full", f"the queue is full ({self.settings.max_queue} races waiting); try again shortly")
-        race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner)
+        # A replay streams from the store: it needs no queue slot, so no queue limit applies.
+        stored = self._stored(config, ready) if ready else None
+        if not stored:
+            self._may_queue(address)
+        race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner, address=address)
         self.races[race.id] = race
         self._forget_old()
-        stored = self._stored(config, ready) if ready else None
         if stored:
             self._replay(race, stored)
             return race
@@ -240,6 +285,18 @@ class Hub:
         self._dispatch()
         self._announce_positions()
         return race
+
+    def _may_queue(self, address: str) -> None:
+        """Refuse a race that would take a queue slot past the queue's or this address's limit."""
+        limit = self.settings.max_races_per_address
+        held = sum(1 for r in self.races.values() if r.address == address and not r.finished and r.replay_of is None)
+        if held >= limit:
+            raise Refused(
+                "too_many_races_from_address",
+                f"{held} races from this address are queued or training (limit {limit}); wait for one to finish",
+            )
+        if len(self.waiting) >= self.settings.max_queue:
+            raise Refused("queue_full", f"the queue is full ({self.settings.max_queue} races waiting); try again shortly")
 
     def cancel(self, race_id: str, reason: str = "its starter pressed Stop") -> None:
         race = self.get(race_id)
@@ -361,6 +418,9 @@ class Hub:
                 self._publish(race, protocol.race_event(replayed, race.id, event.get("emitted_at"), replay=True))
             race.status = "done"
             log.info("race %s replayed from %s", race.id, race.replay_of)
+            if race.code and race.replay_of:
+                # A replay is not stored: after a restart its code names the race it replayed.
+                self.codes.settle(race.code, race.owner, race.replay_of)
 
         task = asyncio.get_running_loop().create_task(stream())
         self._replays.add(task)
@@ -418,7 +478,8 @@ class Hub:
     def _dispatch(self) -> None:
         for slot in self.slots:
             while slot.race is None and slot.worker.alive and self.waiting:
-                race = self.waiting.popleft()
+                race = self._queue_order()[0]
+                self.waiting.remove(race)
                 # An identical race may have finished while this one waited (another class's,
                 # which a broadcast does not join): replay it rather than train it again. This
                 # process trained it, so memory has it; the store was searched when this one came.
@@ -433,12 +494,24 @@ class Hub:
     def _announce_positions(self) -> None:
         self.metrics.queued.set(len(self.waiting))
         self.metrics.running.set(sum(1 for slot in self.slots if slot.race))
-        for race in self.waiting:
+        for position, race in enumerate(self._queue_order(), 1):
+            message = protocol.wire(protocol.Queued(race_id=race.id, position=position))
             for outbox in race.subscribers:
-                outbox.put_nowait(self._position_message(race))
+                outbox.put_nowait(message)
 
     def _position_message(self, race: Race) -> dict[str, Any]:
-        return protocol.wire(protocol.Queued(race_id=race.id, position=self.waiting.index(race) + 1))
+        return protocol.wire(protocol.Queued(race_id=race.id, position=self._queue_order().index(race) + 1))
+
+    def _queue_order(self) -> list[Race]:
+        """The waiting races in the order they will train: round robin over the addresses that
+        started them, each address's in the order they came. One address that queues many races
+        then delays another's by at most one of its own, not all of them."""
+        seen: dict[str, int] = {}
+        ranked = []
+        for arrival, race in enumerate(self.waiting):
+            turn = seen[race.address] = seen.get(race.address, -1) + 1
+            ranked.append((turn, arrival, race))
+        return [race for _, _, race in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""
@@ -493,7 +566,7 @@ class Hub:
                     # than attaching to a race that will say nothing more.
                     self._finish(race, "done", message)
                     race.key = cache_key(race.config, race.device, slot.recipe)
-                    self.store.later(self.store.save, race.snapshot(), race.key, time.time(), failed=_unsaved)
+                    self._save(race.snapshot(), race.key, time.time())
                 else:
                     self._publish(race, message)
             case Finished():
@@ -505,6 +578,18 @@ class Hub:
             case Failed(why=why):
                 self._finish(race, "error", protocol.Error(code="training_failed", message=why, race_id=race.id))
                 self._free(slot)
+
+    def _save(self, snapshot: dict[str, Any], key: str, finished: float) -> None:
+        """Store a finished race; one the store refuses is tried again until it takes it, so it is
+        listed once the disk has room again. Meanwhile memory keeps it for repeats."""
+
+        def failed(exc: StoreError) -> None:  # on the store's thread
+            log.error("%s; it replays from memory meanwhile, and is tried again in %g s", exc, SAVE_RETRY_S)
+            if self._loop is not None and not self._closing:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the server stopped
+                    self._loop.call_soon_threadsafe(self._loop.call_later, SAVE_RETRY_S, self._save, snapshot, key, finished)
+
+        self.store.later(self.store.save, snapshot, key, finished, failed=failed)
 
     def _cannot_train(self, race_id: str | None = None) -> protocol.Error:
         message = f"this server cannot train: {self.worker_error}"

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
@@ -24,10 +25,11 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import lan, protocol, strategies, sweep
+from app import guard, lan, protocol, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
-from app.hub import Hub, Outbox, Refused
+from app.hub import Hub, Outbox
+from app.limits import Counter, Rate, Refused, client_address
 from app.settings import FASHION_CLASSES, STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
 from app.store import StoreError
 
@@ -59,7 +61,15 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_address(request: Request) -> str:
+    """Where a request came from: its peer, or the address a trusted proxy names."""
+    settings = get_app_settings(request)
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, settings.trusted_proxy_header, settings.trusted_proxies)
+
+
 HubDep = Annotated[Hub, Depends(get_hub)]
+AddressDep = Annotated[str, Depends(get_address)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
@@ -87,6 +97,25 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     }
 
 
+class _RedactClientIds(logging.Filter):
+    """Leaves a page's client id out of the access log: whoever reads the log could otherwise
+    take over that page's races and class code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(CLIENT_ID.sub("client=…", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+CLIENT_ID = re.compile(r"client=[^&\s\"]*")
+
+
+def redact_client_ids() -> None:
+    """Install the filter on uvicorn's loggers (after uvicorn has configured them)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(_RedactClientIds())
+
+
 def store_unavailable(exc: StoreError, race_id: str | None = None) -> dict[str, Any]:
     """The error a request gets when the race database fails it: nothing is lost, so it may be tried again."""
     return protocol.error("store_unavailable", f"{exc}; try again shortly", race_id=race_id)
@@ -106,12 +135,14 @@ def races_csv(race: dict[str, Any]) -> str:
 class Connection:
     """One websocket: its client identity, its outbox and the races it watches."""
 
-    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings) -> None:
-        self.ws, self.hub, self.settings = websocket, hub, settings
+    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, address: str) -> None:
+        self.ws, self.hub, self.settings, self.address = websocket, hub, settings, address
         # The page sends a stable id so a reconnecting tab still owns the race it started.
         self.client = (websocket.query_params.get("client") or secrets.token_hex(8))[:64]
-        self.outbox: Outbox = asyncio.Queue()
+        self.outbox = Outbox(settings.max_outbox_messages)
         self.watching: dict[str, ExitStack] = {}
+        self.rate = Rate(settings.messages_per_connection_per_10s, 10)
+        self.told_too_fast = False  # one error per flood, not one per message
 
     def send_error(self, code: str, message: str, field: str | None = None, race_id: str | None = None) -> None:
         self.outbox.put_nowait(protocol.error(code, message, field, race_id))
@@ -119,6 +150,11 @@ class Connection:
     async def pump(self) -> None:
         while True:
             message = await self.outbox.get()
+            if message is None:  # the outbox overflowed: this client does not keep up
+                limit = self.settings.max_outbox_messages
+                log.warning("closing a connection from %s: %d messages waited for it", self.address, limit)
+                await self.ws.close(code=1008, reason=f"too slow: {limit} messages waited (max_outbox_messages)")
+                return
             if message.get("type") == "accepted":  # shared by every viewer; personalised on the way out
                 message = {**message, "yours": self.hub.owner_of(message["race_id"]) == self.client}
             await self.ws.send_json(message)
@@ -130,9 +166,16 @@ class Connection:
             for message in self.hub.get(race_id).messages:
                 self.outbox.put_nowait(message)
             return
+        self._room_to_watch()
         stack = ExitStack()
         stack.enter_context(self.hub.subscribe(race_id, self.outbox))
         self.watching[race_id] = stack
+
+    def _room_to_watch(self) -> None:
+        limit = self.settings.max_watched_per_connection
+        if len(self.watching) >= limit:
+            why = f"this connection already follows {limit} races, its limit; unwatch one first"
+            raise Refused("too_many_watched", why, "race_id")
 
     def unwatch(self, race_id: str) -> None:
         """Nothing more from that race. A race left with no viewers is cancelled after the grace
@@ -142,6 +185,13 @@ class Connection:
             stack.close()
 
     def handle(self, raw: Mapping[str, Any]) -> None:
+        if not self.rate.allow(""):
+            if not self.told_too_fast:
+                allowed = self.rate.describe("messages")
+                self.send_error("too_many_messages", f"this connection may send {allowed}; later messages were not read")
+            self.told_too_fast = True
+            return
+        self.told_too_fast = False
         if raw.get("bytes") is not None:
             self.send_error("binary_frame", "binary frames are not accepted; send JSON objects as text frames")
             return
@@ -158,10 +208,11 @@ class Connection:
             return
         try:
             if isinstance(msg, protocol.Start):
-                race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast)
+                self._room_to_watch()  # checked first: a race this connection could not follow is not started
+                race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast, address=self.address)
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):
-                self.watch(msg.race_id or self.hub.by_code(msg.code or "").id)
+                self.watch(msg.race_id or self.hub.by_code(msg.code or "", self.address).id)
             elif isinstance(msg, protocol.Unwatch):
                 self.unwatch(msg.race_id)
             elif isinstance(msg, protocol.Cancel):
@@ -196,13 +247,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.stop()
 
     app = FastAPI(title="Headstart", lifespan=lifespan)
+    app.add_middleware(guard.Guard, settings=settings)
     app.state.hub, app.state.settings = hub, settings
     app.state.connections = 0
+    per_address = Counter()  # open websockets per client address
+    proxies = (settings.trusted_proxy_header, settings.trusted_proxies)
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:
-        status = 404 if exc.code in ("unknown_race", "unknown_code", "race_lost") else 409
+        status = (
+            404 if exc.code in ("unknown_race", "unknown_code", "race_lost") else 429 if exc.code.startswith("too_many") else 409
+        )
         return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=status)
 
     @app.exception_handler(StoreError)
@@ -242,25 +298,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/races")
     async def races(
-        hub: HubDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, offset: Annotated[int, Query(ge=0)] = 0
+        hub: HubDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
     ) -> dict[str, Any]:
         """Recent finished races, newest first."""
         return await hub.recent(limit, offset)
 
     @app.get("/api/codes/{code}")
-    async def code(code: str, hub: HubDep) -> dict[str, Any]:
-        race = hub.by_code(code)
+    async def code(code: str, hub: HubDep, address: AddressDep) -> dict[str, Any]:
+        race = hub.by_code(code, address)
         return {"code": race.code, "race_id": race.id, "status": race.status}
 
     @app.api_route("/w/{code}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def join(code: str, hub: HubDep) -> Response:
+    async def join(code: str, hub: HubDep, address: AddressDep) -> Response:
         """The short link a teacher writes on the board: straight to the live race.
 
         A code it does not know opens the page with the code in its box and the reason in its
         status line: a student who mistyped it sees what to fix, not a JSON error.
         """
         try:
-            target = {"race": hub.by_code(code).id}
+            target = {"race": hub.by_code(code, address).id}
         except Refused:
             target = {"join": code[:16]}
         return RedirectResponse(f"/?{urlencode(target)}", status_code=303)
@@ -293,21 +349,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def embed(request: Request) -> Response:
         return page("embed.html", request, settings.frame_ancestors)
 
+    async def refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
+        await ws.send_json(protocol.error(code, message))
+        await ws.close(code=close_code)
+
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
+        address = client_address(ws.client.host if ws.client else None, ws.headers, *proxies)
         await ws.accept()
+        origin = ws.headers.get("origin")
+        if not guard.origin_allowed(origin, ws.headers.get("host", ""), settings):
+            message = f"pages from {origin} may not use this server; HEADSTART_ALLOWED_ORIGINS lists others that may"
+            return await refuse(ws, "origin_not_allowed", message, 1008)
         if app.state.connections >= settings.max_connections:
-            await ws.send_json(
-                protocol.error(
-                    "too_many_connections",
-                    f"the server is at its limit of {settings.max_connections} connections; try again shortly",
-                )
-            )
-            await ws.close(code=1013)
-            return
+            message = f"the server is at its limit of {settings.max_connections} connections; try again shortly"
+            return await refuse(ws, "too_many_connections", message, 1013)
+        if per_address[address] >= settings.max_connections_per_address:
+            limit = settings.max_connections_per_address
+            message = f"this address has {limit} connections open (limit {limit}); close a page and try again"
+            return await refuse(ws, "too_many_connections_from_address", message, 1013)
         app.state.connections += 1
-        conn = Connection(ws, hub, settings)
+        per_address.add(address)
+        conn = Connection(ws, hub, settings, address)
         sender = asyncio.create_task(conn.pump())
+        receiving = asyncio.current_task()
+        # The sender ends only by closing a client too slow to keep: stop reading from it too.
+        sender.add_done_callback(lambda done: None if done.cancelled() or receiving is None else receiving.cancel())
         try:
             with hub.listen(conn.outbox):
                 while True:
@@ -315,10 +382,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     if raw["type"] == "websocket.disconnect":
                         break
                     conn.handle(raw)
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, asyncio.CancelledError):
             pass
         finally:
             app.state.connections -= 1
+            per_address.remove(address)
             conn.close()
             sender.cancel()
 

@@ -147,7 +147,30 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=32, ge=1)
     max_races_per_client: int = Field(default=1, ge=1)
     max_connections: int = Field(default=200, ge=1)
+    # The largest websocket message a client may send, checked by the transport before it is read.
     max_message_bytes: int = Field(default=8192, ge=256)
+    # Per client address: a class behind one school router shares an address, so these leave room
+    # for a class, while one client can no longer take what every other needs.
+    max_connections_per_address: int = Field(default=60, ge=1)
+    # Races queued or training that one address started (joining a race or a replay takes no slot).
+    max_races_per_address: int = Field(default=6, ge=1)
+    broadcasts_per_address_per_minute: int = Field(default=6, ge=1)
+    # Class codes a client may try per minute (a mistyped code costs one; the page's own look-ups too).
+    code_guesses_per_address_per_minute: int = Field(default=20, ge=1)
+    # Messages one connection may send per 10 s; past it they are refused, not read.
+    messages_per_connection_per_10s: int = Field(default=40, ge=1)
+    # Races one connection follows at once (a page follows one).
+    max_watched_per_connection: int = Field(default=8, ge=1)
+    # Messages waiting to go out to one connection; a client reading slower than that is closed.
+    max_outbox_messages: int = Field(default=2000, ge=10)
+    # Behind a reverse proxy: the header naming the client's address, trusted only from these peers.
+    trusted_proxy_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Host names this server answers to besides IP addresses, localhost and the class address
+    # (guards against DNS rebinding); "*" answers to any.
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins whose pages may open the websocket besides the server's own (cross-site hijacking).
+    allowed_origins: tuple[str, ...] = ()
     # A race whose viewers have all gone is cancelled after this many seconds: long enough
     # for a page to reconnect and re-attach, short enough not to train for nobody.
     orphan_grace_s: float = Field(default=10.0, ge=0.0)

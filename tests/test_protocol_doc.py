@@ -53,7 +53,8 @@ def test_every_error_code_the_code_emits_is_documented() -> None:
     sources = "".join(p.read_text() for p in (PROJECT_DIR / "app").glob("*.py"))
     codes = set(re.findall(r'"code": "(\w+)"', sources)) | set(re.findall(r'Refused\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'send_error\(\s*"(\w+)"', sources)) | set(re.findall(r'protocol\.error\(\s*"(\w+)"', sources))
-    codes |= set(re.findall(r'Error\(code="(\w+)"', sources))
+    codes |= set(re.findall(r'Error\(code="(\w+)"', sources)) | set(re.findall(r'refuse\(ws, "(\w+)"', sources))
+    codes |= set(re.findall(r'"code": "(\w+)", "message"', sources))
     assert codes and all(f"`{code}`" in DOC for code in codes), codes
     assert typing.get_args(events.Strategy) == events.STRATEGIES
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -30,9 +31,11 @@ from typing import Any
 try:
     import httpx
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 except ImportError as exc:  # a tool's own dependencies, not the server's
     raise SystemExit(f"the load test needs its extra: pip install -e '.[loadtest]' ({exc})") from None
 
+CLIENT_NUMBERS = itertools.count()
 CONFIGS = [{"n": n, "epochs": 2, "frozen": k, "seed": s} for n in (25, 50) for k in (1, 3) for s in (0, 1)]
 
 
@@ -56,8 +59,8 @@ def worker_pids(server_pid: int) -> list[int]:
 
 
 class Server:
-    def __init__(self, database: Path) -> None:
-        self.port, self.database = free_port(), database
+    def __init__(self, database: Path, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        self.port, self.database, self.env, self.log = free_port(), database, env or {}, log
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,12 +73,14 @@ class Server:
             "HEADSTART_DATABASE": str(self.database),
             "HEADSTART_MAX_QUEUE": "64",
             "HEADSTART_REPLAY_INTERVAL_S": "0.02",
+            **self.env,
         }
+        log = self.log.open("wb") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         async with httpx.AsyncClient() as http:
             for _ in range(600):
@@ -117,9 +122,13 @@ async def follow(
     drop_after: int | None = None,
     on_message: Callable[[dict[str, Any]], object] | None = None,
 ) -> list[dict[str, Any]]:
-    """Send ``first`` and collect messages of its race until done (or until dropping)."""
+    """Send ``first`` and collect messages of its race until done (or until dropping).
+
+    Each client comes from a loopback address of its own, as each student's device on a
+    school network does, so the server's limits per address apply as they would there."""
     out: list[dict[str, Any]] = []
-    async with connect(url) as ws:
+    n = next(CLIENT_NUMBERS)
+    async with connect(url, local_addr=(f"127.0.{1 + n // 250}.{1 + n % 250}", 0)) as ws:
         joined = time.time()
         await ws.send(json.dumps(first))
         while True:
@@ -197,14 +206,21 @@ async def faults(server: Server, latencies: list[float]) -> dict[str, Any]:
         '{"type": "start", "config": {"epochs": 1e309}}',
     ]
     errors = 0
-    async with connect(url + "?client=fuzz", max_size=None) as ws:
-        for i in range(1000):
-            if i % 10 == 0:
-                await ws.send(bytes(rng.randrange(256) for _ in range(16)))
-            else:
-                base = rng.choice(junk)
-                await ws.send(base if rng.random() < 0.5 else base[: rng.randrange(1, len(base) + 1)])
-            errors += json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "error"
+    # 40 a connection, each from an address of its own: a connection's message limit and an
+    # address's connection limit are not what this part tests.
+    for batch in range(25):
+        async with connect(url + f"?client=fuzz{batch}", max_size=None, local_addr=(f"127.0.9.{batch + 1}", 0)) as ws:
+            for i in range(40):
+                if i % 10 == 0:
+                    await ws.send(bytes(rng.randrange(256) for _ in range(16)))
+                else:
+                    base = rng.choice(junk)
+                    message = base if rng.random() < 0.5 else base[: rng.randrange(1, len(base) + 1)]
+                    if len(message) > 8192:  # refused by the transport: closed with 1009, no error message
+                        errors += await _closed_for_size(url, message)
+                        continue
+                    await ws.send(message)
+                errors += json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "error"
     report["malformed_answered_with_error"] = errors
     # 4. Bad HTTP parameters.
     async with httpx.AsyncClient() as http:
@@ -212,6 +228,17 @@ async def faults(server: Server, latencies: list[float]) -> dict[str, Any]:
         codes = [(await http.get(server.base + path)).status_code for path in paths]
     report["bad_http_statuses"] = codes
     return report
+
+
+async def _closed_for_size(url: str, message: str) -> bool:
+    """Whether a message past the server's limit closes its connection with 1009 (message too big)."""
+    async with connect(url + "?client=oversize", local_addr=("127.0.9.200", 0)) as ws:
+        await ws.send(message)
+        try:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+        except ConnectionClosed as exc:
+            return exc.rcvd is not None and exc.rcvd.code == 1009
+    return False
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -253,7 +280,8 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     print(f"server RSS: {load['rss_before_mb']:.0f} MB before, {load['rss_after_mb']:.0f} MB after the classroom")
     print(f"worker killed mid-race → viewers got: {report['worker_kill']}")
-    print(f"malformed messages answered with an error: {report['malformed_answered_with_error']}/1000")
+    answered = report["malformed_answered_with_error"]
+    print(f"malformed messages answered with an error (or, past the size limit, a 1009 close): {answered}/1000")
     print(f"bad HTTP requests → statuses {report['bad_http_statuses']}")
     print(f"finished races before restart: {before['total']}, after: {after['total']}, all intact: {intact}")
     print(f"next race after the faults: {final[-1]['type']}")

@@ -714,3 +714,9 @@ def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Br
     expect(page.locator("#n-out")).to_contain_text("300 images")
     assert "n=300" in page.url
     assert not page.errors
+
+
+def test_a_hide_name_that_is_not_a_plain_word_still_opens_the_page(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?hide=x%22%5D")  # x"]: once a selector that stopped the page loading
+    expect(page.locator("#status")).to_contain_text('hide= names nothing called "x"]"')
+    assert page.errors == []  # type: ignore[attr-defined]

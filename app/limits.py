@@ -1,0 +1,88 @@
+"""Limits a client meets: per address as well as in all, so no one client can stop the server.
+
+Each table here is bounded: it forgets the least recently seen addresses past ``MAX_KEYS``, so
+a client cycling through addresses or ids cannot grow the server's memory through it either.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+
+MAX_KEYS = 10_000  # addresses (or other keys) a table remembers at once
+
+
+class Refused(Exception):
+    """A request the server will not take; code and message go to the client as an error."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+class Rate:
+    """At most ``count`` events per ``per_s`` seconds for each key, over a sliding window."""
+
+    def __init__(self, count: int, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.count, self.per_s, self._clock = count, per_s, clock
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        """Count one event for ``key`` if the window has room for it; False, and nothing counted, if not."""
+        now = self._clock()
+        times = self._seen.pop(key, None) or deque()
+        while times and now - times[0] >= self.per_s:
+            times.popleft()
+        allowed = len(times) < self.count
+        if allowed:
+            times.append(now)
+        self._seen[key] = times  # most recently seen last
+        while len(self._seen) > MAX_KEYS:
+            self._seen.popitem(last=False)
+        return allowed
+
+    def exhausted(self, key: str) -> bool:
+        """Whether ``key`` has used the whole window, counting nothing."""
+        now, times = self._clock(), self._seen.get(key, ())
+        return sum(1 for t in times if now - t < self.per_s) >= self.count
+
+    def describe(self, what: str) -> str:
+        """The limit in words: '6 broadcasts a minute'."""
+        return f"{self.count} {what} {'a minute' if self.per_s == 60 else f'per {self.per_s:g} s'}"
+
+
+class Counter:
+    """How many of something each key holds now (open connections per address)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> int:
+        return self._held.get(key, 0)
+
+    def add(self, key: str) -> None:
+        self._held[key] = self[key] + 1
+
+    def remove(self, key: str) -> None:
+        left = self[key] - 1
+        if left > 0:
+            self._held[key] = left
+        else:
+            self._held.pop(key, None)  # an address that holds nothing takes no room
+
+
+def client_address(peer: str | None, headers: Mapping[str, str], header: str | None, proxies: tuple[str, ...]) -> str:
+    """The address a request came from: its peer, or, when that peer is a trusted proxy, the
+    address the proxy names in ``header`` (its last hop: the one the proxy itself saw)."""
+    peer = peer or "unknown"
+    if header is None or peer not in proxies:
+        return peer
+    forwarded = [hop.strip() for hop in headers.get(header.lower(), "").split(",") if hop.strip()]
+    if not forwarded:
+        return peer
+    try:
+        return str(ipaddress.ip_address(forwarded[-1]))
+    except ValueError:
+        return peer

@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
             import uvicorn
 
+            from app.guard import header_timeout
             from app.server import create_app, redact_client_ids
 
             # The app knows where it listens: the page shows students an address they can reach.
@@ -171,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
             # the worker's resources; status 0, a stop asked for and done (docs/reliability.md).
             signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
             # The transport refuses a frame past the message limit before reading it whole.
-            config = uvicorn.Config(app, host=args.host, port=args.port, ws_max_size=settings.max_message_bytes)
+            config = uvicorn.Config(
+                app,
+                host=args.host,
+                port=args.port,
+                ws_max_size=settings.max_message_bytes,
+                http=header_timeout(settings.header_timeout_s),
+            )
             server = uvicorn.Server(config)
             redact_client_ids()
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down in order, as asked

@@ -8,12 +8,14 @@ same-origin with it.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.settings import Settings
 
@@ -88,3 +90,43 @@ class Guard:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]
         await send({"type": "http.response.start", "status": 400, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class HeaderTimeout(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection whose request headers do not all arrive
+    within ``header_timeout_s`` of its first byte (or of the connection opening): uvicorn times
+    out only idle keep-alive connections, so a client sending headers a byte at a time could
+    hold connections open for ever."""
+
+    header_timeout_s = 10.0  # set from the settings by ``header_timeout``
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._late: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._late = self.loop.call_later(self.header_timeout_s, self.transport.close)
+
+    def _disarm(self) -> None:
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
+
+
+def header_timeout(seconds: float) -> type[HeaderTimeout]:
+    """The protocol class for uvicorn's ``http`` option, with this timeout."""
+    return type("HeaderTimeout", (HeaderTimeout,), {"header_timeout_s": seconds})

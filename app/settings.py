@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     max_watched_per_connection: int = Field(default=8, ge=1)
     # Messages waiting to go out to one connection; a client reading slower than that is closed.
     max_outbox_messages: int = Field(default=2000, ge=10)
+    # A request whose headers have not all arrived this long after its first byte is dropped.
+    header_timeout_s: float = Field(default=10.0, gt=0.0)
     # Behind a reverse proxy: the header naming the client's address, trusted only from these peers.
     trusted_proxy_header: str | None = None
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket as socketlib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -192,13 +194,14 @@ def test_client_ids_stay_out_of_the_access_log(caplog: pytest.LogCaptureFixture)
     assert "3f9a2b7c" not in caplog.text and "client=…&x=1" in caplog.text
 
 
-def test_the_transport_refuses_a_frame_past_the_message_limit(tiny: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_transport_refuses_big_frames_and_slow_headers(tiny: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     env = {
         **os.environ,
         **tiny_env(tiny),
         "HEADSTART_DATABASE": str(tmp_path / "r.sqlite3"),
         "HEADSTART_MAX_MESSAGE_BYTES": "1024",
+        "HEADSTART_HEADER_TIMEOUT_S": "0.5",
     }
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     try:
@@ -208,6 +211,11 @@ def test_the_transport_refuses_a_frame_past_the_message_limit(tiny: Settings, tm
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+        with socketlib.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and the rest never comes
+            t0 = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the server, unanswered
+            assert time.monotonic() - t0 < 5
     finally:
         proc.terminate()
         proc.wait(timeout=20)

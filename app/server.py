@@ -334,9 +334,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def page(name: str, request: Request, ancestors: str) -> Response:
         response = templates.TemplateResponse(request, name, {"settings": settings})
         # Everything is served from here: no CDN, so the page works in an offline classroom.
+        # "*" sends no frame-ancestors at all: as a source, "*" matches only network schemes,
+        # so Chromium refused it to slides opened from disk (file://).
+        framing = "" if ancestors == "*" else f"; frame-ancestors {ancestors}"
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-            f"connect-src 'self' ws: wss:; frame-ancestors {ancestors}"
+            f"connect-src 'self' ws: wss:{framing}"
         )
         return response
 

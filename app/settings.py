@@ -185,7 +185,8 @@ class Settings(BaseSettings):
     # when serving on 0.0.0.0. Set it behind a proxy or in a container, whose own address
     # students cannot reach.
     class_address: str | None = None
-    # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any.
+    # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any page, one opened
+    # from disk (file://) too.
     frame_ancestors: str = "*"
     database: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "headstart.sqlite3"
     # The shipped sweep (`python -m app sweep`): its CSV feeds the page's "head start" panel.

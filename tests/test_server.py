@@ -206,6 +206,9 @@ def test_the_page_modules_are_revalidated_and_the_vendored_library_kept(client: 
     assert client.get("/static/js/nothing.js").status_code == 404
     for page in ("/", "/embed"):  # as a course platform's link checker asks
         assert client.head(page).status_code == 200
+    assert "frame-ancestors 'self'" in client.get("/").headers["content-security-policy"]
+    # By default any page may frame the embed, slides opened from disk too: "*" would not match file://.
+    assert "frame-ancestors" not in client.get("/embed").headers["content-security-policy"]
     assert client.head("/w/ZZZZ", follow_redirects=False).status_code == 303
 
 
@@ -755,3 +758,9 @@ def test_a_full_queue_refuses_clearly_and_shows_positions(settings: Settings, tm
         d.send_json({"type": "start", "config": slow | {"seed": 63}})
         refusal = until(d, "error")[-1]
         assert refusal["code"] == "queue_full" and "1 races waiting" in refusal["message"]
+
+
+def test_a_configured_frame_ancestors_list_restricts_who_may_frame_the_embed(settings: Settings) -> None:
+    restricted = settings.model_copy(update={"frame_ancestors": "https://lms.example 'self'"})
+    policy = TestClient(create_app(restricted)).get("/embed").headers["content-security-policy"]
+    assert policy.endswith("frame-ancestors https://lms.example 'self'")

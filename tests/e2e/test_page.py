@@ -720,3 +720,12 @@ def test_a_hide_name_that_is_not_a_plain_word_still_opens_the_page(browser: Brow
     page = open_page(browser, live_server + "/?hide=x%22%5D")  # x"]: once a selector that stopped the page loading
     expect(page.locator("#status")).to_contain_text('hide= names nothing called "x"]"')
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_embed_shows_in_slides_opened_from_disk(browser: Browser, live_server: str, tmp_path: Path) -> None:
+    slides = tmp_path / "slides.html"
+    slides.write_text(f'<h1>Lecture 4</h1><iframe src="{live_server}/embed?n=25" width="640" height="480"></iframe>')
+    page = browser.new_page()
+    page.goto(slides.as_uri())
+    expect(page.frame_locator("iframe").locator(".s-finetune .unit")).to_have_count(6)
+    page.close()

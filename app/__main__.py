@@ -75,9 +75,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 def _summary_table(done: dict[str, Any]) -> str:
-    lines = [f"{'strategy':<10} {'final acc':>9} {'best acc':>9} {'compute s':>10}"]
+    lines = [f"{'strategy':<10} {'final acc':>9} {'best acc':>9} {'source acc':>10} {'compute s':>10}"]
     for name, s in done["summary"].items():
-        lines.append(f"{name:<10} {s['final_test_acc']:>9.3f} {s['best_test_acc']:>9.3f} {s['compute_s']:>10.2f}")
+        source = "–" if s["final_source_acc"] is None else f"{s['final_source_acc']:.3f}"
+        lines.append(f"{name:<10} {s['final_test_acc']:>9.3f} {s['best_test_acc']:>9.3f} {source:>10} {s['compute_s']:>10.2f}")
     lines.append(f"wall {done['wall_s']:.2f} s")
     return "\n".join(lines)
 

@@ -51,6 +51,8 @@ class Resources:
     test: data.Split
     cache: FeatureCache
     layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
+    source: data.Split  # the source classes' probe images, for ``source_acc``
+    source_head: models.Head  # the checkpoint's own head for the source classes, in eval mode
     _train: dict[int, data.Split] = field(default_factory=dict)
 
     @classmethod
@@ -61,7 +63,10 @@ class Resources:
         test = data.target_test(dataset, settings).to(device)
         layout = devices.memory_format(device, settings.width)
         cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
-        return cls(settings, dataset, card, state, device, test, cache, layout)
+        source = data.source_probe(dataset, settings).to(device)
+        head = models.Head(models.build(settings.width, settings.blocks_per_stage).head.in_features, len(settings.source_classes))
+        head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        return cls(settings, dataset, card, state, device, test, cache, layout, source, head.to(device).eval())
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -92,6 +97,9 @@ class Trainer:
     test_correct: torch.Tensor = field(init=False)
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
+    source_x: torch.Tensor = field(init=False)  # the source probe images, through the cached prefix
+    source_from: int = 0  # the body unit source_x enters at
+    source_acc: float | None = None
     compute_s: float = 0.0
     reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
     best_acc: float = 0.0
@@ -186,11 +194,43 @@ def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
     whether it ran them now, continued a shallower strategy's, or found them kept.
     """
     if not res.settings.cache_features:
-        t.train_x, t.test_x = train.x, res.test.x
+        t.train_x, t.test_x, t.source_x, t.source_from = train.x, res.test.x, res.source.x, 0
         return 0.0
     on_train, on_test = _locked_outputs(t.model, t.locked, train, res)
     t.train_x, t.test_x = on_train.x, on_test.x
     return on_train.seconds + on_test.seconds
+
+
+def _prepare_source(t: Trainer, res: Resources) -> None:
+    """The locked units' outputs on the source probe images, kept like the others; untimed."""
+    if t.name == "scratch" or not res.settings.cache_features:
+        return
+    source = res.cache.features(
+        res.card.sha256, t.locked, "source", res.source.x, t.model.layers_between, res.settings.eval_batch_size
+    )
+    t.source_x, t.source_from = source.x, t.locked
+
+
+@torch.inference_mode()
+def _source_accuracy(t: Trainer, res: Resources) -> float | None:
+    """What the strategy's body, as it stands, still knows of the source task: its accuracy
+    with the checkpoint's own source head on the source probe images.
+
+    1) Scratch has no source head: None.
+    2) Frozen's body never moves: measured once, then the same every epoch.
+    3) Fine-tune's unlocked units run in eval mode (BatchNorm's running statistics), as the
+       target evaluation does; nothing about the model changes.
+    """
+    if t.name == "scratch":
+        return None
+    if t.name == "frozen" and t.source_acc is not None:
+        return t.source_acc
+    body = t.model.layers_between(t.source_from, len(models.UNITS)).eval()
+    batch, correct = res.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=res.device)
+    for xs, ys in zip(t.source_x.split(batch), res.source.y.split(batch), strict=True):
+        xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+        correct += (res.source_head(body(xs)).argmax(1) == ys).sum()
+    return correct.item() / len(res.source)
 
 
 def _train_step(
@@ -303,6 +343,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
         spent = time.perf_counter() - t0
         t.compute_s += max(spent, cost)
         t.reused_s = max(0.0, cost - spent)
+        _prepare_source(t, res)
     # The same shuffling for every strategy: they see the same batches in the same order.
     gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
 
@@ -324,6 +365,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
             test_v = t.test_correct.item() / len(test)
             t.compute_s += time.perf_counter() - t0
             t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
+            t.source_acc = _source_accuracy(t, res)  # measurement, after the clock stopped
             plan = plans[t.name]
             finished.append(
                 Epoch(
@@ -336,6 +378,7 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
                     total_params=plan.total_params,
                     compute_s=t.compute_s,
                     images_per_s=len(train) / max(train_s, 1e-9),
+                    source_acc=t.source_acc,
                 )
             )
         # Handed over a round at a time, so what viewers do with them (a browser redrawing its
@@ -346,7 +389,11 @@ def run_race(config: RaceConfig, res: Resources, should_stop: Callable[[], bool]
     yield Done(
         summary={
             t.name: StrategySummary(
-                final_test_acc=t.last_acc, best_test_acc=t.best_acc, compute_s=t.compute_s, reused_s=t.reused_s
+                final_test_acc=t.last_acc,
+                best_test_acc=t.best_acc,
+                compute_s=t.compute_s,
+                final_source_acc=t.source_acc,
+                reused_s=t.reused_s,
             )
             for t in trainers
         },
@@ -373,3 +420,4 @@ def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
         model, locked = build_model(name, config, res)
         _locked_outputs(model, locked, train, res)
+        res.cache.features(res.card.sha256, locked, "source", res.source.x, model.layers_between, res.settings.eval_batch_size)

@@ -156,12 +156,17 @@ class Epoch(BaseModel):
     total_params: int
     compute_s: float  # this strategy's own compute seconds so far
     images_per_s: float
+    # The body as it stands, with the checkpoint's own source head, on the source classes'
+    # probe images: what it still knows of the task it was pretrained on. None for scratch,
+    # which has no source head. Measured, not trained: not on the strategy's clock.
+    source_acc: float | None = None
 
 
 class StrategySummary(BaseModel):
     final_test_acc: float
     best_test_acc: float
     compute_s: float
+    final_source_acc: float | None = None  # the last epoch's source_acc
     # Of compute_s, the locked units' pass this race did not run for the strategy: it was
     # shared with a strategy locking fewer units, or kept from an earlier race.
     reused_s: float = 0.0

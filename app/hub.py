@@ -65,6 +65,8 @@ LISTING_WAIT_S = 1.0  # how long a listing of finished races waits for one being
 # Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
 # same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.
 CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
+# Bumped when what a stored race's events carry grows: older races retrain rather than replay without it.
+EVENTS = 2  # 2: each epoch carries source_acc
 
 
 SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only disk) is tried again so often
@@ -72,7 +74,7 @@ SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only di
 
 def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
     """Races are deterministic per configuration, seed, device and recipe: the key of a stored result."""
-    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}"
+    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}"
 
 
 @dataclass

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     source_classes: tuple[int, ...] = (0, 1, 4, 5, 8)
     # Fixed, seeded, class-balanced subset of the official test set's target images.
     test_size: int = Field(default=1000, ge=5)
+    # Fixed, seeded, class-balanced subset of the source classes' test images, on which each
+    # epoch measures what a strategy's body still knows of the source task (``source_acc``).
+    source_test_size: int = Field(default=1000, ge=5)
     data_seed: int = 0
 
     # --- model ---

@@ -73,7 +73,7 @@ def test_warming_up_keeps_the_default_locked_passes_timed_again_and_changes_no_r
     engine.warm_up(warmed)
     kept = {(k, images) for (_, k, images) in warmed.cache._store}
     train = f"train:{default.n}"
-    assert kept == {(default.frozen, train), (default.frozen, "test"), (len(models.UNITS), train), (len(models.UNITS), "test")}
+    assert kept == {(k, images) for k in (default.frozen, len(models.UNITS)) for images in (train, "test", "source")}
     assert warmed.cache.misses == 2 * len(kept)  # each pass ran twice: at first-call prices, then timed warm
     events = list(engine.run_race(default, warmed))
     got = [e for e in events if isinstance(e, Epoch)]
@@ -272,3 +272,48 @@ def test_a_finished_race_frees_its_models_without_the_garbage_collector(res: eng
         assert [ref() for ref in built] == [None, None, None]
     finally:
         gc.enable()
+
+
+def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints(res: engine.Resources) -> None:
+    from app import pretrain
+
+    epochs = [e for e in race(res, epochs=3) if isinstance(e, Epoch)]
+    by = {s: [e.source_acc for e in epochs if e.strategy == s] for s in STRATEGIES}
+    assert by["scratch"] == [None] * 3  # no source head to measure with
+    # Frozen's body is locked: every epoch, exactly the checkpoint's own accuracy on the probe images.
+    pretrained = models.build(res.settings.width, res.settings.blocks_per_stage, num_classes=len(res.settings.source_classes))
+    pretrained.load_state_dict(res.pretrained)
+    assert by["frozen"] == [pretrain.accuracy(pretrained.to(res.device), res.source)] * 3
+    assert all(a is not None and 0 <= a <= 1 for a in by["finetune"])
+
+
+@pytest.fixture(scope="module")
+def knowing(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> engine.Resources:
+    """Resources whose checkpoint knows its source task (the shared tiny one is at chance)."""
+    from app.pretrain import pretrain
+
+    settings = tiny.model_copy(update={"checkpoint": tmp_path_factory.mktemp("knowing") / "ckpt.safetensors"})
+    card = pretrain(settings, settings.checkpoint, epochs=20, lr=1e-2, batch=32)
+    assert card.source_test_acc > 0.9
+    return engine.Resources.load(settings)
+
+
+def test_full_rate_fine_tuning_forgets_the_source_task_and_gentle_forgets_less(knowing: engine.Resources) -> None:
+    def forgot(**kw: object) -> tuple[float, float]:
+        done = next(e for e in race(knowing, frozen=0, lr_head=0.1, epochs=8, n=200, **kw) if isinstance(e, Done))
+        kept, left = done.summary["frozen"].final_source_acc, done.summary["finetune"].final_source_acc
+        assert kept is not None and left is not None
+        return kept, left
+
+    kept, naive = forgot(body_lr_ratio=1.0)
+    _, gentle = forgot(body_lr_ratio=0.01)
+    assert naive < kept - 0.1, (kept, naive)
+    assert gentle > naive, (gentle, naive)
+
+
+def test_measuring_the_source_task_changes_no_target_number(res: engine.Resources, monkeypatch: pytest.MonkeyPatch) -> None:
+    measured = [e for e in race(res, epochs=2) if isinstance(e, Epoch)]
+    monkeypatch.setattr(engine, "_source_accuracy", lambda t, res: None)
+    unmeasured = [e for e in race(res, epochs=2) if isinstance(e, Epoch)]
+    strip = lambda e: (e.strategy, e.epoch, e.train_loss, e.train_acc, e.test_acc)  # noqa: E731
+    assert [strip(e) for e in measured] == [strip(e) for e in unmeasured]

@@ -12,6 +12,7 @@ const METRICS = {
   test_acc: { label: "Test accuracy", percent: true },
   train_acc: { label: "Train accuracy", percent: true },
   train_loss: { label: "Train loss", percent: false },
+  source_acc: { label: "Source-task accuracy", percent: true },
 };
 
 // Both charts' axes. Their text follows the page's own size, which grows with the screen:

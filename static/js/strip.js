@@ -31,6 +31,7 @@ export class Strip {
           <span class="clock" title="This strategy's own compute time">0.00 s</span>
           <span class="rate"></span>
           <span class="acc"></span>
+          <span class="source" title="What its body still knows of the five source classes it was pretrained on"></span>
         </div>`;
       const list = row.querySelector(".units");
       for (const unit of units) {
@@ -69,6 +70,7 @@ export class Strip {
       row.querySelector(".clock").textContent = "0.00 s";
       row.querySelector(".rate").textContent = "";
       row.querySelector(".acc").textContent = "";
+      row.querySelector(".source").textContent = "";
     }
   }
 
@@ -77,5 +79,9 @@ export class Strip {
     row.querySelector(".clock").textContent = seconds(epoch.compute_s);
     row.querySelector(".rate").textContent = `${compact(Math.round(epoch.images_per_s))} img/s`;
     row.querySelector(".acc").textContent = `${percent(epoch.test_acc)} test`;
+    // The pretrained body's own figure is frozen's, whose body never moves: where fine-tune started.
+    if (epoch.strategy === "frozen") this.pretrainedSource = epoch.source_acc;
+    const start = epoch.strategy === "finetune" && this.pretrainedSource != null ? `${percent(this.pretrainedSource)} → ` : "";
+    row.querySelector(".source").textContent = epoch.source_acc == null ? "" : `source ${start}${percent(epoch.source_acc)}`;
   }
 }

@@ -729,3 +729,17 @@ def test_the_embed_shows_in_slides_opened_from_disk(browser: Browser, live_serve
     page.goto(slides.as_uri())
     expect(page.frame_locator("iframe").locator(".s-finetune .unit")).to_have_count(6)
     page.close()
+
+
+def test_the_source_task_view_shows_what_fine_tuning_forgets(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?n=25&epochs=2&frozen=0&body_lr_ratio=1&seed=31")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    page.locator("#metric").select_option("source_acc")
+    expect(page.locator("#chart-title")).to_have_text("Source-task accuracy (what fine-tuning forgets)")
+    expect(page.locator(".s-finetune .source")).to_contain_text("→")  # from where the pretrained body started
+    expect(page.locator(".s-frozen .source")).to_contain_text("source ")
+    expect(page.locator(".s-scratch .source")).to_have_text("")  # no source head to measure with
+    finals = page.evaluate("['scratch', 'frozen', 'finetune'].map(s => window.headstart.chart.latest(s).source_acc)")
+    assert finals[0] is None and 0 <= finals[1] <= 1 and 0 <= finals[2] <= 1
+    page.screenshot(path=ARTIFACTS / "source-task.png")

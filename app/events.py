@@ -176,6 +176,7 @@ class Done(BaseModel):
     type: Literal["done"] = "done"
     summary: dict[Strategy, StrategySummary]
     wall_s: float
+    source_s: float = 0.0  # of wall_s, measuring source_acc: on no strategy's clock
 
     @model_validator(mode="after")
     def _all_strategies(self) -> Done:

@@ -64,7 +64,8 @@ class Resources:
         layout = devices.memory_format(device, settings.width)
         cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
         source = data.source_probe(dataset, settings).to(device)
-        head = models.Head(models.build(settings.width, settings.blocks_per_stage).head.in_features, len(settings.source_classes))
+        classes, features = state["head.1.weight"].shape  # the checkpoint's own source head
+        head = models.Head(features, classes)
         head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
         return cls(settings, dataset, card, state, device, test, cache, layout, source, head.to(device).eval())
 
@@ -205,10 +206,12 @@ def _prepare_source(t: Trainer, res: Resources) -> None:
     """The locked units' outputs on the source probe images, kept like the others; untimed."""
     if t.name == "scratch" or not res.settings.cache_features:
         return
-    source = res.cache.features(
-        res.card.sha256, t.locked, "source", res.source.x, t.model.layers_between, res.settings.eval_batch_size
-    )
-    t.source_x, t.source_from = source.x, t.locked
+    t.source_x, t.source_from = _source_outputs(t.model, t.locked, res).x, t.locked
+
+
+def _source_outputs(model: models.ResNet, locked: int, res: Resources) -> Features:
+    """The first ``locked`` units' outputs on the source probe images, kept or computed."""
+    return res.cache.features(res.card.sha256, locked, "source", res.source.x, model.layers_between, res.settings.eval_batch_size)
 
 
 @torch.inference_mode()
@@ -430,4 +433,4 @@ def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
         model, locked = build_model(name, config, res)
         _locked_outputs(model, locked, train, res)
-        res.cache.features(res.card.sha256, locked, "source", res.source.x, model.layers_between, res.settings.eval_batch_size)
+        _source_outputs(model, locked, res)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -40,10 +40,19 @@ class Card:
     # count, which decide the order floats are summed in, so the bits pretraining gives.
     trained_on: str | None = None
     threads: int | None = None
+    # The source task's diagonal Fisher at these weights, for EWC: its file's hash, how many
+    # source training images it averages over, and which estimate (``regularisers.fisher_diagonal``).
+    fisher_sha256: str | None = None
+    fisher_images: int | None = None
+    fisher_estimate: str | None = None
 
 
 def card_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
+
+
+def fisher_path(weights: Path) -> Path:
+    return weights.with_suffix(".fisher.safetensors")
 
 
 def sha256(path: Path) -> str:
@@ -59,6 +68,31 @@ def save(state: dict[str, torch.Tensor], path: Path, **card_fields: object) -> C
     card = Card(sha256=sha256(path), **card_fields)  # type: ignore[arg-type]
     card_path(path).write_text(json.dumps(asdict(card), indent=2) + "\n")
     return card
+
+
+def save_fisher(fisher: dict[str, torch.Tensor], weights: Path, images: int, estimate: str) -> Card:
+    """Write the Fisher beside the weights, then record it on their card."""
+    path = fisher_path(weights)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in fisher.items()}, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(path)
+    card = replace(read_card(weights), fisher_sha256=sha256(path), fisher_images=images, fisher_estimate=estimate)
+    card_path(weights).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    return card
+
+
+def load_fisher(weights: Path, card: Card) -> dict[str, torch.Tensor]:
+    """The source task's Fisher for these weights, verified against the card."""
+    path = fisher_path(weights)
+    remake = "re-run `python -m app pretrain --fisher-only`"
+    if card.fisher_sha256 is None or not path.is_file():
+        raise CheckpointError(f"{path}: the source task's Fisher (for EWC) is missing; {remake}")
+    if sha256(path) != card.fisher_sha256:
+        raise CheckpointError(f"{path}: SHA-256 does not match its card's fisher_sha256; {remake}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read safetensors ({exc}); {remake}") from exc
 
 
 def read_card(path: Path) -> Card:

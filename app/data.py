@@ -173,6 +173,15 @@ def source_train(data: FashionMNIST, settings: Settings) -> Split:
     return _task(data.train_images, data.train_labels, settings.source_classes, index)
 
 
+def source_sample(data: FashionMNIST, settings: Settings, n: int) -> Split:
+    """A fixed, balanced subset of n source training images (the EWC Fisher's), fewer where a
+    smaller dataset holds fewer."""
+    rarest = min(int(np.sum(data.train_labels == c)) for c in settings.source_classes)
+    n = min(n, rarest * len(settings.source_classes))
+    index = balanced_index(data.train_labels, settings.source_classes, n, settings.data_seed)
+    return _task(data.train_images, data.train_labels, settings.source_classes, index)
+
+
 def source_probe(data: FashionMNIST, settings: Settings) -> Split:
     """The source test images each epoch's ``source_acc`` is measured on: a fixed, balanced subset
     of ``source_test_size`` (fewer where a smaller dataset holds fewer)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from app import checkpoint, data, models
+from app import checkpoint, data, models, regularisers
 from app.devices import kernels, pick_device
 from app.settings import Settings
 
@@ -58,7 +58,7 @@ def pretrain(
             sched.step()
         acc = accuracy(model, test)
         log.info("pretrain epoch %d/%d: source test accuracy %.4f (%.1f s)", epoch, epochs, acc, time.perf_counter() - t0)
-    return checkpoint.save(
+    checkpoint.save(
         model.state_dict(),
         out,
         width=settings.width,
@@ -70,3 +70,24 @@ def pretrain(
         trained_on=kernels(device),
         threads=torch.get_num_threads() if device.type == "cpu" else None,
     )
+    return write_fisher(settings, out)
+
+
+FISHER_ESTIMATE = "expected over the model's own predictions, exact over the source classes"
+
+
+def write_fisher(settings: Settings, weights: Path, images: int = 1000) -> checkpoint.Card:
+    """Compute the source task's diagonal Fisher at the checkpoint's weights and ship it beside them.
+
+    On the CPU whatever trained the weights: the Fisher is a property of the checkpoint, and
+    one device and layout make it the same bits wherever it is rebuilt.
+    """
+    t0 = time.perf_counter()
+    _, state = checkpoint.load(weights, settings.width, settings.blocks_per_stage, settings.source_classes)
+    model = models.build(settings.width, settings.blocks_per_stage, num_classes=len(settings.source_classes))
+    model.load_state_dict(state)
+    sample = data.source_sample(data.load(settings), settings, images)
+    fisher = regularisers.fisher_diagonal(model, sample.x)
+    total = sum(float(v.sum()) for v in fisher.values())
+    log.info("Fisher over %d source images: sum %.4g (%.1f s)", len(sample), total, time.perf_counter() - t0)
+    return checkpoint.save_fisher(fisher, weights, len(sample), FISHER_ESTIMATE)

@@ -22,8 +22,13 @@ from app.settings import Settings, SettingsError, get_settings
 
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
     for spec in race_fields(settings.limits):
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.options is not None:
+            choices = [o.value for o in spec.options]
+            parser.add_argument(flag, dest=spec.name, choices=choices, default=None, help=f"{spec.help} (default {spec.default})")
+            continue
         parser.add_argument(
-            "--" + spec.name.replace("_", "-"),
+            flag,
             dest=spec.name,
             type=int if spec.kind == "int" else float,
             default=None,
@@ -64,13 +69,21 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     sweep.add_argument("--n", type=int, nargs="+", default=None, help="target sizes (default: log-spaced over the n range)")
     sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per size (default 3)")
     sweep.add_argument("--no-scan", action="store_true", help="skip the scan of fine-tune's locked units at the default n")
-    sweep.add_argument("--out", type=Path, default=settings.sweep_csv, help=f"CSV path (default {settings.sweep_csv})")
+    sweep.add_argument(
+        "--keep",
+        action="store_true",
+        help="instead: fine-tune at k = 0 across L2-SP and EWC strengths, target against source accuracy",
+    )
+    sweep.add_argument(
+        "--out", type=Path, default=None, help=f"CSV path (default {settings.sweep_csv}; with --keep, {settings.keep_sweep_csv})"
+    )
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     sweep.set_defaults(subparser=sweep)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--out", type=Path, default=settings.checkpoint)
+    pre.add_argument("--fisher-only", action="store_true", help="only recompute the source task's Fisher (EWC's)")
     return parser
 
 
@@ -110,22 +123,31 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from app import scenario, sweep
+    from app import forgetting, keep_sweep, scenario, sweep
 
     limits = settings.limits
     bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
     if bad:
         parser.error(f"argument --n: every size must be between {limits.n.min} and {limits.n.max}, got {bad}")
-    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan)
 
     def progress(todo, total):  # type: ignore[no-untyped-def]
         bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
         for config in bar:
-            bar.set_postfix_str(f"n={config.n} seed={config.seed} k={config.frozen}")
+            what = f"{config.keep} {config.keep_strength:g}" if config.keep != "none" else f"k={config.frozen}"
+            bar.set_postfix_str(f"n={config.n} seed={config.seed} {what} body×{config.body_lr_ratio:g}")
             yield config
 
-    results = sweep.run(plan, settings, args.out, fresh=args.fresh, progress=progress)
-    print(f"wrote {args.out} and its .png, .svg ({len(results.rows)} epoch rows)")
+    if args.keep:
+        out = args.out or settings.keep_sweep_csv
+        kept = keep_sweep.run(keep_sweep.default_plan(limits, seeds=args.seeds), settings, out, args.fresh, progress)
+        print(f"wrote {out} and its .png, .svg ({len(kept.rows)} epoch rows)")
+        print(keep_sweep.table(keep_sweep.summarise(kept.rows)) + "\n")
+        print(scenario.table(forgetting.evaluate(kept.rows, limits.body_lr_ratio.default, limits.keep_strength.default)))
+        return 0
+    out = args.out or settings.sweep_csv
+    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan)
+    results = sweep.run(plan, settings, out, fresh=args.fresh, progress=progress)
+    print(f"wrote {out} and its .png, .svg ({len(results.rows)} epoch rows)")
     print(sweep.accuracy_table(results.rows, plan.base.frozen) + "\n")
     print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
     return 0
@@ -150,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args, args.subparser, settings)
         if args.command == "pretrain":
-            from app.pretrain import pretrain
+            from app.pretrain import pretrain, write_fisher
 
-            card = pretrain(settings, args.out, epochs=args.epochs, seed=args.seed)
+            if args.fisher_only:
+                card = write_fisher(settings, args.out)
+            else:
+                card = pretrain(settings, args.out, epochs=args.epochs, seed=args.seed)
             print(json.dumps(card.__dict__, indent=2))
             return 0
         if args.command == "serve":

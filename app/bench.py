@@ -47,7 +47,7 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[Strategy, 
         t0 = time.perf_counter()
         model, _ = engine.build_model(name, config, res)
         model = model.to(memory_format=torch.contiguous_format)  # the tutorial's default layout
-        opt = torch.optim.AdamW(engine.param_groups(name, model, config), weight_decay=s.weight_decay)
+        opt = torch.optim.AdamW(engine.param_groups(name, model, config, s.weight_decay))
         batch = engine.batch_size(name, s)
         sched = engine.lr_schedule(name, opt, config.epochs, engine.steps_per_epoch(len(train), batch), s)
         gen = torch.Generator().manual_seed(config.seed)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import checkpoint, cuda_graphs, data, devices, models
+from app import checkpoint, cuda_graphs, data, devices, models, regularisers
 from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache, Features
@@ -53,6 +53,7 @@ class Resources:
     layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
     source: data.Split  # the source classes' probe images, for ``source_acc``
     source_head: models.Head  # the checkpoint's own head for the source classes, in eval mode
+    fisher: dict[str, torch.Tensor] | None  # the source task's Fisher, scaled to mean 1, for EWC
     _train: dict[int, data.Split] = field(default_factory=dict)
 
     @classmethod
@@ -67,7 +68,10 @@ class Resources:
         classes, features = state["head.1.weight"].shape  # the checkpoint's own source head
         head = models.Head(features, classes)
         head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
-        return cls(settings, dataset, card, state, device, test, cache, layout, source, head.to(device).eval())
+        fisher = None
+        if card.fisher_sha256 is not None:
+            fisher = regularisers.normalised(checkpoint.load_fisher(settings.checkpoint, card))
+        return cls(settings, dataset, card, state, device, test, cache, layout, source, head.to(device).eval(), fisher)
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -88,6 +92,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
+    penalty: regularisers.Penalty | None = None  # added to the loss: fine-tune's pull toward the source
     # A training step on one batch, and the evaluation of one: eager, or replayed from CUDA graphs.
     step: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
     count_correct: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
@@ -113,7 +118,7 @@ class Trainer:
         self.test_correct = torch.zeros((), device=device, dtype=torch.long)
         # Bound to the parts, not to the trainer: a cycle through it would keep a race's
         # graphs, and the GPU memory they hold, until the garbage collector came by.
-        self.step = functools.partial(_train_step, self.trainable, self.optimizer, self.loss_sum, self.correct)
+        self.step = functools.partial(_train_step, self.trainable, self.optimizer, self.penalty, self.loss_sum, self.correct)
         self.count_correct = functools.partial(_count_correct, self.trainable, self.test_correct)
 
 
@@ -133,15 +138,35 @@ def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[mod
     return model.to(res.device, memory_format=res.layout), locked  # type: ignore[call-overload]  # torch's stubs omit this overload
 
 
-def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig) -> list[dict[str, Any]]:
-    """Optimizer groups: discriminative learning rates are groups, not special cases."""
+def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimizer groups: discriminative learning rates are groups, not special cases.
+
+    A regulariser replaces the body's decay toward zero with its pull toward the pretrained
+    weights, as L2-SP does; the new head keeps its plain weight decay.
+    """
     if name == "scratch":
-        return [{"params": list(model.parameters()), "lr": config.lr_scratch}]
-    groups = [{"params": list(model.head.parameters()), "lr": config.lr_head}]
+        return [{"params": list(model.parameters()), "lr": config.lr_scratch, "weight_decay": weight_decay}]
+    groups = [{"params": list(model.head.parameters()), "lr": config.lr_head, "weight_decay": weight_decay}]
     body = [p for _, unit in model.units() for p in unit.parameters() if p.requires_grad]
     if body:
-        groups.append({"params": body, "lr": config.lr_head * config.body_lr_ratio})
+        decay = weight_decay if config.keep == "none" else 0.0
+        groups.append({"params": body, "lr": config.lr_head * config.body_lr_ratio, "weight_decay": decay})
     return groups
+
+
+def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, res: Resources) -> regularisers.Penalty | None:
+    """Fine-tune's pull back toward the pretrained body, when the race asks for one."""
+    if name != "finetune" or config.keep == "none":
+        return None
+    body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
+    if config.keep == "l2sp":
+        return regularisers.pull(model, body, config.keep_strength)
+    if res.fisher is None:
+        raise checkpoint.CheckpointError(
+            f"{res.settings.checkpoint}: no source-task Fisher beside it, which EWC needs; "
+            "run `python -m app pretrain --fisher-only`"
+        )
+    return regularisers.pull(model, body, config.keep_strength, res.fisher)
 
 
 def batch_size(name: Strategy, settings: Settings) -> int:
@@ -239,15 +264,16 @@ def _source_accuracy(t: Trainer, res: Resources) -> float | None:
 def _train_step(
     trainable: nn.Module,
     optimizer: torch.optim.Optimizer,
+    penalty: regularisers.Penalty | None,
     loss_sum: torch.Tensor,
     correct: torch.Tensor,
     xb: torch.Tensor,
     yb: torch.Tensor,
 ) -> None:
     logits = trainable(xb)
-    loss = F.cross_entropy(logits, yb)
+    loss = F.cross_entropy(logits, yb)  # what train_loss reports: the task's loss, comparable across strategies
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if penalty is None else loss + penalty()).backward()
     optimizer.step()
     loss_sum.add_(loss.detach() * len(yb))
     correct.add_((logits.argmax(1) == yb).sum())
@@ -316,15 +342,15 @@ def run_race(
         t0 = time.perf_counter()
         model, locked = build_model(name, config, res)
         trainable = model.layers_from(locked) if s.cache_features else model
-        groups = param_groups(name, model, config)
+        groups = param_groups(name, model, config, s.weight_decay)
         if graphed:
             # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
             for group in groups:
                 group["lr"] = torch.tensor(group["lr"], device=res.device)
-        opt = torch.optim.AdamW(groups, weight_decay=s.weight_decay, fused=True, capturable=graphed)
+        opt = torch.optim.AdamW(groups, fused=True, capturable=graphed)
         batch = batch_size(name, s)
         sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
-        t = Trainer(name, model, locked, batch, opt, sched, trainable)
+        t = Trainer(name, model, locked, batch, opt, sched, trainable, keep_penalty(name, model, config, res))
         if graphed:
             t.step, t.count_correct = cuda_graphs.Replayed(t.step), cuda_graphs.Replayed(t.count_correct)
         t.compute_s = time.perf_counter() - t0

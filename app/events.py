@@ -6,17 +6,20 @@ prints them as JSON Lines; docs/protocol.md shows an example of each.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
-from app.settings import FloatRange, IntRange, Limits, get_settings
+from app.settings import Choice, FloatRange, IntRange, Limits, get_settings
 from app.strategies import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy"]
 
-Control = Literal["units", "log", "number"]
-Group = Literal["basic", "advanced"]
+Control = Literal["units", "size", "log", "number", "choice"]
+Group = Literal["basic", "keep", "advanced"]
+# How fine-tune keeps the source task (app/regularisers.py); "none" is plain fine-tuning.
+Keep = Literal["none", "l2sp", "ewc"]
+KEEP_LABELS: dict[Keep, str] = {"none": "None", "l2sp": "L2-SP", "ewc": "EWC"}
 
 
 def beyond_data(n: int, held: int, classes: int) -> str:
@@ -25,10 +28,19 @@ def beyond_data(n: int, held: int, classes: int) -> str:
     return f"the dataset holds {each} images of each target class, so a race can have at most {held} target images, not {n}"
 
 
-def _field(label: str, help: str, control: Control = "number", group: Group = "basic") -> Any:
+def _field(
+    label: str,
+    help: str,
+    control: Control = "number",
+    group: Group = "basic",
+    neutral: str | None = None,
+    moot_when: dict[str, str] | None = None,
+) -> Any:
     """A race field: ``help`` for the CLI and the page's hint, ``label`` as the page's control
-    says it, ``control`` the kind of control, ``group`` where the page puts it."""
-    return Field(description=help, json_schema_extra={"label": label, "control": control, "group": group})
+    says it, ``control`` the kind of control, ``group`` where the page puts it. ``neutral``: the
+    value at which it changes nothing; ``moot_when``: the other fields' values that make it so."""
+    extra: dict[str, Any] = {"label": label, "control": control, "group": group, "neutral": neutral, "moot_when": moot_when}
+    return Field(description=help, json_schema_extra=extra)
 
 
 class RaceConfig(BaseModel):
@@ -43,13 +55,23 @@ class RaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     frozen: int = _field("Fine-tune locks", "body units fine-tune locks, counted from the input; the rest train gently", "units")
-    n: int = _field("Target images", "target training images to learn from, balanced across the five classes", "log")
+    n: int = _field("Target images", "target training images to learn from, balanced across the five classes", "size")
     epochs: int = _field("Epochs", "passes over the target training images")
     seed: int = _field("Seed", "seed for initialisation and shuffling")
     lr_scratch: float = _field("Scratch's learning rate", "AdamW learning rate of scratch", group="advanced")
     lr_head: float = _field("New head's learning rate", "learning rate of the new head (frozen, fine-tune)", group="advanced")
     body_lr_ratio: float = _field(
-        "Fine-tune body × head", "fine-tune's body learning rate as a fraction of lr_head", group="advanced"
+        "Fine-tune body × head", "fine-tune's body learning rate as a fraction of lr_head; at 1 it forgets most", "log", "keep"
+    )
+    keep: Keep = _field(
+        "Keep the source task",
+        "a pull back toward the pretrained weights on fine-tune's trained units",
+        "choice",
+        "keep",
+        neutral="none",
+    )
+    keep_strength: float = _field(
+        "Strength", "the pull's strength, α for L2-SP or λ for EWC", "log", "keep", moot_when={"keep": "none"}
     )
 
     @model_validator(mode="before")
@@ -62,8 +84,10 @@ class RaceConfig(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _in_range(cls, value: float, info: ValidationInfo) -> float:
-        allowed: IntRange | FloatRange = getattr(_limits(info), info.field_name or "")
+    def _in_range(cls, value: float | str, info: ValidationInfo) -> float | str:
+        allowed: IntRange | FloatRange | Choice = getattr(_limits(info), info.field_name or "")
+        if isinstance(allowed, Choice) or isinstance(value, str):
+            return value  # its type names the options
         if not allowed.min <= value <= allowed.max:
             raise ValueError(f"{info.field_name} must be between {allowed.min} and {allowed.max}, got {value}")
         return value
@@ -72,9 +96,32 @@ class RaceConfig(BaseModel):
     def validate_with(cls, data: object, limits: Limits) -> RaceConfig:
         return cls.model_validate(data, context={"limits": limits})
 
+    def _neutral(self) -> set[str]:
+        """Fields at values that change nothing (no regulariser, or the strength of none). Left
+        out of the identity, so races and sweeps from before the fields existed keep theirs."""
+        out = set()
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            assert isinstance(extra, dict)
+            moot = extra["moot_when"]
+            if getattr(self, name) == extra["neutral"] or (
+                isinstance(moot, dict) and all(getattr(self, k) == v for k, v in moot.items())
+            ):
+                out.add(name)
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide what trains."""
+        return self.model_dump(exclude=self._neutral())
+
     def key(self) -> str:
         """A stable identity for caching finished races of this configuration."""
-        return self.model_dump_json()
+        return self.model_dump_json(exclude=self._neutral())
+
+
+class Option(BaseModel):
+    value: str
+    label: str
 
 
 class FieldSpec(BaseModel):
@@ -83,12 +130,15 @@ class FieldSpec(BaseModel):
     name: str
     label: str
     help: str
-    kind: Literal["int", "float"]
+    kind: Literal["int", "float", "choice"]
     control: Control
     group: Group
-    min: int | float
-    max: int | float
-    default: int | float
+    min: int | float | None = None  # for numbers
+    max: int | float | None = None
+    options: list[Option] | None = None  # for choices
+    default: int | float | str
+    neutral: str | None = None  # the value at which it changes nothing
+    moot_when: dict[str, str] | None = None  # other fields' values at which this one changes nothing
 
 
 def race_fields(limits: Limits) -> list[FieldSpec]:
@@ -97,20 +147,23 @@ def race_fields(limits: Limits) -> list[FieldSpec]:
     for name, info in RaceConfig.model_fields.items():
         extra = info.json_schema_extra
         assert isinstance(extra, dict)
-        allowed: IntRange | FloatRange = getattr(limits, name)
-        specs.append(
-            FieldSpec(
-                name=name,
-                label=str(extra["label"]),
-                help=info.description or "",
-                kind="int" if info.annotation is int else "float",
-                control=extra["control"],
-                group=extra["group"],
-                min=allowed.min,
-                max=allowed.max,
-                default=allowed.default,
-            )
+        allowed: IntRange | FloatRange | Choice = getattr(limits, name)
+        spec = FieldSpec(
+            name=name,
+            label=str(extra["label"]),
+            help=info.description or "",
+            kind="choice" if isinstance(allowed, Choice) else "int" if info.annotation is int else "float",
+            control=extra["control"],
+            group=extra["group"],
+            default=allowed.default,
+            neutral=extra["neutral"],
+            moot_when=extra["moot_when"],
         )
+        if isinstance(allowed, Choice):
+            spec.options = [Option(value=v, label=KEEP_LABELS[v]) for v in get_args(info.annotation)]
+        else:
+            spec.min, spec.max = allowed.min, allowed.max
+        specs.append(spec)
     return specs
 
 

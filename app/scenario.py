@@ -28,7 +28,7 @@ SAME_COST = 0.05
 
 @dataclass(frozen=True)
 class Check:
-    number: int
+    number: int | str
     claim: str
     measured: str
     passed: bool

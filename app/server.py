@@ -11,8 +11,9 @@ import io
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import guard, lan, protocol, strategies, sweep
+from app import guard, keep_sweep, lan, protocol, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
 from app.hub import Hub, Outbox
@@ -284,17 +285,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def config(hub: HubDep, settings: SettingsDep) -> dict[str, Any]:
         return public_config(settings, hub)
 
+    async def shipped(payload: Callable[[Path], dict[str, Any] | None], csv_path: Path, command: str) -> Response:
+        try:
+            found = await asyncio.to_thread(payload, csv_path)
+        except sweep.SweepError as exc:  # the page then leaves its panel out; the rest works
+            return JSONResponse(protocol.error("bad_sweep", str(exc)), status_code=500)
+        if found is None:
+            message = f"no sweep results at {csv_path}; run `{command}` to make them"
+            return JSONResponse(protocol.error("no_sweep", message), status_code=404)
+        return JSONResponse(found, headers={"Cache-Control": "max-age=60"})
+
     @app.get("/api/sweep")
     async def sweep_results(settings: SettingsDep) -> Response:
         """The shipped sweep (final accuracy against n, spread over seeds) for the page's panel."""
-        try:
-            payload = await asyncio.to_thread(sweep.page_payload, settings.sweep_csv)
-        except sweep.SweepError as exc:  # the page then leaves its panel out; the rest works
-            return JSONResponse(protocol.error("bad_sweep", str(exc)), status_code=500)
-        if payload is None:
-            message = f"no sweep results at {settings.sweep_csv}; run `python -m app sweep` to make them"
-            return JSONResponse(protocol.error("no_sweep", message), status_code=404)
-        return JSONResponse(payload, headers={"Cache-Control": "max-age=60"})
+        return await shipped(sweep.page_payload, settings.sweep_csv, "python -m app sweep")
+
+    @app.get("/api/sweep/keep")
+    async def keep_sweep_results(settings: SettingsDep) -> Response:
+        """The shipped trade-off (fine-tune's final target against source accuracy) for its panel."""
+        return await shipped(keep_sweep.page_payload, settings.keep_sweep_csv, "python -m app sweep --keep")
 
     @app.get("/api/races")
     async def races(

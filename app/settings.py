@@ -59,6 +59,12 @@ IntRange = Range[int]
 FloatRange = Range[float]
 
 
+class Choice(BaseModel):
+    """A user-chosen option: its default (the options are the field's own type)."""
+
+    default: str
+
+
 class Limits(BaseModel):
     """Ranges and defaults of every race parameter a user can set."""
 
@@ -74,6 +80,10 @@ class Limits(BaseModel):
     lr_scratch: FloatRange = FloatRange(min=1e-5, max=1e-1, default=2e-3)
     lr_head: FloatRange = FloatRange(min=1e-5, max=1e-1, default=1e-2)
     body_lr_ratio: FloatRange = FloatRange(min=0.01, max=1.0, default=0.1)
+    # A penalty that pulls fine-tune's trained body units back toward the pretrained weights
+    # (none, L2-SP or EWC), and its strength, α or λ, on one scale (app/regularisers.py).
+    keep: Choice = Choice(default="none")
+    keep_strength: FloatRange = FloatRange(min=1e-3, max=1e2, default=0.03)
 
 
 class Settings(BaseSettings):
@@ -194,6 +204,8 @@ class Settings(BaseSettings):
     database: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "headstart.sqlite3"
     # The shipped sweep (`python -m app sweep`): its CSV feeds the page's "head start" panel.
     sweep_csv: Path = SWEEP_DIR / "sweep.csv"
+    # The trade-off between target and source accuracy (``sweep --keep``), drawn on the page too.
+    keep_sweep_csv: Path = SWEEP_DIR / "keep.csv"
 
     def recipe(self) -> dict[str, Any]:
         """Everything but a race's own configuration that decides its numbers."""

@@ -29,9 +29,18 @@ LOOKS: dict[Strategy, Look] = {
 }
 
 
+# Fine-tune kept by a regulariser (``keep``), as the trade-off panel and figure draw it;
+# fine-tune with none is fine-tune's own look.
+KEEP_LOOKS: dict[str, Look] = {
+    "l2sp": Look("L2-SP", "#cc79a7", "#a2457e"),
+    "ewc": Look("EWC", "#e69f00", "#8c5a00"),
+}
+
+
 def css_properties() -> str:
-    """The table as CSS custom properties (``--scratch``, ``--scratch-ink``, …) for ``:root``."""
-    return " ".join(f"--{name}: {look.colour}; --{name}-ink: {look.ink};" for name, look in LOOKS.items())
+    """The tables as CSS custom properties (``--scratch``, ``--scratch-ink``, ``--l2sp``, …) for ``:root``."""
+    looks = LOOKS | KEEP_LOOKS
+    return " ".join(f"--{name}: {look.colour}; --{name}-ink: {look.ink};" for name, look in looks.items())
 
 
 def public() -> list[dict[str, str]]:

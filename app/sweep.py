@@ -69,7 +69,7 @@ class Plan:
 
     def scenario(self, settings: Settings, checkpoint_sha: str) -> dict[str, Any]:
         """What makes two sweeps comparable: everything but n, seed and k."""
-        fixed = self.base.model_dump(exclude={"n", "seed", "frozen"})
+        fixed = {k: v for k, v in self.base.identity().items() if k not in ("n", "seed", "frozen")}
         return {
             "race": fixed,
             "default_frozen": self.base.frozen,
@@ -79,15 +79,63 @@ class Plan:
         }
 
 
-def race_key(config: RaceConfig) -> tuple[int, int, int]:
-    return (config.n, config.seed, config.frozen)
+@dataclass(frozen=True)
+class Table:
+    """What a sweep's CSV holds: its columns, how each reads back, and which name a race."""
+
+    columns: tuple[str, ...]
+    key: tuple[str, ...]  # the columns that tell its races apart
+    ints: frozenset[str]
+    texts: frozenset[str]  # the rest are floats, or None where written empty
+    rows: Callable[[RaceConfig, Iterable[Epoch]], list[dict[str, Any]]]
+    # A race's key as its rows write it, where that is not its config's own fields.
+    config_key: Callable[[RaceConfig], tuple[Any, ...]] | None = None
+
+    def race_key(self, config: RaceConfig) -> tuple[Any, ...]:
+        return self.config_key(config) if self.config_key else tuple(getattr(config, k) for k in self.key)
+
+    def typed(self, key: str, value: str) -> int | float | str | None:
+        if key in self.texts:
+            return value
+        if value == "":
+            return None
+        return int(value) if key in self.ints else float(value)
+
+
+def _head_start_rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
+    return [
+        {
+            "n": config.n,
+            "seed": config.seed,
+            "frozen": config.frozen,
+            "epochs": config.epochs,
+            "strategy": e.strategy,
+            "epoch": e.epoch,
+            "test_acc": round(e.test_acc, 4),
+            "train_acc": round(e.train_acc, 4),
+            "train_loss": round(e.train_loss, 5),
+            "compute_s": round(e.compute_s, 4),
+            "trainable_params": e.trainable_params,
+        }
+        for e in epochs
+    ]
+
+
+HEAD_START = Table(
+    COLUMNS,
+    key=("n", "seed", "frozen"),
+    ints=frozenset({"n", "seed", "frozen", "epochs", "epoch", "trainable_params"}),
+    texts=frozenset({"strategy"}),
+    rows=_head_start_rows,
+)
 
 
 @dataclass
 class Results:
-    """The sweep's CSV: complete races only, appended one race at a time."""
+    """A sweep's CSV: complete races only, appended one race at a time."""
 
     path: Path
+    table: Table = HEAD_START
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -95,12 +143,12 @@ class Results:
         return self.path.with_suffix(".json")
 
     @classmethod
-    def open(cls, path: Path, scenario: dict[str, Any], fresh: bool = False) -> Results:
-        results = cls(path)
+    def open(cls, path: Path, scenario: dict[str, Any], fresh: bool = False, table: Table = HEAD_START) -> Results:
+        results = cls(path, table)
         if fresh or not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", newline="") as f:
-                csv.writer(f).writerow(COLUMNS)
+                csv.writer(f).writerow(table.columns)
             results.meta_path.write_text(json.dumps(scenario, indent=2) + "\n")
             return results
         made = read_meta(results.meta_path)
@@ -110,41 +158,21 @@ class Results:
                 f"{path} was made with a different scenario ({', '.join(differs)} differ); "
                 "pass --fresh to start over, or --out to write elsewhere"
             )
-        results.rows = read_rows(path)
+        results.rows = read_rows(path, table)
         return results
 
-    def done(self) -> set[tuple[int, int, int]]:
-        return {(r["n"], r["seed"], r["frozen"]) for r in self.rows}
+    def done(self) -> set[tuple[Any, ...]]:
+        return {tuple(r[k] for k in self.table.key) for r in self.rows}
 
     def append(self, config: RaceConfig, epochs: Iterable[Epoch]) -> None:
-        rows = [
-            {
-                "n": config.n,
-                "seed": config.seed,
-                "frozen": config.frozen,
-                "epochs": config.epochs,
-                "strategy": e.strategy,
-                "epoch": e.epoch,
-                "test_acc": round(e.test_acc, 4),
-                "train_acc": round(e.train_acc, 4),
-                "train_loss": round(e.train_loss, 5),
-                "compute_s": round(e.compute_s, 4),
-                "trainable_params": e.trainable_params,
-            }
-            for e in epochs
-        ]
+        rows = self.table.rows(config, epochs)
         with self.path.open("a", newline="") as f:  # one write per race: a crash never leaves half a race
-            writer = csv.DictWriter(f, COLUMNS)
+            writer = csv.DictWriter(f, self.table.columns)
             writer.writerows(rows)
         self.rows.extend(rows)
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    ints = {"n", "seed", "frozen", "epochs", "epoch", "trainable_params"}
-
-    def typed(key: str, value: str) -> int | float | str:
-        return int(value) if key in ints else value if key == "strategy" else float(value)
-
+def read_rows(path: Path, table: Table = HEAD_START) -> list[dict[str, Any]]:
     rows = []
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
@@ -152,12 +180,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             for row in reader:
                 if None in row or None in row.values():  # DictReader's marks of a field extra or missing
                     raise ValueError(f"not the {len(reader.fieldnames or ())} fields of its header")
-                rows.append({k: typed(k, v) for k, v in row.items()})
+                rows.append({k: table.typed(k, v) for k, v in row.items()})
         except (ValueError, csv.Error) as exc:  # UnicodeDecodeError, for one, is a ValueError
             where = f"line {reader.line_num}" if reader.line_num else "the header"
             raise SweepError(f"cannot read {where} of {path} ({exc}); {REMAKE}") from exc
-    if rows and set(rows[0]) != set(COLUMNS):
-        raise SweepError(f"{path} has the columns {', '.join(rows[0])}, not {', '.join(COLUMNS)}; {REMAKE}")
+    if rows and set(rows[0]) != set(table.columns):
+        raise SweepError(f"{path} has the columns {', '.join(rows[0])}, not {', '.join(table.columns)}; {REMAKE}")
     return rows
 
 
@@ -170,6 +198,24 @@ def read_meta(path: Path) -> dict[str, Any]:
         return meta
     except ValueError as exc:
         raise SweepError(f"cannot read {path} ({exc}); {REMAKE}") from exc
+
+
+def run_races(
+    races: Sequence[RaceConfig],
+    results: Results,
+    res: Any,  # engine.Resources: the engine is imported only when races run
+    warm: RaceConfig,
+    progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
+) -> None:
+    """Run every race not already in the results, appending each as it finishes."""
+    from app.engine import run_race, warm_up
+
+    done = results.done()
+    todo = [c for c in races if results.table.race_key(c) not in done]
+    if todo:
+        warm_up(res, warm)  # the first race's compute clocks are then as honest as the rest
+    for config in progress(todo, len(races)) if progress else todo:
+        results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
 
 
 @dataclass(frozen=True)
@@ -274,10 +320,19 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=False)
+    return save_figure(fig, out, "headstart-sweep")
+
+
+def save_figure(fig: Any, out: Path, salt: str) -> list[Path]:
+    """Write the figure beside ``out`` as PNG and SVG, and close it.
+
+    No date, and element ids from a fixed salt rather than random ones: regenerating the
+    same sweep leaves the committed SVG byte for byte as it was.
+    """
+    import matplotlib.pyplot as plt
+
     written = []
-    # No date, and element ids from a fixed salt rather than random ones: regenerating the
-    # same sweep leaves the committed SVG byte for byte as it was.
-    with plt.rc_context({"svg.hashsalt": "headstart-sweep"}):
+    with plt.rc_context({"svg.hashsalt": salt}):
         for suffix in (".png", ".svg"):
             path = out.with_suffix(suffix)
             fig.savefig(path, metadata={"Date": None} if suffix == ".svg" else {})
@@ -319,16 +374,11 @@ def run(
     progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
 ) -> Results:
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
-    from app.engine import Resources, run_race, warm_up
+    from app.engine import Resources
 
     res = Resources.load(settings)
     results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
-    races, done = plan.races(), results.done()
-    todo = [c for c in races if race_key(c) not in done]
-    if todo:
-        warm_up(res, plan.base)  # the first race's compute clocks are then as honest as the rest
-    for config in progress(todo, len(races)) if progress else todo:
-        results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
+    run_races(plan.races(), results, res, plan.base, progress)
     base = plan.base
     title = (
         f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.frozen} units; "

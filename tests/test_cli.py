@@ -122,3 +122,11 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny: Settings) -> None:
     result = run_cli("race", "--epochs", "1", env=tiny_env(tiny) | {"HEADSTART_DEVICE": "cuda"})
     assert result.returncode == 1
     assert "HEADSTART_DEVICE=cuda, but this PyTorch sees no CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_regulariser_exits_2_naming_the_ones_there_are() -> None:
+    result = run_cli("race", "--keep", "dropout")
+    assert result.returncode == 2
+    assert "argument --keep: invalid choice: 'dropout' (choose from 'none', 'l2sp', 'ewc')" in result.stderr
+    result = run_cli("race", "--keep", "l2sp", "--keep-strength", "0")
+    assert result.returncode == 2 and "--keep-strength: keep_strength must be between 0.001 and 100.0, got 0.0" in result.stderr

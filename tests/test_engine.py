@@ -317,3 +317,47 @@ def test_measuring_the_source_task_changes_no_target_number(res: engine.Resource
     unmeasured = [e for e in race(res, epochs=2) if isinstance(e, Epoch)]
     strip = lambda e: (e.strategy, e.epoch, e.train_loss, e.train_acc, e.test_acc)  # noqa: E731
     assert [strip(e) for e in measured] == [strip(e) for e in unmeasured]
+
+
+def body_distance(model: models.ResNet, pretrained: dict[str, torch.Tensor]) -> float:
+    return sum(
+        float((p.detach().cpu() - pretrained[k]).square().sum()) for k, p in model.named_parameters() if not k.startswith("head.")
+    )
+
+
+def test_a_regulariser_changes_fine_tune_alone_and_a_strong_l2sp_keeps_the_body_close(
+    knowing: engine.Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: dict[str, models.ResNet] = {}
+    build = engine.build_model
+
+    def keep_finetune(name, config, res):  # type: ignore[no-untyped-def]
+        model, locked = build(name, config, res)
+        if name == "finetune":
+            trained[config.keep] = model
+        return model, locked
+
+    monkeypatch.setattr(engine, "build_model", keep_finetune)
+    runs = {
+        keep: [
+            e
+            for e in race(knowing, frozen=0, body_lr_ratio=1.0, epochs=4, n=100, keep=keep, keep_strength=100.0)
+            if isinstance(e, Epoch)
+        ]
+        for keep in ("none", "l2sp", "ewc")
+    }
+    numbers = lambda es, s: [(e.train_loss, e.test_acc, e.source_acc) for e in es if e.strategy == s]  # noqa: E731
+    for keep in ("l2sp", "ewc"):
+        for s in ("scratch", "frozen"):  # nothing of theirs is pulled: the same numbers, bit for bit
+            assert numbers(runs[keep], s) == numbers(runs["none"], s)
+    free, pulled = (body_distance(trained[k], knowing.pretrained) for k in ("none", "l2sp"))
+    assert pulled < free / 20, (pulled, free)
+    last = {k: [e for e in runs[k] if e.strategy == "finetune"][-1].source_acc for k in runs}
+    assert last["l2sp"] >= last["none"] and last["ewc"] >= last["none"], last
+
+
+def test_ewc_without_a_fisher_is_named(res: engine.Resources, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(res, "fisher", None)
+    with pytest.raises(engine.checkpoint.CheckpointError, match="pretrain --fisher-only"):
+        race(res, keep="ewc")
+    assert [e for e in race(res, keep="l2sp") if isinstance(e, Done)]  # L2-SP needs none

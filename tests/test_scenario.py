@@ -2,7 +2,8 @@
 
 The cheap test checks the direction of the head start (effect 1) and of the cost (effect 4)
 with few epochs; ``pytest -m slow tests/test_scenario.py`` runs the full check of
-effects 1–5 over seeds and sizes and writes its table to test-artifacts/scenario.md.
+effects 1–5 over seeds and sizes and of the forgetting checks F1–F4, writing their tables to
+test-artifacts/scenario.md and forgetting.md.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app import scenario, sweep
+from app import forgetting, keep_sweep, scenario, sweep
 from app.engine import Resources, run_race
 from app.events import Done, Plan, RaceConfig
 from app.settings import Settings
@@ -27,6 +28,15 @@ def res(real: Settings) -> Resources:
 def race(res: Resources, **given: int) -> tuple[Plan, Done]:
     events = list(run_race(RaceConfig.validate_with(given, res.settings.limits), res))
     return events[0], events[-1]
+
+
+def assert_all_hold(checks: list[scenario.Check], name: str) -> None:
+    """Write the checks' table to test-artifacts/``name``, print it, and require every check."""
+    table = scenario.table(checks)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / name).write_text(table + "\n")
+    print("\n" + table)
+    assert all(c.passed for c in checks), table
 
 
 def test_with_little_data_the_pretrained_strategies_lead(res: Resources) -> None:
@@ -55,9 +65,14 @@ def test_the_default_scenario_shows_all_five_effects(real: Settings, tmp_path) -
     small = [n for n in sweep.log_spaced(limits.n.min, limits.n.max) if n <= scenario.FROZEN_LEADS_UP_TO_N]
     plan = sweep.default_plan(limits, seeds=3, ns=[*small, limits.n.max])
     results = sweep.run(plan, real, tmp_path / "scenario.csv")
-    checks = scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)
-    table = scenario.table(checks)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "scenario.md").write_text(table + "\n")
-    print("\n" + table)
-    assert all(c.passed for c in checks), table
+    assert_all_hold(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n), "scenario.md")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_fine_tuning_forgets_and_the_regularisers_keep_the_source_task(real: Settings, tmp_path) -> None:
+    limits = real.limits
+    results = keep_sweep.run(keep_sweep.default_plan(limits, seeds=3), real, tmp_path / "keep.csv")
+    assert_all_hold(
+        forgetting.evaluate(results.rows, limits.body_lr_ratio.default, limits.keep_strength.default), "forgetting.md"
+    )

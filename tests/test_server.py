@@ -76,7 +76,7 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert [s["name"] for s in body["strategies"]] == ["scratch", "frozen", "finetune"]
     assert all(s["label"] and s["colour"].startswith("#") for s in body["strategies"])
     fields = {f["name"]: f for f in body["fields"]}
-    assert list(fields) == ["frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio"]
+    assert list(fields) == ["frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio", "keep", "keep_strength"]
     assert fields["epochs"] | {"label": "", "help": ""} == {
         "name": "epochs",
         "label": "",
@@ -86,8 +86,13 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
         "group": "basic",
         "min": 1,
         "max": 50,
+        "options": None,
         "default": 10,
+        "neutral": None,
+        "moot_when": None,
     }
+    assert [o["value"] for o in fields["keep"]["options"]] == ["none", "l2sp", "ewc"] and fields["keep"]["neutral"] == "none"
+    assert fields["keep_strength"]["moot_when"] == {"keep": "none"}
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
     assert body["class_address"] is None and body["reachable_by_others"] is False  # served on 127.0.0.1
 
@@ -230,6 +235,14 @@ def test_the_sweep_panel_data_missing_or_damaged_is_named(client: TestClient, se
     finally:
         app.dependency_overrides.clear()
     assert client.get("/api/sweep").status_code == 200  # the shipped one
+
+
+def test_the_trade_off_panel_gets_each_setting_of_fine_tune_and_how_to_draw_it(client: TestClient) -> None:
+    body = client.get("/api/sweep/keep").json()
+    assert body["seeds"] == 3 and set(body["looks"]) == {"none", "l2sp", "ewc"}
+    keeps = {p["keep"] for p in body["points"]}
+    assert keeps == {"none", "l2sp", "ewc"}
+    assert all(0 <= p["source_lo"] <= p["source_acc"] <= p["source_hi"] <= 1 for p in body["points"])
 
 
 def test_http_errors_name_the_problem(client: TestClient) -> None:

@@ -1,20 +1,25 @@
 // The controls: one per race field, built from /api/config's field table and bound to the
-// state. A field's `control` says which kind: "units" (the lock slider), "log" (the data
-// slider) or "number" (a field); its `group` says where it goes ("basic", "advanced").
+// state. A field's `control` says which kind: "units" (the lock slider), "size" (the data
+// slider), "log" (a log-scaled slider), "choice" (a menu) or "number" (a field); its `group`
+// says where it goes ("basic", "keep", "advanced"); `moot_when`, when it has no effect.
+
+import { show } from "./state.js";
 
 const N_STEPS = 1000;
 
-// The data slider is log-scaled: 25→50 is as far as 2,500→5,000.
-export function nFromSlider(t, range) {
+// Log-scaled sliders: 25→50 images is as far as 2,500→5,000. Whole numbers stay whole; the
+// rest keep three significant digits, so a strength reads 0.0316, not 0.031622776.
+export function fromSlider(t, range, whole) {
   const lo = Math.log(range.min);
   const hi = Math.log(range.max);
-  return Math.round(Math.exp(lo + ((hi - lo) * t) / N_STEPS));
+  const v = Math.exp(lo + ((hi - lo) * t) / N_STEPS);
+  return whole ? Math.round(v) : Math.min(range.max, Math.max(range.min, Number(v.toPrecision(3))));
 }
 
-export function sliderFromN(n, range) {
+export function toSlider(v, range) {
   const lo = Math.log(range.min);
   const hi = Math.log(range.max);
-  return Math.round((N_STEPS * (Math.log(n) - lo)) / (hi - lo));
+  return Math.round((N_STEPS * (Math.log(v) - lo)) / (hi - lo));
 }
 
 export function describeN(n, classes) {
@@ -50,7 +55,10 @@ export class Controls {
     let row = null;
     for (const field of table.fields) {
       const root = roots[field.group];
-      if (field.control === "number") {
+      if (field.control === "choice") {
+        root.append(this.choiceField(field));
+        row = null;
+      } else if (field.control === "number") {
         const box = this.numberField(field);
         // A group's basic number fields sit side by side, as the sliders' small companions.
         if (field.group === "basic") {
@@ -80,15 +88,31 @@ export class Controls {
     return element("div", { class: "field small", ...hideable }, element("label", { for: field.name }, field.label), input);
   }
 
+  choiceField(field) {
+    const select = element("select", { id: field.name, name: field.name, title: sentence(field.help) });
+    for (const option of field.options) select.append(element("option", { value: option.value }, option.label));
+    select.addEventListener("change", () => this.set(field.name, select.value));
+    this.inputs[field.name] = select;
+    return element(
+      "div",
+      { class: "field", "data-control": field.name },
+      element("label", { for: field.name }, field.label),
+      select,
+      element("p", { class: "hint" }, sentence(field.help)),
+    );
+  }
+
   sliderField(field) {
     const output = element("output", { id: `${field.name}-out`, for: field.name });
     const input = element("input", { type: "range", id: field.name, name: field.name, step: "1" });
-    const log = field.control === "log";
-    // The log slider runs over N_STEPS positions; the units slider over the units themselves.
+    const log = field.control !== "units";
+    // Log sliders run over N_STEPS positions; the units slider over the units themselves.
     const range = () => this.table.field(field.name);
+    const whole = field.kind === "int";
+    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeFrozen(v, this.body), log: show }[field.control];
     const slider = log
-      ? { read: () => nFromSlider(Number(input.value), range()), position: (v) => sliderFromN(v, range()), text: (v) => describeN(v, this.config.classes.length) }
-      : { read: () => Number(input.value), position: (v) => v, text: (v) => describeFrozen(v, this.body) };
+      ? { read: () => fromSlider(Number(input.value), range(), whole), position: (v) => toSlider(v, range()), text }
+      : { read: () => Number(input.value), position: (v) => v, text };
     if (log) Object.assign(input, { min: 0, max: N_STEPS });
     else Object.assign(input, { min: field.min, max: field.max });
     input.addEventListener("input", () => this.set(field.name, slider.read()));
@@ -112,19 +136,27 @@ export class Controls {
   // Reflect the state into every control (after a URL load or a watched race's config).
   show() {
     for (const [name, input] of Object.entries(this.inputs)) {
+      input.disabled = this.disabled || this.moot(name);
       const slider = this.sliders[name];
       if (!slider) {
         input.value = this.state[name];
         continue;
       }
       input.value = slider.position(this.state[name]);
-      const text = slider.text(this.state[name]);
+      const text = this.moot(name) ? `${slider.text(this.state[name])} (no effect)` : slider.text(this.state[name]);
       slider.output.textContent = text;
       input.setAttribute("aria-valuetext", text);
     }
   }
 
+  // A field with no effect as the others stand (a strength with no regulariser chosen).
+  moot(name) {
+    const when = this.table.field(name).moot_when;
+    return Boolean(when) && Object.entries(when).every(([other, value]) => this.state[other] === value);
+  }
+
   setDisabled(disabled) {
-    for (const input of Object.values(this.inputs)) input.disabled = disabled;
+    this.disabled = disabled;
+    this.show();
   }
 }

@@ -11,6 +11,7 @@ import { clientId } from "./client.js";
 import { bindJoin, bindRecent } from "./classroom.js";
 import { bindShare } from "./share.js";
 import { SweepPanel } from "./sweep.js";
+import { KeepSweepPanel } from "./keep-sweep.js";
 import { StatusLine, sentence } from "./status.js";
 import { workerWatch } from "./server-state.js";
 
@@ -54,10 +55,12 @@ async function boot() {
   $("schedule-note").textContent = scheduleNote(config.schedule);
 
   let sweep = null;
-  const controls = new Controls(config, table, ui, { basic: $("fields-basic"), advanced: $("fields-advanced") }, {
+  let keepSweep = null;
+  const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), advanced: $("fields-advanced") }, {
     onChange(name) {
       if (name === "frozen") strip.setFrozen(ui.frozen);
       if (name === "n") sweep?.refresh();
+      keepSweep?.mark(ui);
       if (name === "epochs") chart.expectEpochs(ui.epochs);
       table.write(ui);
     },
@@ -129,31 +132,53 @@ async function boot() {
   bindRecent($("recent"), $("recent-list"), watch, labels);
   Object.assign(actions, { watch, join: (code) => joining.join(code), awaitWorker: worker.awaitWorker });
 
+  // Load a race a panel's point names. A field the panel's races left at its neutral value
+  // (no regulariser) is set to it, so the race is the one the point shows.
+  const loadPicked = (picked) => {
+    for (const f of table.fields) if (f.neutral !== null && !(f.name in picked)) picked[f.name] = f.neutral;
+    Object.assign(ui, picked);
+    controls.show();
+    strip.setFrozen(ui.frozen);
+    table.write(ui);
+    sweep.refresh();
+    keepSweep.mark(ui);
+  };
+  const busy = () => race.running && status.set("A race is running: pick from a panel when it ends.");
+
   // The big picture: every size of the shipped sweep; clicking one sets up that race.
   sweep = new SweepPanel($("sweep-chart"), {
     readout: $("sweep-readout"),
     labels,
     currentN: () => ui.n,
     onPick(picked) {
-      if (race.running) return status.set("A race is running: pick a size from the sweep when it ends.");
+      if (busy()) return;
       // The shipped sweep reaches sizes a smaller dataset on this server may not hold.
       const n = table.fit("n", String(picked.n)).value;
-      Object.assign(ui, picked, { n });
-      controls.show();
-      strip.setFrozen(ui.frozen);
-      table.write(ui);
-      sweep.refresh();
+      loadPicked({ ...picked, n });
       const shown = (v) => v.toLocaleString("en");
       status.set(n === picked.n
         ? `Loaded ${shown(n)} images from the sweep. Press Train to race it.`
         : `This server's data holds at most ${shown(n)} target images, not the sweep's ${shown(picked.n)}: loaded ${shown(n)}. Press Train to race it.`);
     },
   });
-  if (!ui.hide.has("sweep")) {
-    sweep.load().then(
+  // What keeping the source task costs: clicking a point sets up that fine-tuning.
+  keepSweep = new KeepSweepPanel($("keep-sweep-chart"), {
+    readout: $("keep-sweep-readout"),
+    onPick(picked, name) {
+      if (busy()) return;
+      loadPicked(picked);
+      status.set(`Loaded ${name}, every unit unlocked. Press Train to race it, with y set to source-task accuracy.`);
+    },
+  });
+  const panels = [[sweep, "sweep"], [keepSweep, "keep"]];
+  for (const [panel, id] of panels) {
+    if (ui.hide.has(id)) continue;
+    const section = $(id === "sweep" ? "sweep" : "keep-sweep");
+    panel.load().then(
       (found) => {
-        $("sweep").hidden = !found;
-        if (found) sweep.show();
+        section.hidden = !found;
+        if (found) panel.show();
+        keepSweep.mark(ui);
       },
       () => {},
     );
@@ -171,7 +196,7 @@ async function boot() {
   if (config.worker_error) worker.sayCannotTrain();
   worker.awaitWorker();
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
-  window.headstart = { ui, race, chart, sweep };
+  window.headstart = { ui, race, chart, sweep, keepSweep };
 }
 
 boot().catch((err) => {

@@ -4,7 +4,7 @@
 // (?frozen=3&n=200&epochs=10&seed=0). Nothing here names a field: a new one needs no edit.
 
 // Whole numbers in full (the largest seed is 2,147,483,647, not 2,147,480,000); rates to six digits.
-const show = (v) => {
+export const show = (v) => {
   if (typeof v !== "number") return v;
   return v.toLocaleString("en", Number.isInteger(v) ? {} : { maximumSignificantDigits: 6 });
 };
@@ -28,6 +28,7 @@ export class StateTable {
   // limits; ``problem`` says what was wrong and what is allowed, or is null when nothing was.
   fit(name, text) {
     const f = this.field(name);
+    if (f.kind === "choice") return this.choose(f, text);
     const whole = f.kind === "int";
     const raw = Number(text);
     if (text === null || text.trim() === "" || !Number.isFinite(raw)) {
@@ -40,6 +41,13 @@ export class StateTable {
     const rounding = whole && raw >= f.min && raw <= f.max;
     const why = rounding ? "must be a whole number" : `must be ${show(f.min)}–${show(f.max)}`;
     return { value, problem: `${f.label} ${why}, not ${show(raw)}; using ${show(value)}.` };
+  }
+
+  choose(f, text) {
+    const found = f.options.find((o) => o.value === text);
+    if (found || text === null) return { value: found ? found.value : f.default, problem: null };
+    const allowed = f.options.map((o) => o.value).join(", ");
+    return { value: f.default, problem: `${f.label} must be one of ${allowed}, not "${text}"; using ${f.default}.` };
   }
 
   // Read the state from the URL, every number inside the server's limits; ``problems`` lists

@@ -82,6 +82,7 @@ export class Strip {
     // The pretrained body's own figure is frozen's, whose body never moves: where fine-tune started.
     if (epoch.strategy === "frozen") this.pretrainedSource = epoch.source_acc;
     const start = epoch.strategy === "finetune" && this.pretrainedSource != null ? `${percent(this.pretrainedSource)} → ` : "";
-    row.querySelector(".source").textContent = epoch.source_acc == null ? "" : `source ${start}${percent(epoch.source_acc)}`;
+    // Scratch has no source head: nothing to measure, said as a dash.
+    row.querySelector(".source").textContent = `source ${epoch.source_acc == null ? "–" : start + percent(epoch.source_acc)}`;
   }
 }

@@ -281,7 +281,8 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         expect(frame.locator("[data-control=seed]")).to_be_hidden()
         expect(frame.locator("[data-control=advanced]")).to_be_hidden()
         expect(frame.locator("#n")).to_be_visible()
-        expect(frame.locator("#status")).to_contain_text('hide= names nothing called "colour"; it can hide advanced, broadcast')
+        named = 'hide= names nothing called "colour"; it can hide advanced, body_lr_ratio, broadcast'
+        expect(frame.locator("#status")).to_contain_text(named)
         inner = page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 640
         assert inner.evaluate("document.body.classList.contains('embed')")
@@ -739,7 +740,56 @@ def test_the_source_task_view_shows_what_fine_tuning_forgets(browser: Browser, l
     expect(page.locator("#chart-title")).to_have_text("Source-task accuracy (what fine-tuning forgets)")
     expect(page.locator(".s-finetune .source")).to_contain_text("→")  # from where the pretrained body started
     expect(page.locator(".s-frozen .source")).to_contain_text("source ")
-    expect(page.locator(".s-scratch .source")).to_have_text("")  # no source head to measure with
+    expect(page.locator(".s-scratch .source")).to_have_text("source –")  # no source head to measure with
     finals = page.evaluate("['scratch', 'frozen', 'finetune'].map(s => window.headstart.chart.latest(s).source_acc)")
     assert finals[0] is None and 0 <= finals[1] <= 1 and 0 <= finals[2] <= 1
     page.screenshot(path=ARTIFACTS / "source-task.png")
+
+
+def test_keeping_the_source_task_with_l2sp_trains_it_and_carries_it_in_the_link(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?n=25&epochs=2&frozen=0&body_lr_ratio=1&seed=31")
+    strength = page.locator("#keep_strength")
+    expect(strength).to_be_disabled()  # no regulariser chosen: its strength would change nothing
+    expect(page.locator("#keep_strength-out")).to_contain_text("(no effect)")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+
+    page.locator("#keep").select_option("l2sp")
+    expect(strength).to_be_enabled()
+    assert "keep=l2sp" in page.url and "keep_strength=0.03" in page.url
+    strength.focus()
+    page.keyboard.press("End")  # the strongest pull
+    expect(page.locator("#keep_strength-out")).to_have_text("100")
+    assert "keep_strength=100" in page.url
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    accepted = [m for way, m in page.frames_log if way == "received" and m["type"] == "accepted"][-1]  # type: ignore[attr-defined]
+    assert accepted["config"]["keep"] == "l2sp" and accepted["config"]["keep_strength"] == 100
+    page.locator("#metric").select_option("source_acc")
+    expect(page.locator("#ghost-note")).to_be_visible()  # the race without it stays, faint
+    finals = page.evaluate("['scratch', 'frozen', 'finetune'].map(s => window.headstart.chart.latest(s).source_acc)")
+    assert finals[0] is None and 0 <= finals[2] <= 1
+    page.screenshot(path=ARTIFACTS / "keep-l2sp.png")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_the_trade_off_panel_loads_a_regulariser_and_an_embed_can_hide_it(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?n=25&epochs=2")
+    panel = page.locator("#keep-sweep")
+    expect(panel).to_be_visible()
+    point = page.locator('#keep-sweep .point[data-keep="ewc"][data-strength="0.1"]')
+    point.scroll_into_view_if_needed()
+    point.hover()
+    expect(page.locator("#keep-sweep-readout")).to_contain_text("EWC λ = 0.1: target")
+    point.click()
+    expect(page.locator("#status")).to_contain_text("Loaded EWC λ = 0.1")
+    expect(page.locator("#keep")).to_have_value("ewc")
+    assert all(part in page.url for part in ("keep=ewc", "keep_strength=0.1", "frozen=0", "body_lr_ratio=1"))
+    expect(point).to_have_class(re.compile("current"))
+    shot(page, "keep-sweep.png")
+
+    embed = open_page(browser, live_server + "/embed?hide=keep")
+    expect(embed.locator("[data-control=keep]").first).to_be_hidden()
+    expect(embed.locator("#keep-sweep")).to_be_hidden()
+    expect(embed.locator("#status")).not_to_contain_text("hide=")
+    assert not page.errors  # type: ignore[attr-defined]

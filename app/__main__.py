@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from app.errors import SetupError
 from app.events import RaceConfig, race_fields
 from app.settings import Settings, SettingsError, get_settings
+from app.sources import DEFAULT, SOURCES, checkpoint_path
 
 
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
@@ -70,19 +71,37 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=_positive, default=3, help="seeds per size (default 3)")
     sweep.add_argument("--no-scan", action="store_true", help="skip the scan of fine-tune's locked units at the default n")
     sweep.add_argument(
+        "--source", choices=list(SOURCES), default=DEFAULT, help=f"the body's source, {', '.join(SOURCES)} (default {DEFAULT})"
+    )
+    sweep.add_argument(
+        "--by",
+        choices=["n", "frozen"],
+        default="n",
+        help="n: the head start across data sizes (default); frozen: accuracy against locked units, every source, "
+        "n = 50 and 1000 unless --n",
+    )
+    sweep.add_argument(
         "--keep",
         action="store_true",
         help="instead: fine-tune at k = 0 across L2-SP and EWC strengths, target against source accuracy",
     )
     sweep.add_argument(
-        "--out", type=Path, default=None, help=f"CSV path (default {settings.sweep_csv}; with --keep, {settings.keep_sweep_csv})"
+        "--out",
+        type=Path,
+        default=None,
+        help=f"CSV path (default {settings.sweep_csv}, named for a source; with --keep, {settings.keep_sweep_csv})",
     )
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     sweep.set_defaults(subparser=sweep)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
     pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--out", type=Path, default=settings.checkpoint)
+    pre.add_argument(
+        "--source", choices=list(SOURCES), default=DEFAULT, help=f"what to pretrain on: {', '.join(SOURCES)} (default {DEFAULT})"
+    )
+    pre.add_argument(
+        "--out", type=Path, default=None, help=f"weights path (default beside {settings.checkpoint}, named for the source)"
+    )
     pre.add_argument("--fisher-only", action="store_true", help="only recompute the source task's Fisher (EWC's)")
     return parser
 
@@ -123,7 +142,7 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from app import forgetting, keep_sweep, scenario, sweep
+    from app import depth_sweep, distance, forgetting, keep_sweep, scenario, sweep
 
     limits = settings.limits
     bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
@@ -133,10 +152,17 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
     def progress(todo, total):  # type: ignore[no-untyped-def]
         bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
         for config in bar:
-            what = f"{config.keep} {config.keep_strength:g}" if config.keep != "none" else f"k={config.frozen}"
+            what = f"{config.keep} {config.keep_strength:g}" if config.keep != "none" else f"k={config.frozen} {config.source}"
             bar.set_postfix_str(f"n={config.n} seed={config.seed} {what} body×{config.body_lr_ratio:g}")
             yield config
 
+    if args.by == "frozen":
+        out = args.out or settings.depth_sweep_csv
+        by_depth = depth_sweep.default_plan(limits, seeds=args.seeds, ns=args.n)
+        depths = depth_sweep.run(by_depth, settings, out, args.fresh, progress)
+        print(f"wrote {out} and its .png, .svg ({len(depths.rows)} epoch rows)")
+        print(depth_sweep.table(depth_sweep.summarise(depths.rows)))
+        return 0
     if args.keep:
         out = args.out or settings.keep_sweep_csv
         kept = keep_sweep.run(keep_sweep.default_plan(limits, seeds=args.seeds), settings, out, args.fresh, progress)
@@ -144,12 +170,18 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         print(keep_sweep.table(keep_sweep.summarise(kept.rows)) + "\n")
         print(scenario.table(forgetting.evaluate(kept.rows, limits.body_lr_ratio.default, limits.keep_strength.default)))
         return 0
-    out = args.out or settings.sweep_csv
-    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan)
+    out = args.out or checkpoint_path(settings.sweep_csv, args.source)
+    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan, source=args.source)
     results = sweep.run(plan, settings, out, fresh=args.fresh, progress=progress)
     print(f"wrote {out} and its .png, .svg ({len(results.rows)} epoch rows)")
     print(sweep.accuracy_table(results.rows, plan.base.frozen) + "\n")
-    print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
+    if args.source == DEFAULT:  # the default scenario's lesson
+        print(scenario.table(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)))
+    # The distance lesson, once every source has its sweep beside this one.
+    paths = {s: checkpoint_path(settings.sweep_csv, s) for s in SOURCES}
+    if args.out is None and all(p.is_file() for p in paths.values()):
+        by_source: dict[str, list[dict[str, Any]]] = {s: sweep.read_rows(p) for s, p in paths.items()}
+        print("\n" + scenario.table(distance.evaluate(by_source, plan.base.frozen)))
     return 0
 
 
@@ -174,10 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "pretrain":
             from app.pretrain import pretrain, write_fisher
 
+            out = args.out or checkpoint_path(settings.checkpoint, args.source)
             if args.fisher_only:
-                card = write_fisher(settings, args.out)
+                card = write_fisher(settings, out, source=args.source)
             else:
-                card = pretrain(settings, args.out, epochs=args.epochs, seed=args.seed)
+                card = pretrain(settings, out, epochs=args.epochs, seed=args.seed, source=args.source)
             print(json.dumps(card.__dict__, indent=2))
             return 0
         if args.command == "serve":

@@ -36,6 +36,7 @@ class Card:
     source_test_acc: float
     sha256: str
     format: str = FORMAT
+    source: str = "near"  # what it was pretrained on (app/sources.py)
     # Where it was trained: the device and, on a CPU, the kernels' instruction set and the thread
     # count, which decide the order floats are summed in, so the bits pretraining gives.
     trained_on: str | None = None

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app import sources
 from app.errors import SetupError
 from app.settings import Settings
+from app.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -168,32 +170,40 @@ def target_capacity(data: FashionMNIST, settings: Settings) -> int:
     return rarest * len(settings.target_classes)
 
 
-def source_train(data: FashionMNIST, settings: Settings) -> Split:
+def _source_task(images: np.ndarray, labels: np.ndarray, index: np.ndarray, settings: Settings, source: Source) -> Split:
+    """The source classes' images at ``index`` as ``source`` sees them (``app.sources``)."""
+    return _task(sources.images(source, images[index]), labels[index], settings.source_classes, np.arange(len(index)))
+
+
+def source_train(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
+    """Every source training image, with the source's own labels (shuffled for ``shuffled``)."""
     index = np.flatnonzero(np.isin(data.train_labels, settings.source_classes))
-    return _task(data.train_images, data.train_labels, settings.source_classes, index)
+    split = _source_task(data.train_images, data.train_labels, index, settings, source)
+    return Split(split.x, torch.from_numpy(sources.labels(source, split.y.numpy())))
 
 
-def source_sample(data: FashionMNIST, settings: Settings, n: int) -> Split:
-    """A fixed, balanced subset of n source training images (the EWC Fisher's), fewer where a
-    smaller dataset holds fewer."""
-    rarest = min(int(np.sum(data.train_labels == c)) for c in settings.source_classes)
-    n = min(n, rarest * len(settings.source_classes))
-    index = balanced_index(data.train_labels, settings.source_classes, n, settings.data_seed)
-    return _task(data.train_images, data.train_labels, settings.source_classes, index)
+def _balanced_source(labels: np.ndarray, settings: Settings, n: int) -> np.ndarray:
+    """A fixed, balanced subset of n source images, fewer where a smaller dataset holds fewer."""
+    rarest = min(int(np.sum(labels == c)) for c in settings.source_classes)
+    return balanced_index(labels, settings.source_classes, min(n, rarest * len(settings.source_classes)), settings.data_seed)
 
 
-def source_probe(data: FashionMNIST, settings: Settings) -> Split:
+def source_sample(data: FashionMNIST, settings: Settings, n: int, source: Source = sources.DEFAULT) -> Split:
+    """A fixed, balanced subset of n source training images: the EWC Fisher's."""
+    index = _balanced_source(data.train_labels, settings, n)
+    return _source_task(data.train_images, data.train_labels, index, settings, source)
+
+
+def source_probe(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
     """The source test images each epoch's ``source_acc`` is measured on: a fixed, balanced subset
-    of ``source_test_size`` (fewer where a smaller dataset holds fewer)."""
-    rarest = min(int(np.sum(data.test_labels == c)) for c in settings.source_classes)
-    n = min(settings.source_test_size, rarest * len(settings.source_classes))
-    index = balanced_index(data.test_labels, settings.source_classes, n, settings.data_seed)
-    return _task(data.test_images, data.test_labels, settings.source_classes, index)
+    of ``source_test_size``, as the source sees them."""
+    index = _balanced_source(data.test_labels, settings, settings.source_test_size)
+    return _source_task(data.test_images, data.test_labels, index, settings, source)
 
 
-def source_test(data: FashionMNIST, settings: Settings) -> Split:
+def source_test(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
     index = np.flatnonzero(np.isin(data.test_labels, settings.source_classes))
-    return _task(data.test_images, data.test_labels, settings.source_classes, index)
+    return _source_task(data.test_images, data.test_labels, index, settings, source)
 
 
 def target_train(data: FashionMNIST, settings: Settings, n: int) -> Split:

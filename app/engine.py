@@ -28,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import checkpoint, cuda_graphs, data, devices, models, regularisers
+from app import checkpoint, cuda_graphs, data, devices, models, regularisers, sources
 from app.architecture import describe_units
 from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache, Features
 from app.settings import FASHION_CLASSES, Settings
+from app.sources import Source
 
 
 class RaceCancelled(Exception):
@@ -40,38 +41,72 @@ class RaceCancelled(Exception):
 
 
 @dataclass
+class Pretrained:
+    """One source's pretrained body, and what measuring and keeping its source task needs."""
+
+    card: checkpoint.Card
+    state: dict[str, torch.Tensor]  # the checkpoint: body and source head
+    head: models.Head  # the checkpoint's own head for the source classes, in eval mode
+    probe: data.Split | None  # its source task's probe images, for ``source_acc``; None with no task to measure
+    fisher: dict[str, torch.Tensor] | None  # the source task's Fisher, scaled to mean 1, for EWC
+
+    @property
+    def body(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state.items() if not k.startswith("head.")}
+
+    @classmethod
+    def load(cls, settings: Settings, dataset: data.FashionMNIST, source: Source, device: torch.device) -> Pretrained:
+        path = sources.checkpoint_path(settings.checkpoint, source)
+        try:
+            card, state = checkpoint.load(path, settings.width, settings.blocks_per_stage, settings.source_classes)
+        except checkpoint.CheckpointError as exc:
+            if source == sources.DEFAULT:
+                raise
+            raise checkpoint.CheckpointError(f"{exc} (source {source!r}: `python -m app pretrain --source {source}`)") from exc
+        classes, features = state["head.1.weight"].shape  # the checkpoint's own source head
+        head = models.Head(features, classes)
+        head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        probe = data.source_probe(dataset, settings, source).to(device) if sources.SOURCES[source].has_task else None
+        fisher = None
+        if card.fisher_sha256 is not None:
+            fisher = regularisers.normalised(checkpoint.load_fisher(path, card))
+        return cls(card, state, head.to(device).eval(), probe, fisher)
+
+
+@dataclass
 class Resources:
-    """What every race of a worker shares: the dataset, the pretrained weights, the device."""
+    """What every race of a worker shares: the dataset, the pretrained bodies, the device."""
 
     settings: Settings
     dataset: data.FashionMNIST
-    card: checkpoint.Card
-    pretrained: dict[str, torch.Tensor]
     device: torch.device
     test: data.Split
     cache: FeatureCache
     layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
-    source: data.Split  # the source classes' probe images, for ``source_acc``
-    source_head: models.Head  # the checkpoint's own head for the source classes, in eval mode
-    fisher: dict[str, torch.Tensor] | None  # the source task's Fisher, scaled to mean 1, for EWC
+    _bodies: dict[Source, Pretrained] = field(default_factory=dict)
     _train: dict[int, data.Split] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings) -> Resources:
         dataset = data.load(settings)
-        card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
         device = devices.pick_device(settings.device)
         test = data.target_test(dataset, settings).to(device)
         layout = devices.memory_format(device, settings.width)
         cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
-        source = data.source_probe(dataset, settings).to(device)
-        classes, features = state["head.1.weight"].shape  # the checkpoint's own source head
-        head = models.Head(features, classes)
-        head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
-        fisher = None
-        if card.fisher_sha256 is not None:
-            fisher = regularisers.normalised(checkpoint.load_fisher(settings.checkpoint, card))
-        return cls(settings, dataset, card, state, device, test, cache, layout, source, head.to(device).eval(), fisher)
+        res = cls(settings, dataset, device, test, cache, layout)
+        res.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
+        return res
+
+    def pretrained(self, source: Source) -> Pretrained:
+        """A source's body, loaded the first time a race asks for it, then kept."""
+        if source not in self._bodies:
+            self._bodies[source] = Pretrained.load(self.settings, self.dataset, source, self.device)
+        return self._bodies[source]
+
+    @property
+    def card(self) -> checkpoint.Card:
+        """The default source's card: the recipe's fingerprint names it."""
+        return self.pretrained(sources.DEFAULT).card
 
     def train_split(self, n: int) -> data.Split:
         if n not in self._train:
@@ -104,6 +139,7 @@ class Trainer:
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
     source_x: torch.Tensor = field(init=False)  # the source probe images, through the cached prefix
+    pretrained: Pretrained | None = None  # where its body came from; None for scratch
     source_from: int = 0  # the body unit source_x enters at
     source_acc: float | None = None
     compute_s: float = 0.0
@@ -132,8 +168,7 @@ def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[mod
     model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
     locked = {"scratch": 0, "frozen": len(models.UNITS), "finetune": config.frozen}[name]
     if name != "scratch":
-        body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
-        model.load_state_dict(body, strict=False)
+        model.load_state_dict(res.pretrained(config.source).body, strict=False)
     model.lock(locked)
     return model.to(res.device, memory_format=res.layout), locked  # type: ignore[call-overload]  # torch's stubs omit this overload
 
@@ -158,15 +193,15 @@ def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, res: 
     """Fine-tune's pull back toward the pretrained body, when the race asks for one."""
     if name != "finetune" or config.keep == "none":
         return None
-    body = {k: v for k, v in res.pretrained.items() if not k.startswith("head.")}
+    pretrained = res.pretrained(config.source)
     if config.keep == "l2sp":
-        return regularisers.pull(model, body, config.keep_strength)
-    if res.fisher is None:
+        return regularisers.pull(model, pretrained.body, config.keep_strength)
+    if pretrained.fisher is None:
         raise checkpoint.CheckpointError(
-            f"{res.settings.checkpoint}: no source-task Fisher beside it, which EWC needs; "
-            "run `python -m app pretrain --fisher-only`"
+            f"{sources.checkpoint_path(res.settings.checkpoint, config.source)}: no source-task Fisher beside it, "
+            f"which EWC needs; run `python -m app pretrain --fisher-only --source {config.source}`"
         )
-    return regularisers.pull(model, body, config.keep_strength, res.fisher)
+    return regularisers.pull(model, pretrained.body, config.keep_strength, pretrained.fisher)
 
 
 def batch_size(name: Strategy, settings: Settings) -> int:
@@ -204,11 +239,13 @@ def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
     )
 
 
-def _locked_outputs(model: models.ResNet, locked: int, train: data.Split, res: Resources) -> tuple[Features, Features]:
+def _locked_outputs(
+    model: models.ResNet, locked: int, train: data.Split, res: Resources, card: checkpoint.Card
+) -> tuple[Features, Features]:
     """The first ``locked`` units' outputs on the training and test images, kept or computed."""
 
     def features(images: str, x: torch.Tensor) -> Features:
-        return res.cache.features(res.card.sha256, locked, images, x, model.layers_between, res.settings.eval_batch_size)
+        return res.cache.features(card.sha256, locked, images, x, model.layers_between, res.settings.eval_batch_size)
 
     return features(f"train:{len(train)}", train.x), features("test", res.test.x)
 
@@ -220,23 +257,30 @@ def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
     whether it ran them now, continued a shallower strategy's, or found them kept.
     """
     if not res.settings.cache_features:
-        t.train_x, t.test_x, t.source_x, t.source_from = train.x, res.test.x, res.source.x, 0
+        t.train_x, t.test_x, t.source_from = train.x, res.test.x, 0
+        if t.pretrained is not None and t.pretrained.probe is not None:
+            t.source_x = t.pretrained.probe.x
         return 0.0
-    on_train, on_test = _locked_outputs(t.model, t.locked, train, res)
+    if t.pretrained is None:  # scratch: nothing locked, nothing kept; its images as they are
+        t.train_x, t.test_x = train.x, res.test.x
+        return 0.0
+    on_train, on_test = _locked_outputs(t.model, t.locked, train, res, t.pretrained.card)
     t.train_x, t.test_x = on_train.x, on_test.x
     return on_train.seconds + on_test.seconds
 
 
 def _prepare_source(t: Trainer, res: Resources) -> None:
     """The locked units' outputs on the source probe images, kept like the others; untimed."""
-    if t.name == "scratch" or not res.settings.cache_features:
+    if t.pretrained is None or t.pretrained.probe is None or not res.settings.cache_features:
         return
-    t.source_x, t.source_from = _source_outputs(t.model, t.locked, res).x, t.locked
+    t.source_x, t.source_from = _source_outputs(t.model, t.locked, res, t.pretrained).x, t.locked
 
 
-def _source_outputs(model: models.ResNet, locked: int, res: Resources) -> Features:
+def _source_outputs(model: models.ResNet, locked: int, res: Resources, pretrained: Pretrained) -> Features:
     """The first ``locked`` units' outputs on the source probe images, kept or computed."""
-    return res.cache.features(res.card.sha256, locked, "source", res.source.x, model.layers_between, res.settings.eval_batch_size)
+    assert pretrained.probe is not None
+    x, batch = pretrained.probe.x, res.settings.eval_batch_size
+    return res.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
 
 
 @torch.inference_mode()
@@ -244,21 +288,22 @@ def _source_accuracy(t: Trainer, res: Resources) -> float | None:
     """What the strategy's body, as it stands, still knows of the source task: its accuracy
     with the checkpoint's own source head on the source probe images.
 
-    1) Scratch has no source head: None.
+    1) Scratch has no source head, and a body pretrained on noise no task to measure: None.
     2) Frozen's body never moves: measured once, then the same every epoch.
     3) Fine-tune's unlocked units run in eval mode (BatchNorm's running statistics), as the
        target evaluation does; nothing about the model changes.
     """
-    if t.name == "scratch":
+    if t.pretrained is None or t.pretrained.probe is None:
         return None
     if t.name == "frozen" and t.source_acc is not None:
         return t.source_acc
     body = t.model.layers_between(t.source_from, len(models.UNITS)).eval()
+    probe, head = t.pretrained.probe, t.pretrained.head
     batch, correct = res.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=res.device)
-    for xs, ys in zip(t.source_x.split(batch), res.source.y.split(batch), strict=True):
+    for xs, ys in zip(t.source_x.split(batch), probe.y.split(batch), strict=True):
         xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
-        correct += (res.source_head(body(xs)).argmax(1) == ys).sum()
-    return correct.item() / len(res.source)
+        correct += (head(body(xs)).argmax(1) == ys).sum()
+    return correct.item() / len(probe)
 
 
 def _train_step(
@@ -336,6 +381,7 @@ def run_race(
     s = res.settings
     wall0 = time.perf_counter()
     train, test = res.train_split(config.n), res.test
+    res.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
     trainers: list[Trainer] = []
     graphed = res.device.type == "cuda" and s.cuda_graphs
     for name in STRATEGIES:
@@ -351,6 +397,7 @@ def run_race(
         batch = batch_size(name, s)
         sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
         t = Trainer(name, model, locked, batch, opt, sched, trainable, keep_penalty(name, model, config, res))
+        t.pretrained = None if name == "scratch" else res.pretrained(config.source)
         if graphed:
             t.step, t.count_correct = cuda_graphs.Replayed(t.step), cuda_graphs.Replayed(t.count_correct)
         t.compute_s = time.perf_counter() - t0
@@ -456,7 +503,9 @@ def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     if not res.settings.cache_features:
         return
     train = res.train_split(config.n)
+    pretrained = res.pretrained(config.source)
     for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
         model, locked = build_model(name, config, res)
-        _locked_outputs(model, locked, train, res)
-        _source_outputs(model, locked, res)
+        _locked_outputs(model, locked, train, res, pretrained.card)
+        if pretrained.probe is not None:
+            _source_outputs(model, locked, res, pretrained)

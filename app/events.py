@@ -6,11 +6,14 @@ prints them as JSON Lines; docs/protocol.md shows an example of each.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
+from app import sources
 from app.settings import Choice, FloatRange, IntRange, Limits, get_settings
+from app.sources import Source
 from app.strategies import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy"]
@@ -19,7 +22,11 @@ Control = Literal["units", "size", "log", "number", "choice"]
 Group = Literal["basic", "keep", "advanced"]
 # How fine-tune keeps the source task (app/regularisers.py); "none" is plain fine-tuning.
 Keep = Literal["none", "l2sp", "ewc"]
-KEEP_LABELS: dict[Keep, str] = {"none": "None", "l2sp": "L2-SP", "ewc": "EWC"}
+KEEPS: dict[str, tuple[str, str]] = {
+    "none": ("None", "plain fine-tuning"),
+    "l2sp": ("L2-SP", "every trained weight pulled back toward its pretrained value alike"),
+    "ewc": ("EWC", "each weight pulled back by how much the source task depends on it"),
+}
 
 
 def beyond_data(n: int, held: int, classes: int) -> str:
@@ -35,11 +42,15 @@ def _field(
     group: Group = "basic",
     neutral: str | None = None,
     moot_when: dict[str, str] | None = None,
+    options: Mapping[str, tuple[str, str]] | None = None,
 ) -> Any:
     """A race field: ``help`` for the CLI and the page's hint, ``label`` as the page's control
     says it, ``control`` the kind of control, ``group`` where the page puts it. ``neutral``: the
-    value at which it changes nothing; ``moot_when``: the other fields' values that make it so."""
+    value at which it changes nothing; ``moot_when``: the other fields' values that make it so;
+    ``options``: a choice's label and one-line description per value."""
     extra: dict[str, Any] = {"label": label, "control": control, "group": group, "neutral": neutral, "moot_when": moot_when}
+    if options is not None:
+        extra["options"] = {value: list(text) for value, text in options.items()}
     return Field(description=help, json_schema_extra=extra)
 
 
@@ -63,12 +74,20 @@ class RaceConfig(BaseModel):
     body_lr_ratio: float = _field(
         "Fine-tune body × head", "fine-tune's body learning rate as a fraction of lr_head; at 1 it forgets most", "log", "keep"
     )
+    source: Source = _field(
+        "Pretrained on",
+        "what frozen's and fine-tune's body learned first: near, far from the target, or noise",
+        "choice",
+        neutral=sources.DEFAULT,
+        options={name: (look.label, look.description) for name, look in sources.SOURCES.items()},
+    )
     keep: Keep = _field(
         "Keep the source task",
         "a pull back toward the pretrained weights on fine-tune's trained units",
         "choice",
         "keep",
         neutral="none",
+        options=KEEPS,
     )
     keep_strength: float = _field(
         "Strength", "the pull's strength, α for L2-SP or λ for EWC", "log", "keep", moot_when={"keep": "none"}
@@ -122,6 +141,7 @@ class RaceConfig(BaseModel):
 class Option(BaseModel):
     value: str
     label: str
+    description: str
 
 
 class FieldSpec(BaseModel):
@@ -160,7 +180,8 @@ def race_fields(limits: Limits) -> list[FieldSpec]:
             moot_when=extra["moot_when"],
         )
         if isinstance(allowed, Choice):
-            spec.options = [Option(value=v, label=KEEP_LABELS[v]) for v in get_args(info.annotation)]
+            text: dict[str, list[str]] = extra["options"]  # type: ignore[assignment]  # set by _field
+            spec.options = [Option(value=v, label=text[v][0], description=text[v][1]) for v in get_args(info.annotation)]
         else:
             spec.min, spec.max = allowed.min, allowed.max
         specs.append(spec)

@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 from app.keep_sweep import NAIVE_RATIO
-from app.scenario import Check
+from app.scenario import Check, run_checks
 from app.sweep import finals
 
 FORGETS_PTS = 20.0  # naive fine-tuning ends at least this far below where its source accuracy started
@@ -20,7 +20,7 @@ KEEPS_PTS = 15.0  # a regulariser at its default strength keeps at least this mu
 COSTS_PTS = 3.0  # …for at most this much target accuracy
 LOCKED_KEEPS_PTS = 10.0  # locking every unit but the last keeps at least this much more than locking none
 
-CLAIMS = {
+CLAIMS: dict[int | str, str] = {
     "F1": (
         f"k = 0, no regulariser: body × head = {NAIVE_RATIO:g} ends ≥ {FORGETS_PTS:.0f} points below the source "
         "accuracy it started at; the default body rate forgets far less"
@@ -93,17 +93,10 @@ def _lock_to_keep(rows: Sequence[dict[str, Any]]) -> tuple[str, bool]:
 
 def evaluate(rows: Sequence[dict[str, Any]], default_ratio: float, default_strength: float) -> list[Check]:
     """The four checks on the trade-off sweep's rows; one it has no data for is reported, not raised."""
-    measures: dict[str, Callable[[], tuple[str, bool]]] = {
+    measures: dict[int | str, Callable[[], tuple[str, bool]]] = {
         "F1": lambda: _forgets(rows, default_ratio),
         "F2": lambda: _keeps(rows, default_strength),
         "F3": lambda: _frozen_keeps(rows),
         "F4": lambda: _lock_to_keep(rows),
     }
-    checks = []
-    for number, measure in measures.items():
-        try:
-            measured, passed = measure()
-        except (ValueError, IndexError):
-            measured, passed = "not measured: the sweep lacks the settings this needs", False
-        checks.append(Check(number, CLAIMS[number], measured, passed))
-    return checks
+    return run_checks(measures, CLAIMS, "the sweep lacks the settings this needs")

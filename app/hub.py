@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app import class_codes, protocol
+from app import class_codes, protocol, sources
 from app.events import RACE_EVENT, RaceConfig, beyond_data
 from app.limits import Rate, Refused
 from app.metrics import Metrics
@@ -72,9 +72,14 @@ EVENTS = 2  # 2: each epoch carries source_acc
 SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only disk) is tried again so often
 
 
-def cache_key(config: RaceConfig, device: str | None, recipe: str | None) -> str:
-    """Races are deterministic per configuration, seed, device and recipe: the key of a stored result."""
-    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}"
+def cache_key(config: RaceConfig, device: str | None, recipe: str | None, source_sha: str | None = None) -> str:
+    """Races are deterministic per configuration, seed, device and recipe: the key of a stored result.
+
+    The recipe names the default source's checkpoint; a race from another source names its own
+    too (``source_sha``), so a rebuilt checkpoint's races retrain rather than replay.
+    """
+    source = f"|source {source_sha}" if source_sha else ""
+    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}{source}"
 
 
 @dataclass
@@ -441,11 +446,18 @@ class Hub:
         race = next((r for r in reversed(self.races.values()) if r.key == key), None)
         return race.snapshot() if race else None
 
+    def _key(self, config: RaceConfig, device: str | None, recipe: str | None) -> str:
+        sha = None
+        if config.source != sources.DEFAULT:
+            card = sources.card(self.settings.checkpoint, config.source) or {}
+            sha = str(card.get("sha256"))
+        return cache_key(config, device, recipe, sha)
+
     def _stored(self, config: RaceConfig, slot: Slot) -> dict[str, Any] | None:
         """A finished race of ``config`` on ``slot``'s device and recipe, to replay."""
         if not slot.device:
             return None
-        key = cache_key(config, slot.device, slot.recipe)
+        key = self._key(config, slot.device, slot.recipe)
         if trained := self._trained_here(key):
             return trained
         try:
@@ -485,7 +497,7 @@ class Hub:
                 # An identical race may have finished while this one waited (another class's,
                 # which a broadcast does not join): replay it rather than train it again. This
                 # process trained it, so memory has it; the store was searched when this one came.
-                stored = self._trained_here(cache_key(race.config, slot.device, slot.recipe))
+                stored = self._trained_here(self._key(race.config, slot.device, slot.recipe))
                 if stored:
                     self._replay(race, stored)
                     continue
@@ -567,7 +579,7 @@ class Hub:
                     # Finished as soon as viewers can see it, so a repeat request replays it rather
                     # than attaching to a race that will say nothing more.
                     self._finish(race, "done", message)
-                    race.key = cache_key(race.config, race.device, slot.recipe)
+                    race.key = self._key(race.config, race.device, slot.recipe)
                     self._save(race.snapshot(), race.key, time.time())
                 else:
                     self._publish(race, message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -213,19 +213,13 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
     }
 
 
-def run(
-    plan: Plan,
-    settings: Settings,
-    out: Path,
-    fresh: bool = False,
-    progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
-) -> sweep.Results:
+def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress: sweep.Progress | None = None) -> sweep.Results:
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
-    from app.engine import Resources
 
-    res = Resources.load(settings)
-    results = sweep.Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card), fresh=fresh, table=TABLE)
-    sweep.run_races(plan.races(), results, res, plan.base, progress)
+    def scenario(res: Any) -> dict[str, Any]:
+        return plan.scenario(settings, res.card)
+
+    results = sweep.run_plan(plan.races(), scenario, out, TABLE, settings, plan.base, fresh, progress)
     base = plan.base
     title = (
         f"Fine-tune, every unit unlocked, n = {base.n}, {base.epochs} epochs; mean of {len(plan.seeds)} seeds; labels: strength"

@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from app import checkpoint, data, models, regularisers
+from app import checkpoint, data, models, regularisers, sources
 from app.devices import kernels, pick_device
 from app.settings import Settings
+from app.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,19 @@ def accuracy(model: models.ResNet, split: data.Split, batch: int = 1000) -> floa
 
 
 def pretrain(
-    settings: Settings, out: Path, epochs: int = 4, seed: int = 0, lr: float = 3e-3, batch: int = 128
+    settings: Settings,
+    out: Path,
+    epochs: int = 4,
+    seed: int = 0,
+    lr: float = 3e-3,
+    batch: int = 128,
+    source: Source = sources.DEFAULT,
 ) -> checkpoint.Card:
-    """Train the whole model on the source classes and write a checkpoint plus card."""
+    """Train the whole model on the source classes, as ``source`` sees them, and write a checkpoint plus card."""
     device = pick_device(settings.device)
     dataset = data.load(settings)
-    train, test = data.source_train(dataset, settings).to(device), data.source_test(dataset, settings).to(device)
+    train = data.source_train(dataset, settings, source).to(device)
+    test = data.source_test(dataset, settings, source).to(device)
     torch.manual_seed(seed)
     model = models.build(settings.width, settings.blocks_per_stage)
     # The source head starts at zero (after the same random draws as any head, so the body's init
@@ -66,17 +74,18 @@ def pretrain(
         source_classes=list(settings.source_classes),
         seed=seed,
         epochs=epochs,
+        source=source,
         source_test_acc=round(acc, 4),
         trained_on=kernels(device),
         threads=torch.get_num_threads() if device.type == "cpu" else None,
     )
-    return write_fisher(settings, out)
+    return write_fisher(settings, out, source=source)
 
 
 FISHER_ESTIMATE = "expected over the model's own predictions, exact over the source classes"
 
 
-def write_fisher(settings: Settings, weights: Path, images: int = 1000) -> checkpoint.Card:
+def write_fisher(settings: Settings, weights: Path, images: int = 1000, source: Source = sources.DEFAULT) -> checkpoint.Card:
     """Compute the source task's diagonal Fisher at the checkpoint's weights and ship it beside them.
 
     On the CPU whatever trained the weights: the Fisher is a property of the checkpoint, and
@@ -86,7 +95,7 @@ def write_fisher(settings: Settings, weights: Path, images: int = 1000) -> check
     _, state = checkpoint.load(weights, settings.width, settings.blocks_per_stage, settings.source_classes)
     model = models.build(settings.width, settings.blocks_per_stage, num_classes=len(settings.source_classes))
     model.load_state_dict(state)
-    sample = data.source_sample(data.load(settings), settings, images)
+    sample = data.source_sample(data.load(settings), settings, images, source)
     fisher = regularisers.fisher_diagonal(model, sample.x)
     total = sum(float(v.sum()) for v in fisher.values())
     log.info("Fisher over %d source images: sum %.4g (%.1f s)", len(sample), total, time.perf_counter() - t0)

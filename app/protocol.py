@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from app.events import RaceConfig, RaceEvent
-from app.settings import Limits
+from app.settings import Choice, Limits
 
 
 class _Message(BaseModel):
@@ -148,7 +148,8 @@ def describe_validation_error(errors: Sequence[Any], limits: Limits | None = Non
         field, msg = "type", f"{msg}. Allowed message types: {', '.join(CLIENT_TYPES)}"
     elif limits is not None and len(loc) == 2 and loc[0] == "config" and loc[1] in Limits.model_fields:
         allowed = getattr(limits, loc[1])
-        if err["type"] != "value_error":  # the range check already names its range
+        # The range check already names its range, and a choice's own error its options.
+        if err["type"] != "value_error" and not isinstance(allowed, Choice):
             kind = "a whole number" if isinstance(allowed.default, int) else "a number"
             msg = f"{msg}; allowed: {kind} from {allowed.min} to {allowed.max}"
     return field, f"{field}: {msg}" if field else msg

@@ -6,7 +6,7 @@ what it needs and whether it holds; docs/scenario.md shows the table for the shi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -34,7 +34,7 @@ class Check:
     passed: bool
 
 
-CLAIMS = {
+CLAIMS: dict[int | str, str] = {
     1: f"n = {SMALL_N}: fine-tune beats scratch by ≥ {HEAD_START_PTS:.0f} points, and frozen beats scratch",
     2: f"largest n: fine-tune and scratch end within {CLOSED_GAP_PTS:.0f} points",
     3: f"after epoch 1 frozen leads at every n ≤ {FROZEN_LEADS_UP_TO_N}; at the largest n frozen ends below fine-tune",
@@ -111,20 +111,27 @@ def evaluate(rows: Sequence[dict[str, Any]], default_frozen: int, default_n: int
     grid = summarise(rows, frozen=default_frozen)
     ns = sorted({p.n for p in grid})
     largest = ns[-1] if ns else 0
-    measures: dict[int, Callable[[], tuple[str, bool]]] = {
+    measures: dict[int | str, Callable[[], tuple[str, bool]]] = {
         1: lambda: _head_start(grid),
         2: lambda: _gap_closes(grid, largest),
         3: lambda: _frozen_fast_then_flat(grid, ns, largest),
         4: lambda: _cost(rows, grid, default_frozen, default_n),
         5: lambda: _stable(grid),
     }
+    return run_checks(measures, CLAIMS, "the sweep lacks the sizes, seeds or k this needs")
+
+
+def run_checks(
+    measures: Mapping[int | str, Callable[[], tuple[str, bool]]], claims: Mapping[int | str, str], lacking: str
+) -> list[Check]:
+    """Each check measured; one its data cannot measure says so (``lacking``) rather than raising."""
     checks = []
     for number, measure in measures.items():
         try:
             measured, passed = measure()
-        except (StopIteration, ValueError, IndexError):
-            measured, passed = "not measured: the sweep lacks the sizes, seeds or k this needs", False
-        checks.append(Check(number, CLAIMS[number], measured, passed))
+        except (StopIteration, KeyError, ValueError, IndexError):
+            measured, passed = f"not measured: {lacking}", False
+        checks.append(Check(number, claims[number], measured, passed))
     return checks
 
 

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import guard, keep_sweep, lan, protocol, strategies, sweep
+from app import depth_sweep, guard, keep_sweep, lan, protocol, sources, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
 from app.hub import Hub, Outbox
@@ -74,6 +74,12 @@ AddressDep = Annotated[str, Depends(get_address)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
+def _source_accuracy(settings: Settings, source: sources.Source) -> float | None:
+    card = sources.card(settings.checkpoint, source) or {}
+    accuracy = card.get("source_test_acc")
+    return accuracy if isinstance(accuracy, float) else None
+
+
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     units = describe_units(settings)
@@ -86,6 +92,9 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
         "strategies": strategies.public(),
         "classes": [FASHION_CLASSES[c] for c in settings.target_classes],
         "source_classes": [FASHION_CLASSES[c] for c in settings.source_classes],
+        # Each pretrained body: its source accuracy on its own source task, from its card (None
+        # where no card is installed: a race from it then fails, naming the command that makes it).
+        "sources": {name: _source_accuracy(settings, name) for name in sources.SOURCES},
         "test_size": settings.test_size,
         "batch_size": settings.batch_size,
         "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
@@ -296,14 +305,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(found, headers={"Cache-Control": "max-age=60"})
 
     @app.get("/api/sweep")
-    async def sweep_results(settings: SettingsDep) -> Response:
-        """The shipped sweep (final accuracy against n, spread over seeds) for the page's panel."""
-        return await shipped(sweep.page_payload, settings.sweep_csv, "python -m app sweep")
+    async def sweep_results(settings: SettingsDep, source: sources.Source = sources.DEFAULT) -> Response:
+        """A shipped sweep (final accuracy against n, spread over seeds) for the page's panel: the
+        default source's, or another's."""
+        command = "python -m app sweep" + ("" if source == sources.DEFAULT else f" --source {source}")
+        return await shipped(sweep.page_payload, sources.checkpoint_path(settings.sweep_csv, source), command)
 
     @app.get("/api/sweep/keep")
     async def keep_sweep_results(settings: SettingsDep) -> Response:
         """The shipped trade-off (fine-tune's final target against source accuracy) for its panel."""
         return await shipped(keep_sweep.page_payload, settings.keep_sweep_csv, "python -m app sweep --keep")
+
+    @app.get("/api/sweep/depth")
+    async def depth_sweep_results(settings: SettingsDep) -> Response:
+        """The shipped layer-by-layer sweep (accuracy against locked units, per source) for its panel."""
+        return await shipped(depth_sweep.page_payload, settings.depth_sweep_csv, "python -m app sweep --by frozen")
 
     @app.get("/api/races")
     async def races(

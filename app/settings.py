@@ -80,6 +80,8 @@ class Limits(BaseModel):
     lr_scratch: FloatRange = FloatRange(min=1e-5, max=1e-1, default=2e-3)
     lr_head: FloatRange = FloatRange(min=1e-5, max=1e-1, default=1e-2)
     body_lr_ratio: FloatRange = FloatRange(min=0.01, max=1.0, default=0.1)
+    # What frozen's and fine-tune's body was pretrained on (app/sources.py).
+    source: Choice = Choice(default="near")
     # A penalty that pulls fine-tune's trained body units back toward the pretrained weights
     # (none, L2-SP or EWC), and its strength, α or λ, on one scale (app/regularisers.py).
     keep: Choice = Choice(default="none")
@@ -206,6 +208,8 @@ class Settings(BaseSettings):
     sweep_csv: Path = SWEEP_DIR / "sweep.csv"
     # The trade-off between target and source accuracy (``sweep --keep``), drawn on the page too.
     keep_sweep_csv: Path = SWEEP_DIR / "keep.csv"
+    # Accuracy against locked units for every source (``sweep --by frozen``), drawn on the page too.
+    depth_sweep_csv: Path = SWEEP_DIR / "depth.csv"
 
     def recipe(self) -> dict[str, Any]:
         """Everything but a race's own configuration that decides its numbers."""

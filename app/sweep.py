@@ -18,9 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app import sources
 from app.errors import SetupError
 from app.events import STRATEGIES, Epoch, RaceConfig
 from app.settings import Limits, Settings
+from app.sources import Source
 from app.strategies import LOOKS
 
 COLUMNS = (
@@ -200,22 +202,37 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise SweepError(f"cannot read {path} ({exc}); {REMAKE}") from exc
 
 
-def run_races(
-    races: Sequence[RaceConfig],
-    results: Results,
-    res: Any,  # engine.Resources: the engine is imported only when races run
-    warm: RaceConfig,
-    progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
-) -> None:
-    """Run every race not already in the results, appending each as it finishes."""
-    from app.engine import run_race, warm_up
+# Wraps the races still to run, to show them going by (the CLI's progress bar).
+Progress = Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]]
 
+
+def run_plan(
+    races: Sequence[RaceConfig],
+    scenario: Callable[[Any], dict[str, Any]],
+    out: Path,
+    table: Table,
+    settings: Settings,
+    warm: RaceConfig,
+    fresh: bool = False,
+    progress: Progress | None = None,
+) -> Results:
+    """Run every race not already in ``out``'s CSV, appending each as it finishes.
+
+    ``scenario`` gives, from the loaded resources (its checkpoints), what makes two sweeps of
+    this kind comparable; a CSV made with another is refused. ``warm``'s first epoch warms the
+    process up, untimed, before the first race.
+    """
+    from app.engine import Resources, run_race, warm_up
+
+    res = Resources.load(settings)
+    results = Results.open(out.with_suffix(".csv"), scenario(res), fresh=fresh, table=table)
     done = results.done()
     todo = [c for c in races if results.table.race_key(c) not in done]
     if todo:
         warm_up(res, warm)  # the first race's compute clocks are then as honest as the rest
     for config in progress(todo, len(races)) if progress else todo:
         results.append(config, [e for e in run_race(config, res) if isinstance(e, Epoch)])
+    return results
 
 
 @dataclass(frozen=True)
@@ -356,8 +373,10 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
     }
 
 
-def default_plan(limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None, scan: bool = True) -> Plan:
-    base = RaceConfig.validate_with({}, limits)
+def default_plan(
+    limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None, scan: bool = True, source: Source = sources.DEFAULT
+) -> Plan:
+    base = RaceConfig.validate_with({"source": source}, limits)
     return Plan(
         ns=tuple(ns or log_spaced(limits.n.min, limits.n.max)),
         seeds=tuple(range(seeds)),
@@ -366,22 +385,18 @@ def default_plan(limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None
     )
 
 
-def run(
-    plan: Plan,
-    settings: Settings,
-    out: Path,
-    fresh: bool = False,
-    progress: Callable[[Iterable[RaceConfig], int], Iterable[RaceConfig]] | None = None,
-) -> Results:
+def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress: Progress | None = None) -> Results:
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
-    from app.engine import Resources
 
-    res = Resources.load(settings)
-    results = Results.open(out.with_suffix(".csv"), plan.scenario(settings, res.card.sha256), fresh=fresh)
-    run_races(plan.races(), results, res, plan.base, progress)
+    def scenario(res: Any) -> dict[str, Any]:
+        return plan.scenario(settings, res.pretrained(plan.base.source).card.sha256)
+
+    results = run_plan(plan.races(), scenario, out, HEAD_START, settings, plan.base, fresh, progress)
     base = plan.base
     title = (
-        f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.frozen} units; "
+        f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.frozen} units"
+        + ("" if base.source == sources.DEFAULT else f", pretrained {base.source}")
+        + "; "
         f"band: min–max over {len(plan.seeds)} seeds"
     )
     plot(summarise(results.rows, frozen=base.frozen), out, title)

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from app.settings import Limits, Settings
+from app.sources import SOURCES, checkpoint_path
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 60, 20
 
@@ -80,7 +81,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("tiny")
     make_fake_dataset(root / "data")
     settings = tiny_settings(root)
-    pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
+    for source in SOURCES:  # every body a race can start from, as the shipped ones are made
+        pretrain(settings, checkpoint_path(settings.checkpoint, source), epochs=1, seed=0, batch=64, source=source)
     return settings
 
 

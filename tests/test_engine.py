@@ -112,7 +112,7 @@ def test_frozen_strategy_leaves_the_body_bit_for_bit_unchanged(res: engine.Resou
 
     monkeypatch.setattr(engine, "build_model", spy)
     race(res, frozen=3)
-    pretrained = res.pretrained
+    pretrained = res.pretrained("near").state
     for name, k in (("frozen", 5), ("finetune", 3)):
         state = built[name].state_dict()
         for key, value in state.items():
@@ -282,8 +282,8 @@ def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints
     assert by["scratch"] == [None] * 3  # no source head to measure with
     # Frozen's body is locked: every epoch, exactly the checkpoint's own accuracy on the probe images.
     pretrained = models.build(res.settings.width, res.settings.blocks_per_stage, num_classes=len(res.settings.source_classes))
-    pretrained.load_state_dict(res.pretrained)
-    assert by["frozen"] == [pretrain.accuracy(pretrained.to(res.device), res.source)] * 3
+    pretrained.load_state_dict(res.pretrained("near").state)
+    assert by["frozen"] == [pretrain.accuracy(pretrained.to(res.device), res.pretrained("near").probe)] * 3
     assert all(a is not None and 0 <= a <= 1 for a in by["finetune"])
 
 
@@ -350,14 +350,14 @@ def test_a_regulariser_changes_fine_tune_alone_and_a_strong_l2sp_keeps_the_body_
     for keep in ("l2sp", "ewc"):
         for s in ("scratch", "frozen"):  # nothing of theirs is pulled: the same numbers, bit for bit
             assert numbers(runs[keep], s) == numbers(runs["none"], s)
-    free, pulled = (body_distance(trained[k], knowing.pretrained) for k in ("none", "l2sp"))
+    free, pulled = (body_distance(trained[k], knowing.pretrained("near").state) for k in ("none", "l2sp"))
     assert pulled < free / 20, (pulled, free)
     last = {k: [e for e in runs[k] if e.strategy == "finetune"][-1].source_acc for k in runs}
     assert last["l2sp"] >= last["none"] and last["ewc"] >= last["none"], last
 
 
 def test_ewc_without_a_fisher_is_named(res: engine.Resources, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(res, "fisher", None)
+    monkeypatch.setattr(res.pretrained("near"), "fisher", None)
     with pytest.raises(engine.checkpoint.CheckpointError, match="pretrain --fisher-only"):
         race(res, keep="ewc")
     assert [e for e in race(res, keep="l2sp") if isinstance(e, Done)]  # L2-SP needs none

@@ -76,7 +76,18 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert [s["name"] for s in body["strategies"]] == ["scratch", "frozen", "finetune"]
     assert all(s["label"] and s["colour"].startswith("#") for s in body["strategies"])
     fields = {f["name"]: f for f in body["fields"]}
-    assert list(fields) == ["frozen", "n", "epochs", "seed", "lr_scratch", "lr_head", "body_lr_ratio", "keep", "keep_strength"]
+    assert list(fields) == [
+        "frozen",
+        "n",
+        "epochs",
+        "seed",
+        "lr_scratch",
+        "lr_head",
+        "body_lr_ratio",
+        "source",
+        "keep",
+        "keep_strength",
+    ]
     assert fields["epochs"] | {"label": "", "help": ""} == {
         "name": "epochs",
         "label": "",
@@ -243,6 +254,16 @@ def test_the_trade_off_panel_gets_each_setting_of_fine_tune_and_how_to_draw_it(c
     keeps = {p["keep"] for p in body["points"]}
     assert keeps == {"none", "l2sp", "ewc"}
     assert all(0 <= p["source_lo"] <= p["source_acc"] <= p["source_hi"] <= 1 for p in body["points"])
+
+
+def test_each_source_has_its_head_start_and_the_layer_by_layer_panel_all_of_them(client: TestClient) -> None:
+    for source in ("far", "shuffled"):
+        body = client.get(f"/api/sweep?source={source}").json()
+        assert body["scenario"]["race"]["source"] == source and body["seeds"] == 3
+    assert "source" not in client.get("/api/sweep").json()["scenario"]["race"]  # the default, as it always was
+    depth = client.get("/api/sweep/depth").json()
+    assert set(depth["sources"]) == {"near", "far", "shuffled"}
+    assert {p["locked"] for p in depth["points"]} == {-1, 0, 1, 2, 3, 4, 5}
 
 
 def test_http_errors_name_the_problem(client: TestClient) -> None:

@@ -4,25 +4,11 @@
 // numbers; click it (or press Enter) to load that setting into the race.
 
 import { percent } from "./format.js";
+import { bounds, frame, pickable, steps, svg } from "./svg.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const W = 640;
 const H = 300;
 const PAD = { left: 52, right: 24, top: 12, bottom: 40 };
-
-function svg(tag, attributes = {}, text = null) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) el.setAttribute(name, value);
-  if (text !== null) el.textContent = text;
-  return el;
-}
-
-// Round bounds a little outside the data, in whole points.
-function bounds(values, step) {
-  const lo = Math.floor((Math.min(...values) * 100 - 1) / step) * step;
-  const hi = Math.min(100, Math.ceil((Math.max(...values) * 100 + 1) / step) * step);
-  return [lo / 100, hi / 100];
-}
 
 export class KeepSweepPanel {
   constructor(root, { readout, onPick }) {
@@ -54,21 +40,15 @@ export class KeepSweepPanel {
     const { points, seeds } = this.sweep;
     const [x0, x1] = bounds(points.map((p) => p.source_acc), 5);
     const [y0, y1] = bounds(points.map((p) => p.test_acc), 2);
-    const x = (v) => PAD.left + ((v - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
-    const y = (v) => H - PAD.bottom - ((v - y0) / (y1 - y0)) * (H - PAD.top - PAD.bottom);
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "keep-plot", role: "group", "aria-label": this.label() });
-
-    // Grid and axes: every 5 points of source accuracy, every 2 of target accuracy.
-    for (let v = x0; v <= x1 + 1e-9; v += 0.05) {
-      root.append(svg("line", { x1: x(v), x2: x(v), y1: PAD.top, y2: H - PAD.bottom, class: "grid" }));
-      root.append(svg("text", { x: x(v), y: H - PAD.bottom + 16, class: "tick", "text-anchor": "middle" }, `${Math.round(100 * v)}%`));
-    }
-    for (let v = y0; v <= y1 + 1e-9; v += 0.02) {
-      root.append(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "grid" }));
-      root.append(svg("text", { x: PAD.left - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, `${Math.round(100 * v)}%`));
-    }
-    root.append(svg("text", { x: (PAD.left + W - PAD.right) / 2, y: H - 6, class: "axis", "text-anchor": "middle" }, "final source-task accuracy: what fine-tuning kept"));
-    root.append(svg("text", { x: 12, y: (PAD.top + H - PAD.bottom) / 2, class: "axis", "text-anchor": "middle", transform: `rotate(-90 12 ${(PAD.top + H - PAD.bottom) / 2})` }, "final target accuracy"));
+    const box = { left: PAD.left, top: PAD.top, width: W - PAD.left - PAD.right, height: H - PAD.top - PAD.bottom };
+    const pct = (v) => `${Math.round(100 * v)}%`;
+    const { sx: x, sy: y } = frame(
+      root,
+      box,
+      { lo: x0, hi: x1, ticks: steps(x0, x1, 0.05), label: pct, title: "final source-task accuracy: what fine-tuning kept" },
+      { lo: y0, hi: y1, ticks: steps(y0, y1, 0.02), label: pct, title: "final target accuracy" },
+    );
 
     // A curve per regulariser, weakest to strongest, then every point on top of the curves.
     const kept = Object.keys(this.sweep.looks).filter((k) => k !== "none");
@@ -85,23 +65,12 @@ export class KeepSweepPanel {
       const mark = p.keep === "none"
         ? svg("rect", { x: cx - 6, y: cy - 6, width: 12, height: 12, transform: naive ? "" : `rotate(45 ${cx} ${cy})`, fill: colour })
         : svg("circle", { cx, cy, r: 5, fill: colour });
-      mark.classList.add("point");
       Object.assign(mark.dataset, { keep: p.keep, strength: p.keep_strength, ratio: p.body_lr_ratio });
-      mark.setAttribute("tabindex", "0");
-      mark.setAttribute("role", "button");
-      mark.setAttribute("aria-label", `${this.name(p)}: ${this.numbers(p)}. Load it into the race.`);
-      mark.append(svg("title", {}, `${this.name(p)}: ${this.numbers(p)}`));
-      const describe = () => (this.readout.textContent = `${this.name(p)}: ${this.numbers(p)}. Click to race it.`);
-      mark.addEventListener("pointerenter", describe);
-      mark.addEventListener("focus", describe);
-      mark.addEventListener("pointerleave", () => this.describe());
-      mark.addEventListener("blur", () => this.describe());
-      mark.addEventListener("click", () => this.pick(p));
-      mark.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" || e.key === " ") {
-          e.preventDefault();
-          this.pick(p);
-        }
+      pickable(mark, {
+        label: `${this.name(p)}: ${this.numbers(p)}. Load it into the race.`,
+        describe: () => (this.readout.textContent = `${this.name(p)}: ${this.numbers(p)}. Click to race it.`),
+        leave: () => this.describe(),
+        pick: () => this.pick(p),
       });
       this.marks.push(mark);
       root.append(mark);

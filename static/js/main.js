@@ -12,6 +12,7 @@ import { bindJoin, bindRecent } from "./classroom.js";
 import { bindShare } from "./share.js";
 import { SweepPanel } from "./sweep.js";
 import { KeepSweepPanel } from "./keep-sweep.js";
+import { DepthSweepPanel } from "./depth-sweep.js";
 import { StatusLine, sentence } from "./status.js";
 import { workerWatch } from "./server-state.js";
 
@@ -42,7 +43,7 @@ async function boot() {
   const ui = table.read();
   const status = new StatusLine($("status"), $("announce"));
   const labels = Object.fromEntries(config.strategies.map((s) => [s.name, s.label]));
-  const strip = new Strip($("strip"), config.units, config.strategies);
+  const strip = new Strip($("strip"), config.units, config.strategies, table.field("source")?.options);
   const chart = new RaceChart($("chart"), config.strategies);
   const race = new Race(ui.race);
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
@@ -56,10 +57,12 @@ async function boot() {
 
   let sweep = null;
   let keepSweep = null;
+  let loadPanel = () => {};
   const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), advanced: $("fields-advanced") }, {
     onChange(name) {
-      if (name === "frozen") strip.setFrozen(ui.frozen);
+      if (name === "frozen" || name === "source") strip.show(ui);
       if (name === "n") sweep?.refresh();
+      if (name === "source") loadPanel(sweep, "sweep");
       keepSweep?.mark(ui);
       if (name === "epochs") chart.expectEpochs(ui.epochs);
       table.write(ui);
@@ -67,7 +70,7 @@ async function boot() {
     onProblem: (problem) => status.set(problem, "error"),
   });
   hideControls(ui);
-  strip.setFrozen(ui.frozen);
+  strip.show(ui);
   chart.expectEpochs(ui.epochs);
 
   const worker = workerWatch({ config, table, ui, race, controls, status, setDevice });
@@ -136,11 +139,13 @@ async function boot() {
   // (no regulariser) is set to it, so the race is the one the point shows.
   const loadPicked = (picked) => {
     for (const f of table.fields) if (f.neutral !== null && !(f.name in picked)) picked[f.name] = f.neutral;
+    const source = ui.source;
     Object.assign(ui, picked);
     controls.show();
-    strip.setFrozen(ui.frozen);
+    strip.show(ui);
     table.write(ui);
-    sweep.refresh();
+    if (ui.source !== source) loadPanel(sweep, "sweep"); // the head start of the body now chosen
+    else sweep.refresh();
     keepSweep.mark(ui);
   };
   const busy = () => race.running && status.set("A race is running: pick from a panel when it ends.");
@@ -170,11 +175,11 @@ async function boot() {
       status.set(`Loaded ${name}, every unit unlocked. Press Train to race it, with y set to source-task accuracy.`);
     },
   });
-  const panels = [[sweep, "sweep"], [keepSweep, "keep"]];
-  for (const [panel, id] of panels) {
-    if (ui.hide.has(id)) continue;
-    const section = $(id === "sweep" ? "sweep" : "keep-sweep");
-    panel.load().then(
+  // The head-start panel shows the chosen source's sweep, where one is shipped.
+  loadPanel = (panel, id) => {
+    if (ui.hide.has(id)) return;
+    const section = $({ sweep: "sweep", keep: "keep-sweep", source: "depth-sweep" }[id]);
+    panel.load(id === "sweep" ? ui.source : null).then(
       (found) => {
         section.hidden = !found;
         if (found) panel.show();
@@ -182,7 +187,20 @@ async function boot() {
       },
       () => {},
     );
-  }
+  };
+  // Layer by layer: clicking a point sets up that source, size and depth.
+  const depthSweep = new DepthSweepPanel($("depth-sweep-chart"), {
+    readout: $("depth-sweep-readout"),
+    onPick(picked, name) {
+      if (busy()) return;
+      const n = table.fit("n", String(picked.n)).value; // the server's data may hold fewer
+      loadPicked({ ...picked, n });
+      status.set(`Loaded ${name}${n === picked.n ? "" : ` (at most ${n} images here)`}. Press Train to race it.`);
+    },
+  });
+  loadPanel(sweep, "sweep");
+  loadPanel(keepSweep, "keep");
+  loadPanel(depthSweep, "source");
 
   view.sync();
   if (ui.join !== null) {

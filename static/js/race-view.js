@@ -43,7 +43,7 @@ export class RaceView {
     ui.race = msg.race_id;
     Object.assign(ui, msg.config);
     this.controls.show();
-    this.strip.setFrozen(ui.frozen);
+    this.strip.show(ui);
     this.table.write(ui);
     this.chart.beginRace(msg.config.epochs);
     this.strip.resetCounters();

@@ -13,10 +13,12 @@ export function trainableUnits(strategy, units, frozen) {
 }
 
 export class Strip {
-  // ``strategies``: [{name, label}], in racing order, from /api/config.
-  constructor(root, units, strategies) {
+  // ``strategies``: [{name, label}], in racing order, from /api/config; ``sources``: the
+  // source field's options, to say where the pretrained units came from.
+  constructor(root, units, strategies, sources = []) {
     this.root = root;
     this.units = units;
+    this.sources = sources;
     this.total = units.reduce((sum, u) => sum + u.params, 0);
     this.rows = {};
     root.replaceChildren();
@@ -24,7 +26,7 @@ export class Strip {
       const row = document.createElement("div");
       row.className = `strip-row s-${strategy}`;
       row.innerHTML = `
-        <div class="strip-name"><span class="swatch" aria-hidden="true"></span>${label}</div>
+        <div class="strip-name"><span class="swatch" aria-hidden="true"></span>${label}<span class="origin"></span></div>
         <ol class="units" aria-label="${label}: units"></ol>
         <div class="strip-stats">
           <span class="pill"></span>
@@ -44,6 +46,17 @@ export class Strip {
       }
       root.append(row);
       this.rows[strategy] = row;
+    }
+  }
+
+  // The strip as the state has it: which units train, and which body the pretrained ones start from.
+  show(state) {
+    this.setFrozen(state.frozen);
+    const source = this.sources.find((s) => s.value === state.source);
+    for (const [strategy, row] of Object.entries(this.rows)) {
+      const origin = row.querySelector(".origin");
+      origin.textContent = strategy === "scratch" || !source ? "" : `pretrained: ${source.label.split(":")[0].toLowerCase()}`;
+      origin.title = source ? `Its body was pretrained on ${source.description}` : "";
     }
   }
 

@@ -18,8 +18,9 @@ export class SweepPanel {
     this.plot = null;
   }
 
-  async load() {
-    const response = await fetch("/api/sweep");
+  // The sweep of one source's body (the default's without one); false where none is shipped.
+  async load(source = null) {
+    const response = await fetch(source ? `/api/sweep?source=${encodeURIComponent(source)}` : "/api/sweep");
     if (!response.ok) return false; // no shipped sweep: the panel stays hidden
     this.sweep = await response.json();
     this.strategies = [...new Set(this.sweep.points.map((p) => p.strategy))];
@@ -32,7 +33,8 @@ export class SweepPanel {
   // would overflow a phone's screen until the first resize.
   show() {
     this.root.setAttribute("aria-label", this.label());
-    new ResizeObserver(() => this.resize()).observe(this.root);
+    this.observer ??= new ResizeObserver(() => this.resize());
+    this.observer.observe(this.root);
     this.render();
     this.describe(null);
   }
@@ -117,7 +119,9 @@ export class SweepPanel {
   describe(idx) {
     const seeds = this.sweep.seeds;
     if (idx == null) {
-      this.readout.textContent = `Final test accuracy after ${this.epochs()} epochs; line: mean of ${seeds} seeds, band: lowest to highest. Hover a size for the numbers, click it to race it.`;
+      const source = this.sweep.scenario.race?.source;
+      const from = source ? `, the body pretrained ${source}` : "";
+      this.readout.textContent = `Final test accuracy after ${this.epochs()} epochs${from}; line: mean of ${seeds} seeds, band: lowest to highest. Hover a size for the numbers, click it to race it.`;
       return;
     }
     const n = this.ns[idx];

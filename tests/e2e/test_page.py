@@ -793,3 +793,43 @@ def test_the_trade_off_panel_loads_a_regulariser_and_an_embed_can_hide_it(browse
     expect(embed.locator("#keep-sweep")).to_be_hidden()
     expect(embed.locator("#status")).not_to_contain_text("hide=")
     assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_choosing_the_source_shows_in_the_strip_and_the_link_and_trains_from_it(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?n=25&epochs=2")
+    expect(page.locator(".s-frozen .origin")).to_have_text("pretrained: near")
+    expect(page.locator(".s-scratch .origin")).to_be_hidden()  # scratch starts from nothing
+    page.locator("#source").select_option("far")
+    expect(page.locator(".s-finetune .origin")).to_have_text("pretrained: far")
+    assert "source=far" in page.url
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    accepted = [m for way, m in page.frames_log if way == "received" and m["type"] == "accepted"][-1]  # type: ignore[attr-defined]
+    assert accepted["config"]["source"] == "far"
+    shot(page, "source-far.png")
+
+    page.locator("#source").select_option("shuffled")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    page.locator("#metric").select_option("source_acc")
+    expect(page.locator(".s-frozen .source")).to_have_text("source –")  # a body pretrained on noise: no task to measure
+    hidden = open_page(browser, live_server + "/embed?hide=source")
+    expect(hidden.locator("#source")).to_be_hidden()
+    expect(hidden.locator("#depth-sweep")).to_be_hidden()
+    assert not page.errors and not hidden.errors  # type: ignore[attr-defined]
+
+
+def test_the_layer_by_layer_panel_loads_a_source_size_and_depth(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?n=25&epochs=2")
+    expect(page.locator("#depth-sweep")).to_be_visible()
+    expect(page.locator(".depth-legend")).to_contain_text("Far: scrambled pixels")
+    point = page.locator('#depth-sweep .point[data-source="far"][data-n="50"][data-locked="1"]')
+    point.scroll_into_view_if_needed()
+    point.hover()
+    expect(page.locator("#depth-sweep-readout")).to_contain_text("Far: scrambled pixels, n = 50, fine-tune locking 1: ")
+    point.click()
+    expect(page.locator("#source")).to_have_value("far")
+    expect(page.locator(".s-finetune .origin")).to_have_text("pretrained: far")
+    assert all(part in page.url for part in ("source=far", "n=50", "frozen=1"))
+    expect(page.locator("#sweep-readout")).to_contain_text("the body pretrained far")  # the head start of that body
+    assert not page.errors  # type: ignore[attr-defined]

@@ -52,6 +52,7 @@ export class Controls {
     this.body = config.units.filter((u) => u.name !== "head");
     this.inputs = {};
     this.sliders = {}; // name → how it reads and shows its value
+    this.abouts = {}; // a menu's name → the line that describes its chosen option
     let row = null;
     for (const field of table.fields) {
       const root = roots[field.group];
@@ -88,16 +89,20 @@ export class Controls {
     return element("div", { class: "field small", ...hideable }, element("label", { for: field.name }, field.label), input);
   }
 
+  // A menu; under it, the chosen option's own one-line description, then the field's help.
   choiceField(field) {
-    const select = element("select", { id: field.name, name: field.name, title: sentence(field.help) });
-    for (const option of field.options) select.append(element("option", { value: option.value }, option.label));
+    const select = element("select", { id: field.name, name: field.name, title: sentence(field.help), "aria-describedby": `${field.name}-about` });
+    for (const option of field.options) select.append(element("option", { value: option.value, title: sentence(option.description) }, option.label));
     select.addEventListener("change", () => this.set(field.name, select.value));
     this.inputs[field.name] = select;
+    const about = element("p", { class: "about", id: `${field.name}-about` });
+    this.abouts[field.name] = { about, options: field.options };
     return element(
       "div",
       { class: "field", "data-control": field.name },
       element("label", { for: field.name }, field.label),
       select,
+      about,
       element("p", { class: "hint" }, sentence(field.help)),
     );
   }
@@ -140,6 +145,8 @@ export class Controls {
       const slider = this.sliders[name];
       if (!slider) {
         input.value = this.state[name];
+        const menu = this.abouts[name];
+        if (menu) menu.about.textContent = sentence(menu.options.find((o) => o.value === this.state[name])?.description ?? "");
         continue;
       }
       input.value = slider.position(this.state[name]);

@@ -63,6 +63,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default=settings.host)
     serve.add_argument("--port", type=_port, default=settings.port, help=f"TCP port, 1..65535 (default {settings.port})")
+    serve.add_argument("--preload", type=Path, default=None, help="a bake's folder: its races replay instead of training")
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
     race.set_defaults(subparser=race)  # so a bad value is reported with this command's usage
@@ -93,6 +94,13 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     sweep.set_defaults(subparser=sweep)
+    bake = sub.add_parser("bake", help="train a grid of races into files, to replay without training")
+    bake.add_argument("--out", type=Path, required=True, help="folder to write the bake to (resumed if it holds one)")
+    bake.add_argument("--n", type=int, nargs="+", default=None, help="target sizes (default: the data slider's round stops)")
+    bake.add_argument("--frozen", type=int, nargs="+", default=None, help="units fine-tune locks (default: every k)")
+    bake.add_argument("--seeds", type=_positive, default=3, help="seeds per configuration (default 3)")
+    bake.add_argument("--epochs", type=_positive, default=None, help="epochs of every race (default: the default)")
+    bake.set_defaults(subparser=bake)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
     pre.add_argument("--seed", type=int, default=0)
@@ -185,6 +193,38 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
     return 0
 
 
+def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from app import bake
+
+    limits, grid = settings.limits, bake.default_grid(settings)
+    for name, values in (("n", args.n), ("frozen", args.frozen)):
+        allowed = getattr(limits, name)
+        bad = [v for v in values or () if not allowed.min <= v <= allowed.max]
+        if bad:
+            parser.error(f"argument --{name}: every value must be between {allowed.min} and {allowed.max}, got {bad}")
+    if args.epochs is not None and not limits.epochs.min <= args.epochs <= limits.epochs.max:
+        parser.error(f"argument --epochs: epochs must be between {limits.epochs.min} and {limits.epochs.max}, got {args.epochs}")
+    grid = bake.Grid(
+        n=tuple(args.n or grid.n),
+        frozen=tuple(args.frozen if args.frozen is not None else grid.frozen),
+        seeds=tuple(range(args.seeds)),
+        epochs=args.epochs or grid.epochs,
+    )
+
+    def progress(todo, total):  # type: ignore[no-untyped-def]
+        bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
+        for config in bar:
+            bar.set_postfix_str(f"n={config.n} k={config.frozen} seed={config.seed}")
+            yield config
+
+    written = bake.bake(settings, grid, args.out, progress)
+    size = sum(p.stat().st_size for p in written)
+    print(f"baked {len(written)} races into {args.out}: {size / 1e6:.2f} MB, {size / max(1, len(written)) / 1e3:.1f} kB a race")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -203,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return _race(args, args.subparser, settings)
         if args.command == "sweep":
             return _sweep(args, args.subparser, settings)
+        if args.command == "bake":
+            return _bake(args, args.subparser, settings)
         if args.command == "pretrain":
             from app.pretrain import pretrain, write_fisher
 
@@ -217,6 +259,15 @@ def main(argv: list[str] | None = None) -> int:
             from app.lan import listen
 
             sockets = listen(args.host, args.port)  # first: a port in use is named before anything loads
+            if args.preload is not None:
+                from app import bake
+                from app.store import Store
+
+                store = Store(settings.database)
+                try:
+                    print(f"preloaded {bake.preload(args.preload, store)} races from {args.preload}", file=sys.stderr)
+                finally:
+                    store.close()
 
             import signal
 

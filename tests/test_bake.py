@@ -1,0 +1,80 @@
+"""A bake: real races written to files, resumable, equal to the CLI's, and preloaded as replays."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import bake, engine
+from app.events import Epoch, RaceConfig
+from app.server import create_app
+from app.settings import Settings
+from app.store import Store
+
+GRID = bake.Grid(n=(50,), frozen=(1, 2), seeds=(0,), epochs=2)
+
+
+def numbers(events: list[dict]) -> list[tuple]:
+    return [(e["strategy"], e["epoch"], e["train_loss"], e["test_acc"], e["source_acc"]) for e in events if e["type"] == "epoch"]
+
+
+def test_a_baked_race_is_the_race_the_engine_trains(tiny: Settings, tmp_path) -> None:
+    written = bake.bake(tiny, GRID, tmp_path / "bake")
+    assert len(written) == 2 and all(p.is_file() for p in written)
+    index = json.loads((tmp_path / "bake" / "bake.json").read_text())
+    config = RaceConfig.validate_with({"n": 50, "frozen": 2, "seed": 0, "epochs": 2}, tiny.limits)
+    baked = json.loads((tmp_path / "bake" / "races" / f"{index['races'][config.key()]}.json").read_text())
+    assert baked["config"] == config.model_dump() and baked["device"] == index["device"]
+    direct = [e.model_dump() for e in engine.run_race(config, engine.Resources.load(tiny)) if isinstance(e, Epoch)]
+    assert numbers(baked["events"]) == numbers(direct)
+    assert all(e["emitted_at"] > 0 for e in baked["events"])  # when each was emitted: a replay can keep the pace
+
+
+def test_an_interrupted_bake_resumes_to_what_one_run_straight_through_writes(tiny: Settings, tmp_path) -> None:
+    def stop_after_one(todo, total):  # type: ignore[no-untyped-def]
+        for i, config in enumerate(todo):
+            if i == 1:
+                raise KeyboardInterrupt
+            yield config
+
+    with pytest.raises(KeyboardInterrupt):
+        bake.bake(tiny, GRID, tmp_path / "resumed", stop_after_one)
+    assert len(list((tmp_path / "resumed" / "races").glob("*.json"))) == 1
+    ran: list[RaceConfig] = []
+    bake.bake(tiny, GRID, tmp_path / "resumed", lambda todo, total: ran.extend(todo) or todo)
+    assert len(ran) == 1  # only the race the interruption left
+    bake.bake(tiny, GRID, tmp_path / "straight")
+    for name in ("resumed", "straight"):
+        assert len(list((tmp_path / name / "races").glob("*.json"))) == 2
+    resumed = {r["key"]: numbers(r["events"]) for r in bake.read(tmp_path / "resumed")}
+    straight = {r["key"]: numbers(r["events"]) for r in bake.read(tmp_path / "straight")}
+    assert resumed == straight
+
+
+def test_a_preloaded_bake_replays_from_the_first_race(tiny: Settings, tmp_path) -> None:
+    bake.bake(tiny, GRID, tmp_path / "bake")
+    settings = tiny.model_copy(update={"database": tmp_path / "races.sqlite3", "replay_interval_s": 0.0})
+    store = Store(settings.database)
+    assert bake.preload(tmp_path / "bake", store) == 2
+    assert bake.preload(tmp_path / "bake", store) == 0  # already there
+    store.close()
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws") as ws:
+        deadline = time.monotonic() + 60
+        while client.get("/healthz").json()["worker"] != "up" and time.monotonic() < deadline:
+            time.sleep(0.1)  # a worker not yet up has not said its device: nothing can be found for it
+        ws.send_json({"type": "start", "config": {"n": 50, "frozen": 1, "seed": 0, "epochs": 2}})
+        accepted = ws.receive_json()
+        while accepted["type"] != "accepted":
+            accepted = ws.receive_json()
+    assert accepted.get("replay_of"), accepted  # a replay of the baked race, not a new training
+
+
+def test_a_grid_outside_the_limits_exits_2_naming_what_is_allowed(tmp_path) -> None:
+    from tests.test_cli import run_cli
+
+    result = run_cli("bake", "--out", str(tmp_path), "--n", "3", "50")
+    assert result.returncode == 2 and "argument --n: every value must be between 25 and 5000, got [3]" in result.stderr
+    assert not (tmp_path / "bake.json").exists()

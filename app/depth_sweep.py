@@ -155,9 +155,9 @@ def plot(depths: Sequence[Depth], out: Path, title: str) -> list[Path]:
 
 def page_payload(csv_path: Path) -> dict[str, Any] | None:
     """The depth sweep as the page's panel wants it: one point per source, n and locked units."""
-    if not csv_path.is_file():
+    if (shipped := sweep.read_shipped(csv_path, TABLE)) is None:
         return None
-    meta, rows = sweep.read_meta(csv_path.with_suffix(".json")), sweep.read_rows(csv_path, TABLE)
+    meta, rows = shipped
     depths = summarise(rows)
     return {
         "scenario": meta,

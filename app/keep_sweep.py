@@ -201,9 +201,9 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
 
 def page_payload(csv_path: Path) -> dict[str, Any] | None:
     """The trade-off as the page's panel wants it: one point per setting, and how to draw each."""
-    if not csv_path.is_file():
+    if (shipped := sweep.read_shipped(csv_path, TABLE)) is None:
         return None
-    meta, rows = sweep.read_meta(csv_path.with_suffix(".json")), sweep.read_rows(csv_path, TABLE)
+    meta, rows = shipped
     points = summarise(rows)
     return {
         "scenario": meta,

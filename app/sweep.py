@@ -358,11 +358,18 @@ def save_figure(fig: Any, out: Path, salt: str) -> list[Path]:
     return written
 
 
-def page_payload(csv_path: Path) -> dict[str, Any] | None:
-    """The sweep as the page's panel wants it: the grid at the default k, one point per strategy and n."""
+def read_shipped(csv_path: Path, table: Table = HEAD_START) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """A sweep's scenario and rows, for a page's panel; None where it was never made."""
     if not csv_path.is_file():
         return None
-    meta, rows = read_meta(csv_path.with_suffix(".json")), read_rows(csv_path)
+    return read_meta(csv_path.with_suffix(".json")), read_rows(csv_path, table)
+
+
+def page_payload(csv_path: Path) -> dict[str, Any] | None:
+    """The sweep as the page's panel wants it: the grid at the default k, one point per strategy and n."""
+    if (shipped := read_shipped(csv_path)) is None:
+        return None
+    meta, rows = shipped
     k = meta.get("default_frozen", rows[0]["frozen"] if rows else 0)
     points = summarise(rows, frozen=k)
     return {

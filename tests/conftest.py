@@ -86,6 +86,23 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+@pytest.fixture
+def built_models(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Every model the engine builds from here on, by (strategy, race config): the last one wins."""
+    from app import engine
+
+    built: dict = {}
+    original = engine.build_model
+
+    def spy(name, config, res):  # type: ignore[no-untyped-def]
+        model, locked = original(name, config, res)
+        built[(name, config)] = model
+        return model, locked
+
+    monkeypatch.setattr(engine, "build_model", spy)
+    return built
+
+
 @pytest.fixture(scope="session")
 def real() -> Settings:
     """The default settings, on the installed Fashion-MNIST (skipped where it is not installed)."""

@@ -101,17 +101,9 @@ def test_training_learns_the_tiny_task(res: engine.Resources) -> None:
     assert done.summary["finetune"].best_test_acc > 0.5  # chance is 0.2
 
 
-def test_frozen_strategy_leaves_the_body_bit_for_bit_unchanged(res: engine.Resources, monkeypatch) -> None:
-    built: dict[str, models.ResNet] = {}
-    original = engine.build_model
-
-    def spy(name, cfg, r):
-        model, locked = original(name, cfg, r)
-        built[name] = model
-        return model, locked
-
-    monkeypatch.setattr(engine, "build_model", spy)
+def test_frozen_strategy_leaves_the_body_bit_for_bit_unchanged(res: engine.Resources, built_models: dict) -> None:
     race(res, frozen=3)
+    built = {name: model for (name, _), model in built_models.items()}
     pretrained = res.pretrained("near").state
     for name, k in (("frozen", 5), ("finetune", 3)):
         state = built[name].state_dict()
@@ -326,18 +318,8 @@ def body_distance(model: models.ResNet, pretrained: dict[str, torch.Tensor]) -> 
 
 
 def test_a_regulariser_changes_fine_tune_alone_and_a_strong_l2sp_keeps_the_body_close(
-    knowing: engine.Resources, monkeypatch: pytest.MonkeyPatch
+    knowing: engine.Resources, built_models: dict
 ) -> None:
-    trained: dict[str, models.ResNet] = {}
-    build = engine.build_model
-
-    def keep_finetune(name, config, res):  # type: ignore[no-untyped-def]
-        model, locked = build(name, config, res)
-        if name == "finetune":
-            trained[config.keep] = model
-        return model, locked
-
-    monkeypatch.setattr(engine, "build_model", keep_finetune)
     runs = {
         keep: [
             e
@@ -350,6 +332,7 @@ def test_a_regulariser_changes_fine_tune_alone_and_a_strong_l2sp_keeps_the_body_
     for keep in ("l2sp", "ewc"):
         for s in ("scratch", "frozen"):  # nothing of theirs is pulled: the same numbers, bit for bit
             assert numbers(runs[keep], s) == numbers(runs["none"], s)
+    trained = {config.keep: model for (name, config), model in built_models.items() if name == "finetune"}
     free, pulled = (body_distance(trained[k], knowing.pretrained("near").state) for k in ("none", "l2sp"))
     assert pulled < free / 20, (pulled, free)
     last = {k: [e for e in runs[k] if e.strategy == "finetune"][-1].source_acc for k in runs}

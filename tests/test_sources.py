@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from app import checkpoint, data, engine, models, pretrain, sources
@@ -48,21 +49,13 @@ def events(res: engine.Resources, **kw: object) -> list:
 
 
 def test_a_race_starts_its_pretrained_strategies_from_the_chosen_body_and_scratch_from_none(
-    res: engine.Resources, monkeypatch: pytest.MonkeyPatch
+    res: engine.Resources, built_models: dict
 ) -> None:
-    built: dict[str, models.ResNet] = {}
-    original = engine.build_model
-
-    def spy(name, config, r):  # type: ignore[no-untyped-def]
-        model, locked = original(name, config, r)
-        built[name] = model
-        return model, locked
-
-    monkeypatch.setattr(engine, "build_model", spy)
     runs = {source: [e for e in events(res, source=source) if isinstance(e, Epoch)] for source in sources.SOURCES}
-    frozen_body = {k: v.cpu() for k, v in built["frozen"].state_dict().items() if k.split(".")[0] in models.UNITS}
-    last = res.pretrained("shuffled").state  # the last race's source
-    assert all(torch_equal(frozen_body[k], last[k]) for k in frozen_body)
+    frozen = next(model for (name, config), model in built_models.items() if name == "frozen" and config.source == "shuffled")
+    frozen_body = {k: v.cpu() for k, v in frozen.state_dict().items() if k.split(".")[0] in models.UNITS}
+    last = res.pretrained("shuffled").state
+    assert all(torch.equal(frozen_body[k], last[k]) for k in frozen_body)
     scratch = {s: [(e.train_loss, e.test_acc) for e in r if e.strategy == "scratch"] for s, r in runs.items()}
     assert scratch["near"] == scratch["far"] == scratch["shuffled"]  # scratch does not depend on the source
     finetune = {s: [e.train_loss for e in r if e.strategy == "finetune"] for s, r in runs.items()}
@@ -70,12 +63,6 @@ def test_a_race_starts_its_pretrained_strategies_from_the_chosen_body_and_scratc
     # A body pretrained on noise has no source task to measure; the scrambled one has its own.
     assert {e.source_acc for e in runs["shuffled"]} == {None}
     assert all(e.source_acc is not None for e in runs["far"] if e.strategy != "scratch")
-
-
-def torch_equal(a, b) -> bool:  # type: ignore[no-untyped-def]
-    import torch
-
-    return torch.equal(a, b)
 
 
 def test_a_missing_body_names_the_command_that_makes_it(tiny: Settings, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m app serve | race | sweep | pretrain``.
+"""Command line: ``python -m app serve | race | sweep | bake | pretrain``.
 
 Option ranges and defaults come from the settings object, as for the API and the page.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.errors import SetupError
-from app.events import RaceConfig, race_fields
+from app.events import KEEPS, RaceConfig, race_fields
 from app.settings import Settings, SettingsError, get_settings
 from app.sources import DEFAULT, SOURCES, checkpoint_path
 
@@ -100,6 +100,8 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     bake.add_argument("--frozen", type=int, nargs="+", default=None, help="units fine-tune locks (default: every k)")
     bake.add_argument("--seeds", type=_positive, default=3, help="seeds per configuration (default 3)")
     bake.add_argument("--epochs", type=_positive, default=None, help="epochs of every race (default: the default)")
+    bake.add_argument("--source", nargs="+", choices=list(SOURCES), default=[DEFAULT], help=f"bodies (default {DEFAULT})")
+    bake.add_argument("--keep", nargs="+", choices=list(KEEPS), default=["none"], help="fine-tune's regularisers (default none)")
     bake.set_defaults(subparser=bake)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
@@ -211,17 +213,22 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         frozen=tuple(args.frozen if args.frozen is not None else grid.frozen),
         seeds=tuple(range(args.seeds)),
         epochs=args.epochs or grid.epochs,
+        sources=tuple(dict.fromkeys(args.source)),
+        keeps=tuple(dict.fromkeys(args.keep)),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]
         bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
         for config in bar:
-            bar.set_postfix_str(f"n={config.n} k={config.frozen} seed={config.seed}")
+            bar.set_postfix_str(f"{config.source} {config.keep} n={config.n} k={config.frozen} seed={config.seed}")
             yield config
 
     written = bake.bake(settings, grid, args.out, progress)
     size = sum(p.stat().st_size for p in written)
-    print(f"baked {len(written)} races into {args.out}: {size / 1e6:.2f} MB, {size / max(1, len(written)) / 1e3:.1f} kB a race")
+    whole = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    per_race = size / max(1, len(written)) / 1e3
+    print(f"baked {len(written)} races into {args.out}: {per_race:.1f} kB a race, {whole / 1e6:.2f} MB with the site")
+    print(f"serve it with `python -m http.server -d {args.out}`, or upload the folder to any static host")
     return 0
 
 

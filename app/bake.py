@@ -7,6 +7,9 @@ as the server sent them, stamped with when each was emitted, so a replay can kee
 pacing. ``DIR/bake.json`` lists the grid. A race already in DIR is not trained again, so an
 interrupted bake resumes.
 
+Around the races it writes a static site (app/site.py): the page, replaying them with no
+server behind it, for any static host or course page.
+
 ``python -m app serve --preload DIR`` copies a bake into the store: every baked race this
 server's worker would train the same way (same device, same recipe) replays from the first
 minute of a lesson instead of training.
@@ -19,11 +22,11 @@ import itertools
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app import protocol, sources
+from app import protocol, site, sources
 from app.errors import SetupError
 from app.events import RaceConfig
 from app.hub import cache_key
@@ -46,10 +49,15 @@ class Grid:
     frozen: tuple[int, ...]
     seeds: tuple[int, ...]
     epochs: int
+    sources: tuple[str, ...] = (sources.DEFAULT,)
+    keeps: tuple[str, ...] = ("none",)
 
     def races(self, settings: Settings) -> list[RaceConfig]:
-        combos = itertools.product(self.n, self.frozen, self.seeds)
-        fields = ({"n": n, "frozen": k, "seed": s, "epochs": self.epochs} for n, k, s in combos)
+        combos = itertools.product(self.sources, self.keeps, self.n, self.frozen, self.seeds)
+        fields = (
+            {"n": n, "frozen": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep}
+            for source, keep, n, k, s in combos
+        )
         return [RaceConfig.validate_with(f, settings.limits) for f in fields]
 
 
@@ -121,11 +129,13 @@ def _bake(
         "format": FORMAT,
         "device": device,
         "recipe": recipe,
-        "grid": {"n": list(grid.n), "frozen": list(grid.frozen), "seeds": list(grid.seeds), "epochs": grid.epochs},
+        "grid": asdict(grid),
         "races": {c.key(): race_id(key) for c, key in keyed},
     }
-    _write(out / "bake.json", index)
-    return [out / "races" / f"{race_id(key)}.json" for _, key in keyed]
+    written = [out / "races" / f"{race_id(key)}.json" for _, key in keyed]
+    site.write(settings, out, [json.loads(p.read_text()) for p in written], device)
+    _write(out / "bake.json", index)  # last: a folder with a bake.json holds a whole bake
+    return written
 
 
 def _race(rid: str, key: str, config: RaceConfig, device: str, created: float, events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
 from app.hub import Hub, Outbox
 from app.limits import Counter, Rate, Refused, client_address
-from app.settings import FASHION_CLASSES, STATIC_DIR, TEMPLATES_DIR, Settings, get_settings
+from app.settings import FASHION_CLASSES, STATIC_DIR, TEMPLATES_DIR, Limits, Settings, get_settings
 from app.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,13 @@ def _source_accuracy(settings: Settings, source: sources.Source) -> float | None
 
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
+    return page_config(settings, hub.limits(), hub.health()["device"], hub.worker_error)
+
+
+def page_config(settings: Settings, limits: Limits, device: str | None, worker_error: str | None = None) -> dict[str, Any]:
+    """The page's configuration for ``limits`` and a worker on ``device`` (a bake's too)."""
     units = describe_units(settings)
     address, reachable = lan.class_address(settings.host, settings.port, settings.class_address)
-    limits = hub.limits()
     return {
         "fields": [spec.model_dump() for spec in race_fields(limits)],
         "limits": limits.model_dump(),
@@ -98,8 +102,8 @@ def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
         "test_size": settings.test_size,
         "batch_size": settings.batch_size,
         "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
-        "device": hub.health()["device"],
-        "worker_error": hub.worker_error,  # why this server cannot train (no dataset, say), or null
+        "device": device,
+        "worker_error": worker_error,  # why this server cannot train (no dataset, say), or null
         "max_message_bytes": settings.max_message_bytes,
         # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
         "class_address": address,
@@ -241,11 +245,18 @@ class Connection:
         self.watching.clear()
 
 
+def page_templates() -> Jinja2Templates:
+    """The page and its embed, as the server renders them and a bake writes them."""
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.globals["strategy_colours"] = strategies.css_properties()
+    templates.env.globals["recorded"] = False
+    return templates
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     hub = Hub(settings)
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
-    templates.env.globals["strategy_colours"] = strategies.css_properties()
+    templates = page_templates()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

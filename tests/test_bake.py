@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app import bake, engine
 from app.events import Epoch, RaceConfig
-from app.server import create_app
+from app.server import create_app, races_csv
 from app.settings import Settings
 from app.store import Store
 
@@ -78,3 +79,36 @@ def test_a_grid_outside_the_limits_exits_2_naming_what_is_allowed(tmp_path) -> N
     result = run_cli("bake", "--out", str(tmp_path), "--n", "3", "50")
     assert result.returncode == 2 and "argument --n: every value must be between 25 and 5000, got [3]" in result.stderr
     assert not (tmp_path / "bake.json").exists()
+
+
+def test_a_bake_is_a_static_site_that_names_only_its_own_files(tiny: Settings, tmp_path) -> None:
+    bake.bake(tiny, GRID, tmp_path / "site")
+    site = tmp_path / "site"
+    config = json.loads((site / "api" / "config.json").read_text())
+    recorded = {f["name"]: f["recorded"] for f in config["fields"]}
+    assert recorded["n"] == [50] and recorded["frozen"] == [1, 2] and recorded["epochs"] == [2]
+    assert recorded["lr_head"] == [tiny.limits.lr_head.default] and recorded["source"] == ["near"]
+    assert len(config["recorded"]["races"]) == 2 and config["recorded"]["device"].startswith("cpu")
+    for race in config["recorded"]["races"]:  # each race, as JSON and as the live server's CSV
+        baked = json.loads((site / "races" / f"{race['id']}.json").read_text())
+        assert baked["config"] == race["config"]
+        assert (site / "races" / f"{race['id']}.csv").read_text() == races_csv(baked)
+    for page in ("index.html", "embed.html"):
+        html = (site / page).read_text()
+        assert 'name="headstart-recorded"' in html and "{{" not in html
+        assert not re.search(r'(src|href)="(/|https?:)', html)  # relative: any folder of any host
+    assert (site / "static" / "js" / "recorded.js").is_file() and (site / "static" / "vendor" / "README.md").is_file()
+    assert (site / "api" / "sweep-near.json").is_file() and (site / "api" / "sweep-keep.json").is_file()
+
+
+def test_a_grid_spans_sources_and_regularisers_when_asked(tiny: Settings) -> None:
+    grid = bake.Grid(n=(50, 100), frozen=(2,), seeds=(0, 1), epochs=2, sources=("near", "far"), keeps=("none", "ewc"))
+    races = grid.races(tiny)
+    assert len(races) == 16 and len({r.key() for r in races}) == 16
+    assert {(r.source, r.keep) for r in races} == {("near", "none"), ("near", "ewc"), ("far", "none"), ("far", "ewc")}
+
+
+def test_the_live_page_names_no_recorded_races(tiny: Settings) -> None:
+    with TestClient(create_app(tiny)) as client:
+        html = client.get("/").text
+    assert 'name="headstart-recorded"' not in html and 'src="static/js/main.js"' in html

@@ -50,10 +50,11 @@ def test_an_installed_wheel_serves_the_page_and_its_scripts(installed: Path, tin
         base = f"http://127.0.0.1:{port}"
         wait_until_up(proc, base)
         page = httpx.get(base + "/")
-        assert page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
+        assert page.status_code == 200 and '<script type="module" src="static/js/main.js">' in page.text
         for path in (
             "/static/js/main.js",
             "/static/js/race.js",
+            "/static/js/recorded.js",
             "/static/css/app.css",
             "/static/vendor/uplot-1.6.32/uPlot.esm.js",
         ):

@@ -25,7 +25,7 @@ export function bindJoin(form, input, { onRace, onError, onWaiting }) {
       timer = setTimeout(() => join(code, true), WAIT_MS);
     };
     try {
-      const response = await fetch(`/api/codes/${encodeURIComponent(code)}`);
+      const response = await fetch(`api/codes/${encodeURIComponent(code)}`);
       const body = await response.json();
       if (mine !== attempt) return;
       if (response.ok) onRace(body.race_id);
@@ -58,7 +58,7 @@ export function bindRecent(details, list, onRace, labels) {
     if (!details.open) return;
     let races;
     try {
-      const response = await fetch("/api/races?limit=10");
+      const response = await fetch("api/races?limit=10");
       const body = await response.json();
       if (!response.ok) {
         list.textContent = `Could not list them: ${body.message}.`;

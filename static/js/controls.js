@@ -92,8 +92,15 @@ export class Controls {
   // A menu; under it, the chosen option's own one-line description, then the field's help.
   choiceField(field) {
     const select = element("select", { id: field.name, name: field.name, title: sentence(field.help), "aria-describedby": `${field.name}-about` });
-    for (const option of field.options) select.append(element("option", { value: option.value, title: sentence(option.description) }, option.label));
-    select.addEventListener("change", () => this.set(field.name, select.value));
+    for (const option of field.options) {
+      const item = select.appendChild(element("option", { value: option.value, title: sentence(option.description) }, option.label));
+      item.disabled = this.table.snap(field.name, option.value) !== option.value; // on a baked page: not recorded
+    }
+    select.addEventListener("change", () => {
+      const { value, problem } = this.table.fit(field.name, select.value);
+      this.set(field.name, value);
+      if (problem) this.onProblem(problem);
+    });
     this.inputs[field.name] = select;
     const about = element("p", { class: "about", id: `${field.name}-about` });
     this.abouts[field.name] = { about, options: field.options };
@@ -120,7 +127,7 @@ export class Controls {
       : { read: () => Number(input.value), position: (v) => v, text };
     if (log) Object.assign(input, { min: 0, max: N_STEPS });
     else Object.assign(input, { min: field.min, max: field.max });
-    input.addEventListener("input", () => this.set(field.name, slider.read()));
+    input.addEventListener("input", () => this.set(field.name, this.table.snap(field.name, slider.read())));
     this.inputs[field.name] = input;
     this.sliders[field.name] = { ...slider, output };
     return element(
@@ -141,7 +148,7 @@ export class Controls {
   // Reflect the state into every control (after a URL load or a watched race's config).
   show() {
     for (const [name, input] of Object.entries(this.inputs)) {
-      input.disabled = this.disabled || this.moot(name);
+      input.disabled = this.disabled || this.moot(name) || this.table.fixed(name);
       const slider = this.sliders[name];
       if (!slider) {
         input.value = this.state[name];
@@ -150,7 +157,8 @@ export class Controls {
         continue;
       }
       input.value = slider.position(this.state[name]);
-      const text = this.moot(name) ? `${slider.text(this.state[name])} (no effect)` : slider.text(this.state[name]);
+      const note = this.moot(name) ? " (no effect)" : this.table.fixed(name) ? " (the one value recorded)" : "";
+      const text = `${slider.text(this.state[name])}${note}`;
       slider.output.textContent = text;
       input.setAttribute("aria-valuetext", text);
     }

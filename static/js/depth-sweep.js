@@ -1,10 +1,11 @@
 // "Layer by layer": final accuracy against the number of locked units, a line per source, at a
-// small and a large n, from the shipped depth sweep (GET /api/sweep/depth). Scratch, which
+// small and a large n, from the shipped depth sweep (GET api/sweep/depth). Scratch, which
 // locks nothing pretrained, is the dashed level to beat. Hover or focus a point for its
 // numbers; click it (or press Enter) to load that source, size and depth into the race.
 
 import { percent } from "./format.js";
 import { bounds, frame, pickable, steps, svg } from "./svg.js";
+import { api } from "./api.js";
 
 const W = 320;
 const H = 260;
@@ -19,7 +20,7 @@ export class DepthSweepPanel {
   }
 
   async load() {
-    const response = await fetch("/api/sweep/depth");
+    const response = await fetch(api.depthSweep);
     if (!response.ok) return false;
     this.sweep = await response.json();
     return this.sweep.points.length > 0;

@@ -1,10 +1,11 @@
 // "What keeping the source task costs": fine-tune's final target accuracy against its final
-// source accuracy, from the shipped trade-off sweep (GET /api/sweep/keep). A curve per
+// source accuracy, from the shipped trade-off sweep (GET api/sweep/keep). A curve per
 // regulariser through its strengths, and fine-tune without one. Hover or focus a point for its
 // numbers; click it (or press Enter) to load that setting into the race.
 
 import { percent } from "./format.js";
 import { bounds, frame, pickable, steps, svg } from "./svg.js";
+import { api } from "./api.js";
 
 const W = 640;
 const H = 300;
@@ -18,7 +19,7 @@ export class KeepSweepPanel {
   }
 
   async load() {
-    const response = await fetch("/api/sweep/keep");
+    const response = await fetch(api.keepSweep);
     if (!response.ok) return false; // no shipped trade-off: the panel stays hidden
     this.sweep = await response.json();
     return this.sweep.points.length > 0;

@@ -15,6 +15,8 @@ import { KeepSweepPanel } from "./keep-sweep.js";
 import { DepthSweepPanel } from "./depth-sweep.js";
 import { StatusLine, sentence } from "./status.js";
 import { workerWatch } from "./server-state.js";
+import { api, recorded } from "./api.js";
+import { RecordedRaces } from "./recorded.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -27,10 +29,14 @@ function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
   return parts.join(" ");
 }
 
+// What only a server can do: class races (a code, a broadcast) and the list of recent races.
+const NEEDS_A_SERVER = ["broadcast", "join", "recent"];
+
 // Hide the controls a link names (`hide=seed,advanced`); a name the page does not know is a
 // problem for the status line, so an author testing an embed sees a misspelt one at once.
 function hideControls(ui) {
-  for (const name of ui.hide) document.querySelectorAll(`[data-control="${CSS.escape(name)}"]`).forEach((el) => (el.hidden = true));
+  const hidden = recorded ? [...ui.hide, ...NEEDS_A_SERVER] : ui.hide;
+  for (const name of hidden) document.querySelectorAll(`[data-control="${CSS.escape(name)}"]`).forEach((el) => (el.hidden = true));
   const hideable = [...new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control))].sort();
   const unknown = [...ui.hide].filter((name) => !hideable.includes(name));
   if (unknown.length) ui.problems.push(`hide= names nothing called ${unknown.map((n) => `"${n}"`).join(", ")}; it can hide ${hideable.join(", ")}.`);
@@ -38,7 +44,7 @@ function hideControls(ui) {
 
 async function boot() {
   const client = clientId(); // settled while the config loads (a stored id is first checked with open pages)
-  const config = await (await fetch("/api/config")).json();
+  const config = await (await fetch(api.config)).json();
   const table = new StateTable(config.fields);
   const ui = table.read();
   const status = new StatusLine($("status"), $("announce"));
@@ -49,9 +55,12 @@ async function boot() {
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
   // the page would hand out an address that names each reader's own machine: the server's
   // network address instead, where it has one.
+  // A baked site may sit in any folder: its links name that folder.
   const local = isLoopback(window.location.hostname);
-  const links = { local, shared: local && config.class_address ? `${window.location.protocol}//${config.class_address}` : window.location.origin };
-  const setDevice = (device) => ($("device").textContent = device ? `Training on ${device}` : "");
+  const here = recorded ? new URL(".", window.location.href).href.replace(/\/$/, "") : window.location.origin;
+  const links = { local, shared: local && config.class_address ? `${window.location.protocol}//${config.class_address}` : here };
+  const when = config.recorded?.dates.join(" to ");
+  const setDevice = (device) => ($("device").textContent = !device ? "" : recorded ? `Races recorded on ${device}, ${when}: replayed here, not trained` : `Training on ${device}`);
   setDevice(config.device);
   $("schedule-note").textContent = scheduleNote(config.schedule);
 
@@ -75,9 +84,8 @@ async function boot() {
 
   const worker = workerWatch({ config, table, ui, race, controls, status, setDevice });
   const actions = {};
-  const view = new RaceView({ config, table, ui, race, controls, strip, chart, status, links, setDevice }, actions);
-
-  const socket = new Socket(client, {
+  let view = null;
+  const handlers = {
     onMessage: (msg) => view.on(msg),
     onOpen() {
       // Re-attach to the race we were showing: its history replays from the start, after an
@@ -92,7 +100,10 @@ async function boot() {
       $("code-viewers").textContent = ""; // a count from before the connection dropped is stale
       status.set("Connection lost; reconnecting…", "lost");
     },
-  });
+  };
+  // A baked page talks to its recorded races as the live page talks to the server.
+  const socket = recorded ? new RecordedRaces(config.recorded, handlers) : new Socket(client, handlers);
+  view = new RaceView({ config, table, ui, race, controls, strip, chart, status, links, setDevice, recorded: recorded ? socket : null }, actions);
 
   // The page shows one race: the one it leaves need not be sent to it any more.
   const leave = (next = null) => {
@@ -136,17 +147,25 @@ async function boot() {
   Object.assign(actions, { watch, join: (code) => joining.join(code), awaitWorker: worker.awaitWorker });
 
   // Load a race a panel's point names. A field the panel's races left at its neutral value
-  // (no regulariser) is set to it, so the race is the one the point shows.
-  const loadPicked = (picked) => {
+  // (no regulariser) is set to it, so the race is the one the point shows. Each value is fitted
+  // as if typed: what this server's data or a bake's races cannot give is said after what
+  // ``said`` makes of the race loaded.
+  const loadPicked = (picked, said) => {
     for (const f of table.fields) if (f.neutral !== null && !(f.name in picked)) picked[f.name] = f.neutral;
     const source = ui.source;
-    Object.assign(ui, picked);
+    const problems = [];
+    for (const [name, value] of Object.entries(picked)) {
+      const { value: fitted, problem } = table.fit(name, String(value));
+      ui[name] = fitted;
+      if (problem) problems.push(problem);
+    }
     controls.show();
     strip.show(ui);
     table.write(ui);
     if (ui.source !== source) loadPanel(sweep, "sweep"); // the head start of the body now chosen
     else sweep.refresh();
     keepSweep.mark(ui);
+    status.set([said(ui), ...problems, "Press Train to race it."].join(" "), problems.length ? "error" : "");
   };
   const busy = () => race.running && status.set("A race is running: pick from a panel when it ends.");
 
@@ -158,12 +177,7 @@ async function boot() {
     onPick(picked) {
       if (busy()) return;
       // The shipped sweep reaches sizes a smaller dataset on this server may not hold.
-      const n = table.fit("n", String(picked.n)).value;
-      loadPicked({ ...picked, n });
-      const shown = (v) => v.toLocaleString("en");
-      status.set(n === picked.n
-        ? `Loaded ${shown(n)} images from the sweep. Press Train to race it.`
-        : `This server's data holds at most ${shown(n)} target images, not the sweep's ${shown(picked.n)}: loaded ${shown(n)}. Press Train to race it.`);
+      loadPicked(picked, (loaded) => `Loaded ${loaded.n.toLocaleString("en")} images from the sweep.`);
     },
   });
   // What keeping the source task costs: clicking a point sets up that fine-tuning.
@@ -171,15 +185,14 @@ async function boot() {
     readout: $("keep-sweep-readout"),
     onPick(picked, name) {
       if (busy()) return;
-      loadPicked(picked);
-      status.set(`Loaded ${name}, every unit unlocked. Press Train to race it, with y set to source-task accuracy.`);
+      loadPicked(picked, () => `Loaded ${name}, every unit unlocked; race it with y set to source-task accuracy.`);
     },
   });
   // The head-start panel shows the chosen source's sweep, where one is shipped.
   loadPanel = (panel, id) => {
     if (ui.hide.has(id)) return;
     const section = $({ sweep: "sweep", keep: "keep-sweep", source: "depth-sweep" }[id]);
-    panel.load(id === "sweep" ? ui.source : null).then(
+    panel.load(ui.source).then(
       (found) => {
         section.hidden = !found;
         if (found) panel.show();
@@ -193,9 +206,7 @@ async function boot() {
     readout: $("depth-sweep-readout"),
     onPick(picked, name) {
       if (busy()) return;
-      const n = table.fit("n", String(picked.n)).value; // the server's data may hold fewer
-      loadPicked({ ...picked, n });
-      status.set(`Loaded ${name}${n === picked.n ? "" : ` (at most ${n} images here)`}. Press Train to race it.`);
+      loadPicked(picked, () => `Loaded ${name}.`); // the server's data may hold fewer images
     },
   });
   loadPanel(sweep, "sweep");

@@ -3,12 +3,14 @@
 
 import { percent, seconds, timeLeft } from "./format.js";
 import { sentence } from "./status.js";
+import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
 export class RaceView {
-  // ``parts``: the page's modules; ``actions``: what a message may make the page do next
-  // (follow another race, look up a class code, wait for a fresh worker).
+  // ``parts``: the page's modules (``recorded``: a baked page's recorded races, else null);
+  // ``actions``: what a message may make the page do next (follow another race, look up a
+  // class code, wait for a fresh worker).
   constructor(parts, actions) {
     Object.assign(this, parts);
     this.actions = actions;
@@ -24,7 +26,7 @@ export class RaceView {
     $("copy-watch").disabled = !race.id;
     for (const [id, ext] of [["export-csv", ".csv"], ["export-json", ""]]) {
       const link = $(id);
-      link.href = race.id ? `/api/races/${race.id}${ext}` : "";
+      link.href = race.id ? api.race(race.id, ext) : "";
       link.classList.toggle("disabled", !race.id);
       link.setAttribute("aria-disabled", String(!race.id));
     }
@@ -54,6 +56,10 @@ export class RaceView {
     const panel = document.querySelector(".race");
     if (!race.mine && window.scrollY === 0 && panel.getBoundingClientRect().top > window.innerHeight * 0.6) {
       panel.scrollIntoView({ block: "start" });
+    }
+    if (this.recorded) {
+      const { where, pace } = this.recorded.describe();
+      return this.status.set(`Replaying the race ${where}, ${pace}: this page replays recorded races, it does not train.`);
     }
     this.status.set((race.replay ? "These exact settings were trained before: replaying that race." : "Accepted; starting…") + whose);
   }
@@ -95,6 +101,10 @@ export class RaceView {
   plan(msg) {
     this.race.planned(msg);
     this.setDevice(msg.device);
+    if (this.recorded) {
+      const { where, pace } = this.recorded.describe();
+      return this.status.set(`Replaying ${msg.train_size} images ${where}, ${pace}…`);
+    }
     this.status.set(`${this.race.replay ? "Replaying" : "Training"} ${msg.train_size} images on ${msg.device}…`);
   }
 
@@ -112,7 +122,8 @@ export class RaceView {
     this.race.end("done");
     this.sync();
     const best = Object.entries(msg.summary).sort((a, b) => b[1].final_test_acc - a[1].final_test_acc)[0];
-    const when = this.race.replay ? `Replayed (trained in ${seconds(msg.wall_s)})` : `Done in ${seconds(msg.wall_s)}`;
+    const recorded = this.recorded ? ` the race ${this.recorded.describe().where}` : "";
+    const when = this.race.replay ? `Replayed${recorded} (trained in ${seconds(msg.wall_s)})` : `Done in ${seconds(msg.wall_s)}`;
     this.status.set(`${when}. ${this.labels[best[0]]} leads with ${percent(best[1].final_test_acc)}.`, "done");
   }
 
@@ -149,6 +160,7 @@ export class RaceView {
       // Unfinished races live in the server's memory only: a restart loses them.
       ui.race = null;
       this.table.write(ui);
+      if (this.recorded) return this.status.set(`${sentence(msg.message)}: choose settings and press Train all three to replay one it holds.`, "error");
       if (race.code && !race.mine) return this.actions.join(race.code); // its class code outlives the restart
       const gone = race.reattaching ? "The server restarted before this race finished, so it is gone" : "That race is not on this server (it may have restarted before the race finished)";
       const again = race.code ? ` Broadcast again: it keeps the code ${race.code}, and the class's pages follow.` : "";

@@ -12,7 +12,9 @@ export const RUNNING = ["queued", "training", "replay", "watching"];
 export const FINISHED = ["done", "cancelled", "failed"];
 
 const ALLOWED = {
-  idle: ["queued", "watching", "failed"], // failed: a race a link named that the server does not know
+  // `accepted` re-reads a race from idle: a replay starts there too. failed: a race a link named
+  // that the server does not know.
+  idle: ["queued", "watching", "replay", "failed"],
   queued: ["queued", "training", "replay", "watching", ...FINISHED],
   training: ["queued", "watching", ...FINISHED],
   replay: ["queued", "watching", ...FINISHED],

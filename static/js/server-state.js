@@ -1,3 +1,5 @@
+import { api } from "./api.js";
+
 // What the page knows of the server's training worker. Opened while the worker still loads (or
 // while the server replaces one that died), the page has no device: it asks /api/config again
 // until the worker is up, then calls ``whenUp``, or hears that it cannot start. So the data
@@ -8,7 +10,7 @@ export function workerWatch({ config, table, ui, race, controls, status, setDevi
   const awaitWorker = async (whenUp = () => {}) => {
     for (let tries = 0; tries < 180 && !config.device && !config.worker_error; tries++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const fresh = await fetch("/api/config").then((r) => r.json(), () => null);
+      const fresh = await fetch(api.config).then((r) => r.json(), () => null);
       if (!fresh?.device && !fresh?.worker_error) continue;
       Object.assign(config, { device: fresh.device, worker_error: fresh.worker_error });
       if (!race.id) setDevice(config.device);

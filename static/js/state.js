@@ -28,7 +28,30 @@ export class StateTable {
   // limits; ``problem`` says what was wrong and what is allowed, or is null when nothing was.
   fit(name, text) {
     const f = this.field(name);
-    if (f.kind === "choice") return this.choose(f, text);
+    const { value, problem } = f.kind === "choice" ? this.choose(f, text) : this.number(f, text);
+    const near = this.snap(name, value);
+    if (near === value || text === null) return { value: near, problem };
+    const recorded = `${f.label} ${show(value)} was not recorded on this site; using the nearest recorded, ${show(near)} (recorded: ${f.recorded.map(show).join(", ")}).`;
+    return { value: near, problem: problem ? `${problem} ${recorded}` : recorded };
+  }
+
+  // On a baked page, the value its races were recorded at nearest to ``value`` (on a log scale
+  // for the log sliders' fields); ``value`` itself on a live page, which may train any.
+  snap(name, value) {
+    const f = this.field(name);
+    if (!f.recorded || f.recorded.includes(value)) return value;
+    if (f.kind === "choice") return f.recorded.includes(f.default) ? f.default : f.recorded[0];
+    const log = f.control === "size" || f.control === "log";
+    const distance = (v) => (log ? Math.abs(Math.log(v / value)) : Math.abs(v - value));
+    return f.recorded.reduce((best, v) => (distance(v) < distance(best) ? v : best));
+  }
+
+  // Whether a baked page recorded one value only: its control then shows it and cannot move.
+  fixed(name) {
+    return this.field(name).recorded?.length === 1;
+  }
+
+  number(f, text) {
     const whole = f.kind === "int";
     const raw = Number(text);
     if (text === null || text.trim() === "" || !Number.isFinite(raw)) {

@@ -1,9 +1,10 @@
 // "The head start, plotted": final accuracy against data size from the shipped sweep
-// (GET /api/sweep). Hover a size to read the numbers; click it to load it into the race.
+// (GET api/sweep). Hover a size to read the numbers; click it to load it into the race.
 
 import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
 import { axisStyle, colourOf } from "./chart.js";
 import { percent } from "./format.js";
+import { api } from "./api.js";
 
 // Thousands as "1k", "2k"… where the axis is too narrow for four-digit labels side by side.
 const sizeLabel = (v, width) => (v == null ? "" : width < 520 && v >= 1000 ? `${v / 1000}k` : String(v));
@@ -18,9 +19,9 @@ export class SweepPanel {
     this.plot = null;
   }
 
-  // The sweep of one source's body (the default's without one); false where none is shipped.
-  async load(source = null) {
-    const response = await fetch(source ? `/api/sweep?source=${encodeURIComponent(source)}` : "/api/sweep");
+  // The sweep of one source's body; false where none is shipped.
+  async load(source) {
+    const response = await fetch(api.sweep(source));
     if (!response.ok) return false; // no shipped sweep: the panel stays hidden
     this.sweep = await response.json();
     this.strategies = [...new Set(this.sweep.points.map((p) => p.strategy))];

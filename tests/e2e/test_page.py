@@ -154,7 +154,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     expect(described).to_have_attribute("aria-label", loss)
     page.locator("#metric").select_option("test_acc")
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
-    csv = page.request.get(live_server + page.locator("#export-csv").get_attribute("href")).text()
+    csv = page.request.get(f"{live_server}/{page.locator('#export-csv').get_attribute('href')}").text()
     assert csv.startswith("race_id,frozen,n,epochs") and len(csv.splitlines()) == 7
     with page.expect_download() as download:
         page.locator("#export-png").click()
@@ -711,7 +711,7 @@ def test_the_sweep_panel_reads_out_a_size_and_loads_it_into_the_race(browser: Br
     # The sweep reaches 5,000 images; the test data holds 300 of the target classes.
     x = page.evaluate("window.headstart.sweep.plot.valToPos(1000, 'x')")
     page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
-    expect(page.locator("#status")).to_contain_text("at most 300 target images, not the sweep's 1,000: loaded 300")
+    expect(page.locator("#status")).to_contain_text("Loaded 300 images from the sweep. Target images must be 25–300, not 1,000")
     expect(page.locator("#n-out")).to_contain_text("300 images")
     assert "n=300" in page.url
     assert not page.errors

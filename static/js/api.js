@@ -1,0 +1,24 @@
+// Where the page reads what it shows, decided once as it loads: a live server's API, or the
+// files of a bake beside a static page (templates/_head.html marks such a page), whose races
+// were recorded once and are replayed, never trained. Every path is relative to the page, so
+// a site works from any folder of any host.
+
+export const recorded = document.querySelector('meta[name="headstart-recorded"]') !== null;
+
+export const api = recorded
+  ? {
+      config: "api/config.json",
+      sweep: (source) => `api/sweep-${source}.json`,
+      keepSweep: "api/sweep-keep.json",
+      depthSweep: "api/sweep-depth.json",
+      race: (id, ext) => `races/${id}${ext || ".json"}`,
+      pages: { index: "index.html", embed: "embed.html" },
+    }
+  : {
+      config: "api/config",
+      sweep: (source) => `api/sweep?source=${encodeURIComponent(source)}`,
+      keepSweep: "api/sweep/keep",
+      depthSweep: "api/sweep/depth",
+      race: (id, ext) => `api/races/${id}${ext}`,
+      pages: { index: "", embed: "embed" },
+    };

@@ -76,7 +76,7 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
     seen = watched(page, (static_host,))
     page.goto(static_host + "/")
     expect(page.locator(".s-finetune .unit")).to_have_count(6)
-    expect(page.locator("#device")).to_contain_text("Races recorded on cpu")
+    expect(page.locator("#device")).to_contain_text("Races recorded on ")
     expect(page.locator("#device")).to_contain_text("replayed here, not trained")
     for needs_a_server in ("#broadcast", "#join", "#recent"):
         expect(page.locator(needs_a_server)).to_be_hidden()
@@ -94,7 +94,7 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
 
     page.locator("#train").click()
     expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=30_000)
-    expect(page.locator("#status")).to_contain_text("Replayed the race recorded on cpu")
+    expect(page.locator("#status")).to_contain_text("Replayed the race recorded on ")
     race = recorded_race(site, 50)
     shown = page.evaluate("window.headstart.chart.current.map((e) => [e.strategy, e.epoch, e.test_acc])")
     assert shown == [[e["strategy"], e["epoch"], e["test_acc"]] for e in race["events"] if e["type"] == "epoch"]

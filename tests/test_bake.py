@@ -14,6 +14,8 @@ from app.events import Epoch, RaceConfig
 from app.server import create_app, races_csv
 from app.settings import Settings
 from app.store import Store
+from tests.conftest import tiny_env
+from tests.test_cli import run_cli
 
 GRID = bake.Grid(n=(50,), frozen=(1, 2), seeds=(0,), epochs=2)
 
@@ -31,6 +33,9 @@ def test_a_baked_race_is_the_race_the_engine_trains(tiny: Settings, tmp_path) ->
     assert baked["config"] == config.model_dump() and baked["device"] == index["device"]
     direct = [e.model_dump() for e in engine.run_race(config, engine.Resources.load(tiny)) if isinstance(e, Epoch)]
     assert numbers(baked["events"]) == numbers(direct)
+    cli = run_cli("race", "--n", "50", "--frozen", "2", "--seed", "0", "--epochs", "2", env=tiny_env(tiny))
+    assert cli.returncode == 0, cli.stderr
+    assert numbers(baked["events"]) == numbers([json.loads(line) for line in cli.stdout.splitlines()])
     assert all(e["emitted_at"] > 0 for e in baked["events"])  # when each was emitted: a replay can keep the pace
 
 
@@ -74,8 +79,6 @@ def test_a_preloaded_bake_replays_from_the_first_race(tiny: Settings, tmp_path) 
 
 
 def test_a_grid_outside_the_limits_exits_2_naming_what_is_allowed(tmp_path) -> None:
-    from tests.test_cli import run_cli
-
     result = run_cli("bake", "--out", str(tmp_path), "--n", "3", "50")
     assert result.returncode == 2 and "argument --n: every value must be between 25 and 5000, got [3]" in result.stderr
     assert not (tmp_path / "bake.json").exists()

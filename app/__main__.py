@@ -24,6 +24,13 @@ from app.sources import DEFAULT, SOURCES, checkpoint_path
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
     for spec in race_fields(settings.limits):
         flag = "--" + spec.name.replace("_", "-")
+        if spec.kind == "set":
+            assert spec.options is not None
+            allowed = ", ".join(o.value for o in spec.options)
+            parser.add_argument(
+                flag, dest=spec.name, default=None, metavar="A,B", help=f"{spec.help}: any of {allowed} (default none)"
+            )
+            continue
         if spec.options is not None:
             choices = [o.value for o in spec.options]
             parser.add_argument(flag, dest=spec.name, choices=choices, default=None, help=f"{spec.help} (default {spec.default})")

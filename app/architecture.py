@@ -41,6 +41,17 @@ class Unit:
         rest = (self.out_ch * self.out_ch * 9 * 2 + 2 * bn) * (self.blocks - 1)
         return first + rest
 
+    @property
+    def lora_per_rank(self) -> int:
+        """LoRA's trainable parameters here per unit of rank: each convolution's A (r × in·k·k)
+        and B (out × r), so r · (in·k·k + out) a convolution."""
+        if self.name == "stem":
+            return self.in_ch * 9 + self.out_ch
+        first = self.in_ch * 9 + self.out_ch + self.out_ch * 9 + self.out_ch
+        if self.stride != 1 or self.in_ch != self.out_ch:
+            first += self.in_ch + self.out_ch
+        return first + 2 * (self.out_ch * 9 + self.out_ch) * (self.blocks - 1)
+
 
 def body(width: int, blocks_per_stage: int) -> tuple[Unit, ...]:
     """stem → stage1 (14×14) → stage2 (7×7) → stage3 (4×4) → stage4 (2×2), doubling channels as the maps halve."""
@@ -65,7 +76,7 @@ def head_params(width: int, classes: int) -> int:
 
 @lru_cache(maxsize=8)
 def _units(width: int, blocks: int, classes: int) -> tuple[UnitInfo, ...]:
-    units = [UnitInfo(name=u.name, label=u.label, params=u.params) for u in body(width, blocks)]
+    units = [UnitInfo(name=u.name, label=u.label, params=u.params, lora_per_rank=u.lora_per_rank) for u in body(width, blocks)]
     return (*units, UnitInfo(name="head", label="head", params=head_params(width, classes)))
 
 

@@ -28,12 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import checkpoint, cuda_graphs, data, devices, models, regularisers, sources
+from app import checkpoint, cuda_graphs, data, devices, lanes, models, regularisers, sources
 from app.architecture import describe_units
-from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
+from app.events import Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from app.feature_cache import FeatureCache, Features
 from app.settings import FASHION_CLASSES, Settings
 from app.sources import Source
+from app.strategies import raced
 
 
 class RaceCancelled(Exception):
@@ -152,25 +153,41 @@ class Trainer:
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
         self.test_correct = torch.zeros((), device=device, dtype=torch.long)
-        # Bound to the parts, not to the trainer: a cycle through it would keep a race's
-        # graphs, and the GPU memory they hold, until the garbage collector came by.
-        self.step = functools.partial(_train_step, self.trainable, self.optimizer, self.penalty, self.loss_sum, self.correct)
-        self.count_correct = functools.partial(_count_correct, self.trainable, self.test_correct)
+        self.bind(graphed=False)
+
+    def bind(self, graphed: bool) -> None:
+        """Its step and evaluation, over its trainable layers as they now are: eager, or
+        replayed from CUDA graphs (captured afresh when gradual unlocks a unit).
+
+        Bound to the parts, not to the trainer: a cycle through it would keep a race's
+        graphs, and the GPU memory they hold, until the garbage collector came by.
+        """
+        step = functools.partial(_train_step, self.trainable, self.optimizer, self.penalty, self.loss_sum, self.correct)
+        count = functools.partial(_count_correct, self.trainable, self.test_correct)
+        self.step, self.count_correct = (cuda_graphs.Replayed(step), cuda_graphs.Replayed(count)) if graphed else (step, count)
 
 
 def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
-    """A fresh model for one strategy, and how many body units it locks.
+    """A fresh model for one strategy, and how many body units its kept prefix holds: the
+    locked units its trainable layers start after (none for LoRA, whose locked units all learn
+    an update).
 
-    Seeding before construction gives all three strategies the same new head.
+    Seeding before construction gives every strategy the same new head.
     """
     s = res.settings
     torch.manual_seed(config.seed)
     model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
-    locked = {"scratch": 0, "frozen": len(models.UNITS), "finetune": config.frozen}[name]
+    body = len(models.UNITS)
+    locked = {"scratch": 0, "frozen": body, "finetune": config.frozen, "gradual": lanes.gradual_locked(1), "lora": body}[name]
     if name != "scratch":
         model.load_state_dict(res.pretrained(config.source).body, strict=False)
     model.lock(locked)
-    return model.to(res.device, memory_format=res.layout), locked  # type: ignore[call-overload]  # torch's stubs omit this overload
+    model = model.to(res.device, memory_format=res.layout)  # type: ignore[call-overload]  # torch's stubs omit this overload
+    if name == "lora":
+        for _, unit in model.units():
+            lanes.attach_lora(unit, config.lora_rank)
+        return model, 0
+    return model, locked
 
 
 def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weight_decay: float) -> list[dict[str, Any]]:
@@ -182,6 +199,15 @@ def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weigh
     if name == "scratch":
         return [{"params": list(model.parameters()), "lr": config.lr_scratch, "weight_decay": weight_decay}]
     groups = [{"params": list(model.head.parameters()), "lr": config.lr_head, "weight_decay": weight_decay}]
+    if name == "lora":  # the updates learn at the head's rate: they start at zero, with nothing to spare
+        updates = [p for m in model.modules() if isinstance(m, lanes.LoRAConv2d) for p in (m.lora_a, m.lora_b)]
+        return [*groups, {"params": updates, "lr": config.lr_head, "weight_decay": weight_decay}]
+    if name == "gradual":  # every unit in from the start, at its own rate; a locked one has no gradient to step on
+        body_rate = config.lr_head * config.body_lr_ratio
+        for unit_name, unit in model.units():
+            rate = lanes.gradual_rate(unit_name, body_rate)
+            groups.append({"params": list(unit.parameters()), "lr": rate, "weight_decay": weight_decay})
+        return groups
     body = [p for _, unit in model.units() for p in unit.parameters() if p.requires_grad]
     if body:
         decay = weight_decay if config.keep == "none" else 0.0
@@ -267,6 +293,25 @@ def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
     on_train, on_test = _locked_outputs(t.model, t.locked, train, res, t.pretrained.card)
     t.train_x, t.test_x = on_train.x, on_test.x
     return on_train.seconds + on_test.seconds
+
+
+def _unlock(t: Trainer, locked: int, train: data.Split, res: Resources, graphed: bool, measure_source: bool) -> float:
+    """Gradual's next unit unlocked: its kept prefix one unit shorter, its step bound anew.
+
+    Returns what the shorter prefix's outputs cost (kept, continued or computed), the
+    seconds its clock is charged, untimed work (the source probe's prefix) aside.
+    """
+    t0 = time.perf_counter()
+    t.model.lock(locked)
+    t.locked = locked
+    t.trainable = t.model.layers_from(locked) if res.settings.cache_features else t.model
+    cost = _prepare(t, train, res)
+    t.bind(graphed)
+    devices.sync(res.device)
+    spent = time.perf_counter() - t0
+    if measure_source:
+        _prepare_source(t, res)
+    return max(spent, cost)
 
 
 def _prepare_source(t: Trainer, res: Resources) -> None:
@@ -384,10 +429,12 @@ def run_race(
     res.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
     trainers: list[Trainer] = []
     graphed = res.device.type == "cuda" and s.cuda_graphs
-    for name in STRATEGIES:
+    for name in raced(config.extra):
         t0 = time.perf_counter()
         model, locked = build_model(name, config, res)
-        trainable = model.layers_from(locked) if s.cache_features else model
+        # LoRA's locked units sit among its trainable layers: the whole model, whose train()
+        # keeps their BatchNorm statistics as pretrained.
+        trainable = model.layers_from(locked) if s.cache_features and name != "lora" else model
         groups = param_groups(name, model, config, s.weight_decay)
         if graphed:
             # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
@@ -398,8 +445,7 @@ def run_race(
         sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
         t = Trainer(name, model, locked, batch, opt, sched, trainable, keep_penalty(name, model, config, res))
         t.pretrained = None if name == "scratch" else res.pretrained(config.source)
-        if graphed:
-            t.step, t.count_correct = cuda_graphs.Replayed(t.step), cuda_graphs.Replayed(t.count_correct)
+        t.bind(graphed)
         t.compute_s = time.perf_counter() - t0
         trainers.append(t)
 
@@ -433,6 +479,8 @@ def run_race(
     for epoch in range(1, config.epochs + 1):
         finished: list[Epoch] = []
         for t in trainers:
+            if t.name == "gradual" and lanes.gradual_locked(epoch) != t.locked:
+                t.compute_s += _unlock(t, lanes.gradual_locked(epoch), train, res, graphed, measure_source)
             t0 = time.perf_counter()
             try:
                 _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
@@ -452,6 +500,7 @@ def run_race(
             t.source_acc = _source_accuracy(t, res) if measure_source else None  # measured after the clock stopped
             source_s += time.perf_counter() - t1
             plan = plans[t.name]
+            changing = t.name == "gradual"
             finished.append(
                 Epoch(
                     strategy=t.name,
@@ -459,11 +508,12 @@ def run_race(
                     train_loss=loss_v,
                     train_acc=acc_v,
                     test_acc=test_v,
-                    trainable_params=plan.trainable_params,
+                    trainable_params=models.count_params(t.model, trainable_only=True) if changing else plan.trainable_params,
                     total_params=plan.total_params,
                     compute_s=t.compute_s,
                     images_per_s=len(train) / max(train_s, 1e-9),
                     source_acc=t.source_acc,
+                    trainable_units=strategy_plan(t.model, t.batch).trainable_units if changing else None,
                 )
             )
         # Handed over a round at a time, so what viewers do with them (a browser redrawing its

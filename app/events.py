@@ -12,20 +12,24 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from app import sources
-from app.settings import Choice, FloatRange, IntRange, Limits, get_settings
+from app.settings import Choice, Choices, FloatRange, IntRange, Limits, get_settings
 from app.sources import Source
-from app.strategies import STRATEGIES, Strategy
+from app.strategies import EXTRAS, LOOKS, STRATEGIES, Extra, Strategy
 
 __all__ = ["STRATEGIES", "Strategy"]
 
-Control = Literal["units", "size", "log", "number", "choice"]
-Group = Literal["basic", "keep", "advanced"]
+Control = Literal["units", "size", "log", "number", "choice", "checks", "count"]
+Group = Literal["basic", "keep", "extra", "advanced"]
 # How fine-tune keeps the source task (app/regularisers.py); "none" is plain fine-tuning.
 Keep = Literal["none", "l2sp", "ewc"]
 KEEPS: dict[str, tuple[str, str]] = {
     "none": ("None", "plain fine-tuning"),
     "l2sp": ("L2-SP", "every trained weight pulled back toward its pretrained value alike"),
     "ewc": ("EWC", "each weight pulled back by how much the source task depends on it"),
+}
+EXTRA_TEXT: dict[str, tuple[str, str]] = {
+    "gradual": (LOOKS["gradual"].label, "starts as frozen, then unlocks one body unit from the top every two epochs"),
+    "lora": (LOOKS["lora"].label, "the body stays locked; each convolution learns a small low-rank update beside it"),
 }
 
 
@@ -40,15 +44,24 @@ def _field(
     help: str,
     control: Control = "number",
     group: Group = "basic",
-    neutral: str | None = None,
+    neutral: str | list[str] | None = None,
     moot_when: dict[str, str] | None = None,
     options: Mapping[str, tuple[str, str]] | None = None,
+    needs: dict[str, str] | None = None,
 ) -> Any:
     """A race field: ``help`` for the CLI and the page's hint, ``label`` as the page's control
     says it, ``control`` the kind of control, ``group`` where the page puts it. ``neutral``: the
     value at which it changes nothing; ``moot_when``: the other fields' values that make it so;
-    ``options``: a choice's label and one-line description per value."""
-    extra: dict[str, Any] = {"label": label, "control": control, "group": group, "neutral": neutral, "moot_when": moot_when}
+    ``needs``: an option another field must hold for this one to matter; ``options``: a
+    choice's label and one-line description per value."""
+    extra: dict[str, Any] = {
+        "label": label,
+        "control": control,
+        "group": group,
+        "neutral": neutral,
+        "moot_when": moot_when,
+        "needs": needs,
+    }
     if options is not None:
         extra["options"] = {value: list(text) for value, text in options.items()}
     return Field(description=help, json_schema_extra=extra)
@@ -92,6 +105,26 @@ class RaceConfig(BaseModel):
     keep_strength: float = _field(
         "Strength", "the pull's strength, α for L2-SP or λ for EWC", "log", "keep", moot_when={"keep": "none"}
     )
+    extra: tuple[Extra, ...] = _field(
+        "Add a strategy", "lanes to race beside the three, comma-separated", "checks", "extra", neutral=[], options=EXTRA_TEXT
+    )
+    lora_rank: int = _field(
+        "LoRA rank", "the rank of each body convolution's low-rank update", "count", "extra", needs={"extra": "lora"}
+    )
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _lanes(cls, value: object) -> object:
+        """``gradual,lora`` as a link or the CLI writes it; a list as JSON does."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _in_racing_order(cls, value: tuple[Extra, ...]) -> tuple[Extra, ...]:
+        """One order, whatever order they were asked in: one race, one key."""
+        return tuple(name for name in EXTRAS if name in value)
 
     @model_validator(mode="before")
     @classmethod
@@ -103,9 +136,9 @@ class RaceConfig(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _in_range(cls, value: float | str, info: ValidationInfo) -> float | str:
-        allowed: IntRange | FloatRange | Choice = getattr(_limits(info), info.field_name or "")
-        if isinstance(allowed, Choice) or isinstance(value, str):
+    def _in_range(cls, value: float | str | tuple[str, ...], info: ValidationInfo) -> float | str | tuple[str, ...]:
+        allowed: IntRange | FloatRange | Choice | Choices = getattr(_limits(info), info.field_name or "")
+        if isinstance(allowed, Choice | Choices) or isinstance(value, str | tuple):
             return value  # its type names the options
         if not allowed.min <= value <= allowed.max:
             raise ValueError(f"{info.field_name} must be between {allowed.min} and {allowed.max}, got {value}")
@@ -122,9 +155,11 @@ class RaceConfig(BaseModel):
         for name, info in type(self).model_fields.items():
             extra = info.json_schema_extra
             assert isinstance(extra, dict)
-            moot = extra["moot_when"]
-            if getattr(self, name) == extra["neutral"] or (
-                isinstance(moot, dict) and all(getattr(self, k) == v for k, v in moot.items())
+            moot, needs, value = extra["moot_when"], extra["needs"], getattr(self, name)
+            if (
+                (list(value) if isinstance(value, tuple) else value) == extra["neutral"]
+                or (isinstance(moot, dict) and all(getattr(self, k) == v for k, v in moot.items()))
+                or (isinstance(needs, dict) and not all(v in getattr(self, k) for k, v in needs.items()))
             ):
                 out.add(name)
         return out
@@ -150,15 +185,16 @@ class FieldSpec(BaseModel):
     name: str
     label: str
     help: str
-    kind: Literal["int", "float", "choice"]
+    kind: Literal["int", "float", "choice", "set"]
     control: Control
     group: Group
     min: int | float | None = None  # for numbers
     max: int | float | None = None
     options: list[Option] | None = None  # for choices
-    default: int | float | str
-    neutral: str | None = None  # the value at which it changes nothing
+    default: int | float | str | list[str]
+    neutral: str | list[str] | None = None  # the value at which it changes nothing
     moot_when: dict[str, str] | None = None  # other fields' values at which this one changes nothing
+    needs: dict[str, str] | None = None  # an option another field must hold for this one to matter
 
 
 def race_fields(limits: Limits) -> list[FieldSpec]:
@@ -167,21 +203,24 @@ def race_fields(limits: Limits) -> list[FieldSpec]:
     for name, info in RaceConfig.model_fields.items():
         extra = info.json_schema_extra
         assert isinstance(extra, dict)
-        allowed: IntRange | FloatRange | Choice = getattr(limits, name)
+        allowed: IntRange | FloatRange | Choice | Choices = getattr(limits, name)
+        kind = "set" if isinstance(allowed, Choices) else "choice" if isinstance(allowed, Choice) else None
         spec = FieldSpec(
             name=name,
             label=str(extra["label"]),
             help=info.description or "",
-            kind="choice" if isinstance(allowed, Choice) else "int" if info.annotation is int else "float",
+            kind=kind or ("int" if info.annotation is int else "float"),
             control=extra["control"],
             group=extra["group"],
-            default=allowed.default,
+            default=list(allowed.default) if isinstance(allowed, Choices) else allowed.default,
             neutral=extra["neutral"],
             moot_when=extra["moot_when"],
+            needs=extra["needs"],
         )
-        if isinstance(allowed, Choice):
+        if isinstance(allowed, Choice | Choices):
             text: dict[str, list[str]] = extra["options"]  # type: ignore[assignment]  # set by _field
-            spec.options = [Option(value=v, label=text[v][0], description=text[v][1]) for v in get_args(info.annotation)]
+            values = get_args(get_args(info.annotation)[0] if kind == "set" else info.annotation)
+            spec.options = [Option(value=v, label=text[v][0], description=text[v][1]) for v in values]
         else:
             spec.min, spec.max = allowed.min, allowed.max
         specs.append(spec)
@@ -199,6 +238,7 @@ class UnitInfo(BaseModel):
     name: str
     label: str
     params: int
+    lora_per_rank: int = 0  # LoRA's trainable parameters in this unit per unit of rank
 
 
 class StrategyPlan(BaseModel):
@@ -234,6 +274,9 @@ class Epoch(BaseModel):
     # probe images: what it still knows of the task it was pretrained on. None for scratch,
     # which has no source head. Measured, not trained: not on the strategy's clock.
     source_acc: float | None = None
+    # The units that trained in this epoch, for a lane whose set changes as it goes (gradual);
+    # None where the plan's set holds for the whole race.
+    trainable_units: list[str] | None = None
 
 
 class StrategySummary(BaseModel):
@@ -254,8 +297,8 @@ class Done(BaseModel):
 
     @model_validator(mode="after")
     def _all_strategies(self) -> Done:
-        if set(self.summary) != set(STRATEGIES):
-            raise ValueError("done must summarise every strategy")
+        if not set(STRATEGIES) <= set(self.summary):
+            raise ValueError("done must summarise every strategy the race trained")
         return self
 
 

@@ -326,7 +326,10 @@ class Hub:
         if race is None and (stored := self.store.get(race_id)):
             race = Race(
                 id=race_id,
-                config=RaceConfig.model_construct(**stored["config"]),
+                # As stored, unchecked against today's limits; a list (the extra lanes) back to a tuple.
+                config=RaceConfig.model_construct(
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in stored["config"].items()}
+                ),
                 owner="",
                 status="done",
                 messages=stored["events"],

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from app.events import RaceConfig, RaceEvent
-from app.settings import Choice, Limits
+from app.settings import Choice, Choices, Limits
 
 
 class _Message(BaseModel):
@@ -149,7 +149,7 @@ def describe_validation_error(errors: Sequence[Any], limits: Limits | None = Non
     elif limits is not None and len(loc) == 2 and loc[0] == "config" and loc[1] in Limits.model_fields:
         allowed = getattr(limits, loc[1])
         # The range check already names its range, and a choice's own error its options.
-        if err["type"] != "value_error" and not isinstance(allowed, Choice):
+        if err["type"] != "value_error" and not isinstance(allowed, Choice | Choices):
             kind = "a whole number" if isinstance(allowed.default, int) else "a number"
             msg = f"{msg}; allowed: {kind} from {allowed.min} to {allowed.max}"
     return field, f"{field}: {msg}" if field else msg

@@ -141,8 +141,8 @@ def races_csv(race: dict[str, Any]) -> str:
     writer.writeheader()
     about = {"race_id": race["race_id"], **race["config"], "device": race["device"]}
     for event in race["events"]:
-        if event["type"] == "epoch":
-            writer.writerow(about | event)
+        if event["type"] == "epoch":  # a list (the extra lanes, the units trained) as one cell: "gradual lora"
+            writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in (about | event).items()})
     return out.getvalue()
 
 

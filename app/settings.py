@@ -65,6 +65,12 @@ class Choice(BaseModel):
     default: str
 
 
+class Choices(BaseModel):
+    """Several options chosen at once: the default set (the options are the field's own type)."""
+
+    default: tuple[str, ...]
+
+
 class Limits(BaseModel):
     """Ranges and defaults of every race parameter a user can set."""
 
@@ -86,6 +92,10 @@ class Limits(BaseModel):
     # (none, L2-SP or EWC), and its strength, α or λ, on one scale (app/regularisers.py).
     keep: Choice = Choice(default="none")
     keep_strength: FloatRange = FloatRange(min=1e-3, max=1e2, default=0.03)
+    # Lanes a race adds beside the three (gradual unfreezing, LoRA; app/lanes.py): none by
+    # default. LoRA's rank: the width of each body convolution's low-rank update.
+    extra: Choices = Choices(default=())
+    lora_rank: IntRange = IntRange(min=1, max=16, default=4)
 
 
 class Settings(BaseSettings):

@@ -43,8 +43,9 @@ def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device
 def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> dict[str, Any]:
     """The live page's configuration, with what was recorded: each field's values and each race."""
     found = page_config(settings, settings.limits, device)
-    for field in found["fields"]:
-        field["recorded"] = sorted({race["config"][field["name"]] for race in races})
+    for field in found["fields"]:  # a set-valued field's values are lists: told apart by their JSON
+        values = {json.dumps(race["config"][field["name"]]): race["config"][field["name"]] for race in races}
+        field["recorded"] = sorted(values.values())
     days = sorted(time.strftime("%Y-%m-%d", time.gmtime(race["created"])) for race in races)
     found["recorded"] = {
         "device": device,

@@ -30,7 +30,7 @@ def test_a_baked_race_is_the_race_the_engine_trains(tiny: Settings, tmp_path) ->
     index = json.loads((tmp_path / "bake" / "bake.json").read_text())
     config = RaceConfig.validate_with({"n": 50, "frozen": 2, "seed": 0, "epochs": 2}, tiny.limits)
     baked = json.loads((tmp_path / "bake" / "races" / f"{index['races'][config.key()]}.json").read_text())
-    assert baked["config"] == config.model_dump() and baked["device"] == index["device"]
+    assert baked["config"] == config.model_dump(mode="json") and baked["device"] == index["device"]
     direct = [e.model_dump() for e in engine.run_race(config, engine.Resources.load(tiny)) if isinstance(e, Epoch)]
     assert numbers(baked["events"]) == numbers(direct)
     cli = run_cli("race", "--n", "50", "--frozen", "2", "--seed", "0", "--epochs", "2", env=tiny_env(tiny))

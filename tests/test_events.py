@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.events import RaceConfig, race_fields
 from app.server import CSV_FIELDS
-from app.settings import Choice, IntRange, Limits
+from app.settings import Choice, Choices, IntRange, Limits
 
 
 def test_every_race_field_has_a_range_and_every_range_a_field() -> None:
@@ -21,9 +21,13 @@ def test_each_field_says_what_it_is_and_what_it_allows() -> None:
     limits = Limits()
     for spec in race_fields(limits):
         allowed = getattr(limits, spec.name)
-        assert spec.label and spec.help and spec.default == allowed.default
+        default = list(allowed.default) if isinstance(allowed.default, tuple) else allowed.default
+        assert spec.label and spec.help and spec.default == default
         if isinstance(allowed, Choice):
             assert spec.kind == "choice" and spec.options and spec.default in [o.value for o in spec.options]
+            continue
+        if isinstance(allowed, Choices):
+            assert spec.kind == "set" and spec.options and set(spec.default) <= {o.value for o in spec.options}
             continue
         assert (spec.min, spec.max) == (allowed.min, allowed.max)
         assert spec.kind == ("int" if isinstance(allowed, IntRange) else "float")

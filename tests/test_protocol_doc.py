@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from app import events, protocol
 from app.server import create_app
 from app.settings import PROJECT_DIR, Settings
+from app.strategies import EXTRAS
 
 DOC = (PROJECT_DIR / "docs" / "protocol.md").read_text()
 EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DOC, re.S)]
@@ -56,7 +57,7 @@ def test_every_error_code_the_code_emits_is_documented() -> None:
     codes |= set(re.findall(r'Error\(code="(\w+)"', sources)) | set(re.findall(r'refuse\(ws, "(\w+)"', sources))
     codes |= set(re.findall(r'"code": "(\w+)", "message"', sources))
     assert codes and all(f"`{code}`" in DOC for code in codes), codes
-    assert typing.get_args(events.Strategy) == events.STRATEGIES
+    assert typing.get_args(events.Strategy) == (*events.STRATEGIES, *EXTRAS)
 
 
 def conforms(message: dict[str, Any]) -> str:

@@ -73,7 +73,13 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert body["limits"]["n"]["min"] == 25 and body["limits"]["n"]["default"] == 200
     assert body["limits"]["epochs"] == {"min": 1, "max": 50, "default": 10}
     assert [u["name"] for u in body["units"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
-    assert [s["name"] for s in body["strategies"]] == ["scratch", "frozen", "finetune"]
+    assert [(s["name"], s["extra"]) for s in body["strategies"]] == [
+        ("scratch", False),
+        ("frozen", False),
+        ("finetune", False),
+        ("gradual", True),
+        ("lora", True),
+    ]
     assert all(s["label"] and s["colour"].startswith("#") for s in body["strategies"])
     fields = {f["name"]: f for f in body["fields"]}
     assert list(fields) == [
@@ -87,6 +93,8 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
         "source",
         "keep",
         "keep_strength",
+        "extra",
+        "lora_rank",
     ]
     assert fields["epochs"] | {"label": "", "help": ""} == {
         "name": "epochs",
@@ -101,7 +109,10 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
         "default": 10,
         "neutral": None,
         "moot_when": None,
+        "needs": None,
     }
+    assert fields["extra"]["kind"] == "set" and [o["value"] for o in fields["extra"]["options"]] == ["gradual", "lora"]
+    assert fields["lora_rank"]["needs"] == {"extra": "lora"} and fields["extra"]["neutral"] == []
     assert [o["value"] for o in fields["keep"]["options"]] == ["none", "l2sp", "ewc"] and fields["keep"]["neutral"] == "none"
     assert fields["keep_strength"]["moot_when"] == {"keep": "none"}
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these

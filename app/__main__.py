@@ -94,6 +94,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         help="instead: fine-tune at k = 0 across L2-SP and EWC strengths, target against source accuracy",
     )
     sweep.add_argument(
+        "--lanes",
+        action="store_true",
+        help="instead: every lane (gradual, LoRA at each rank, fine-tune at each k), accuracy against trainable parameters",
+    )
+    sweep.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -159,7 +164,7 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from app import depth_sweep, distance, forgetting, keep_sweep, scenario, sweep
+    from app import depth_sweep, distance, forgetting, keep_sweep, lanes_sweep, scenario, sweep
 
     limits = settings.limits
     bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
@@ -170,6 +175,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
         for config in bar:
             what = f"{config.keep} {config.keep_strength:g}" if config.keep != "none" else f"k={config.frozen} {config.source}"
+            what += f" +{'+'.join(config.extra)} r{config.lora_rank}" if config.extra else ""
             bar.set_postfix_str(f"n={config.n} seed={config.seed} {what} body×{config.body_lr_ratio:g}")
             yield config
 
@@ -179,6 +185,15 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         depths = depth_sweep.run(by_depth, settings, out, args.fresh, progress)
         print(f"wrote {out} and its .png, .svg ({len(depths.rows)} epoch rows)")
         print(depth_sweep.table(depth_sweep.summarise(depths.rows)))
+        return 0
+    if args.lanes:
+        out = args.out or settings.lanes_sweep_csv
+        by_lane = lanes_sweep.default_plan(limits, seeds=args.seeds)
+        lanes = lanes_sweep.run(by_lane, settings, out, args.fresh, progress)
+        points = lanes_sweep.summarise(lanes.rows, by_lane.base.frozen, by_lane.base.lora_rank)
+        print(f"wrote {out} and its .png, .svg ({len(lanes.rows)} epoch rows)")
+        print(lanes_sweep.table(points) + "\n")
+        print(scenario.table(lanes_sweep.evaluate(points, by_lane.base.frozen)))
         return 0
     if args.keep:
         out = args.out or settings.keep_sweep_csv

@@ -34,6 +34,7 @@ from app import devices, engine, models
 from app.events import STRATEGIES, Done, RaceConfig, Strategy
 from app.feature_cache import run_prefix
 from app.settings import get_settings
+from app.strategies import EXTRAS
 
 TUTORIAL_EVAL_BATCH = 64
 
@@ -188,6 +189,8 @@ class Trial:
     reference: dict[Strategy, dict[str, float]] | None
     ceiling: float
     locked_s: float
+    lanes: Done  # a cold race of the same configuration with both extra lanes added
+    lanes_wall: float
 
     @property
     def reference_wall(self) -> float:
@@ -213,10 +216,14 @@ def run_trial(config: RaceConfig, res: engine.Resources, with_reference: bool) -
     warm = next(e for e in engine.run_race(config.model_copy(update={"seed": config.seed + 1}), res) if isinstance(e, Done))
     warm_wall = time.perf_counter() - t0
     rss_mb = peak_rss_mb()
+    # The extra lanes' price: the same race, cold, with gradual and LoRA beside the three.
+    res.cache.clear()
+    t0 = time.perf_counter()
+    lanes = next(e for e in engine.run_race(config.model_copy(update={"extra": EXTRAS}), res) if isinstance(e, Done))
+    lanes_wall = time.perf_counter() - t0
     reference = reference_race(config, res) if with_reference else None
-    return Trial(
-        cold, cold_wall, warm, warm_wall, rss_mb, reference, matmul_ceiling(res.device), locked_pass_seconds(config, res)
-    )
+    ceiling, locked_s = matmul_ceiling(res.device), locked_pass_seconds(config, res)
+    return Trial(cold, cold_wall, warm, warm_wall, rss_mb, reference, ceiling, locked_s, lanes, lanes_wall)
 
 
 def _accuracies(t: Trial) -> list[float]:
@@ -267,6 +274,11 @@ def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> It
     yield ""
     yield f"engine race wall: {spread([t.cold_wall for t in trials])} s cold, {spread([t.warm_wall for t in trials])} s warm"
     yield f"  of which measuring source_acc, on no clock: {spread([t.cold.source_s for t in trials])} s cold"
+    yield (
+        f"with both extra lanes: {spread([t.lanes_wall for t in trials])} s cold, "
+        f"{spread([t.lanes_wall / t.cold_wall for t in trials])}× the default race's wall; compute "
+        + ", ".join(f"{name} {spread([t.lanes.summary[name].compute_s for t in trials])} s" for name in EXTRAS)
+    )
     if ref:
         yield (
             f"reference wall:   {spread([t.reference_wall for t in trials])} s  → engine is "

@@ -128,6 +128,13 @@ class Slot:
     failed_starts: int = 0  # workers in a row that died before they were ready
 
 
+def _config_as_stored(config: dict[str, Any]) -> RaceConfig:
+    """A stored race's configuration, unchecked against today's limits; a list (the extra
+    lanes) back to the tuple the field holds."""
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return RaceConfig.model_construct(**fields)
+
+
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -326,10 +333,7 @@ class Hub:
         if race is None and (stored := self.store.get(race_id)):
             race = Race(
                 id=race_id,
-                # As stored, unchecked against today's limits; a list (the extra lanes) back to a tuple.
-                config=RaceConfig.model_construct(
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in stored["config"].items()}
-                ),
+                config=_config_as_stored(stored["config"]),
                 owner="",
                 status="done",
                 messages=stored["events"],

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 from starlette.websockets import WebSocketDisconnect
 
-from app import depth_sweep, guard, keep_sweep, lan, protocol, sources, strategies, sweep
+from app import depth_sweep, guard, keep_sweep, lan, lanes_sweep, protocol, sources, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
 from app.hub import Hub, Outbox
@@ -142,7 +142,7 @@ def races_csv(race: dict[str, Any]) -> str:
     about = {"race_id": race["race_id"], **race["config"], "device": race["device"]}
     for event in race["events"]:
         if event["type"] == "epoch":  # a list (the extra lanes, the units trained) as one cell: "gradual lora"
-            writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in (about | event).items()})
+            writer.writerow({k: " ".join(v) if isinstance(v, list | tuple) else v for k, v in (about | event).items()})
     return out.getvalue()
 
 
@@ -331,6 +331,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def depth_sweep_results(settings: SettingsDep) -> Response:
         """The shipped layer-by-layer sweep (accuracy against locked units, per source) for its panel."""
         return await shipped(depth_sweep.page_payload, settings.depth_sweep_csv, "python -m app sweep --by frozen")
+
+    @app.get("/api/sweep/lanes")
+    async def lanes_sweep_results(settings: SettingsDep) -> Response:
+        """The shipped lanes sweep (final accuracy against trainable parameters) for its panel."""
+        return await shipped(lanes_sweep.page_payload, settings.lanes_sweep_csv, "python -m app sweep --lanes")
 
     @app.get("/api/races")
     async def races(

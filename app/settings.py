@@ -220,6 +220,8 @@ class Settings(BaseSettings):
     keep_sweep_csv: Path = SWEEP_DIR / "keep.csv"
     # Accuracy against locked units for every source (``sweep --by frozen``), drawn on the page too.
     depth_sweep_csv: Path = SWEEP_DIR / "depth.csv"
+    # Final accuracy against trainable parameters for every lane (``sweep --lanes``), drawn on the page too.
+    lanes_sweep_csv: Path = SWEEP_DIR / "lanes.csv"
 
     def recipe(self) -> dict[str, Any]:
         """Everything but a race's own configuration that decides its numbers."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import depth_sweep, keep_sweep, sources, sweep
+from app import depth_sweep, keep_sweep, lanes_sweep, sources, sweep
 from app.server import page_config, page_templates, races_csv
 from app.settings import STATIC_DIR, Settings
 
@@ -63,6 +63,7 @@ def _panels(settings: Settings) -> list[tuple[str, Callable[[Path], dict[str, An
         *by_source,
         ("sweep-keep", keep_sweep.page_payload, settings.keep_sweep_csv),
         ("sweep-depth", depth_sweep.page_payload, settings.depth_sweep_csv),
+        ("sweep-lanes", lanes_sweep.page_payload, settings.lanes_sweep_csv),
     ]
 
 

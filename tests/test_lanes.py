@@ -7,7 +7,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app import architecture, engine, lanes, models
+from app import architecture, engine, lanes, lanes_sweep, models
 from app.events import Done, Epoch, Plan, RaceConfig
 from app.server import create_app
 from app.settings import Settings
@@ -140,3 +140,31 @@ def test_the_socket_refuses_unknown_lanes_and_ranks_naming_what_is_allowed(
         ws.send_json({"type": "start", "config": {"n": 50, "epochs": 1} | change})
         err = ws.receive_json()
         assert err["type"] == "error" and err["field"] == field and needle in err["message"], err
+
+
+def test_the_lanes_sweep_writes_every_lane_and_measures_its_checks(tiny: Settings, tmp_path) -> None:
+    base = RaceConfig.validate_with({"n": 50, "epochs": 2, "extra": "gradual,lora"}, tiny.limits)
+    plan = lanes_sweep.Plan(base=base, seeds=(0,), frozen_scan=(0, 2), ranks=(1, 4))
+    results = lanes_sweep.run(plan, tiny, tmp_path / "lanes.csv")
+    assert len(results.rows) == 2 * 5 * 2 + 4 * 2  # five lanes at two k, then the three and LoRA at rank 1
+    points = lanes_sweep.summarise(results.rows, base.frozen, base.lora_rank)
+    shown = {
+        (p.strategy, p.frozen if p.strategy == "finetune" else None, p.lora_rank if p.strategy == "lora" else None)
+        for p in points
+    }
+    assert shown == {
+        ("scratch", None, None),
+        ("frozen", None, None),
+        ("finetune", 0, None),
+        ("finetune", 2, None),
+        ("gradual", None, None),
+        ("lora", None, 1),
+        ("lora", None, 4),
+    }
+    lora = {p.lora_rank: p.trainable_params for p in points if p.strategy == "lora"}
+    assert lora[1] < lora[4]
+    checks = lanes_sweep.evaluate(points, base.frozen)
+    assert [c.number for c in checks] == ["E1", "E2"] and all("not measured" not in c.measured for c in checks)
+    payload = lanes_sweep.page_payload(tmp_path / "lanes.csv")
+    assert payload is not None and len(payload["points"]) == 7 and payload["scenario"]["frozen"] == base.frozen
+    assert (tmp_path / "lanes.png").is_file() and (tmp_path / "lanes.svg").is_file()

@@ -2,7 +2,8 @@
 
 The cheap test checks the direction of the head start (effect 1) and of the cost (effect 4)
 with few epochs; ``pytest -m slow tests/test_scenario.py`` runs the full check of
-effects 1–5 over seeds and sizes and of the forgetting checks F1–F4, writing their tables to
+effects 1–5 over seeds and sizes, of the forgetting checks F1–F4, the distance checks and the
+lanes checks E1–E2, writing their tables to
 test-artifacts/scenario.md and forgetting.md.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import distance, forgetting, keep_sweep, scenario, sweep
+from app import distance, forgetting, keep_sweep, lanes_sweep, scenario, sweep
 from app.engine import Resources, run_race
 from app.events import Done, Plan, RaceConfig
 from app.settings import Settings
@@ -94,3 +95,12 @@ def test_the_sources_distance_decides_whether_transfer_helps(real: Settings, tmp
     # D1's bar of 8 points is not met by any source that needs no download (docs/scenario.md):
     # it is reported, and its direction required.
     assert all(c.passed for c in checks if c.number != "D1"), table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_lora_and_gradual_adapt_cheaply_and_gradual_keeps_the_source(real: Settings, tmp_path) -> None:
+    plan = lanes_sweep.default_plan(real.limits, seeds=3)
+    results = lanes_sweep.run(plan, real, tmp_path / "lanes.csv")
+    points = lanes_sweep.summarise(results.rows, plan.base.frozen, plan.base.lora_rank)
+    assert_all_hold(lanes_sweep.evaluate(points, plan.base.frozen), "lanes.md")

@@ -11,6 +11,7 @@ export const api = recorded
       sweep: (source) => `api/sweep-${source}.json`,
       keepSweep: "api/sweep-keep.json",
       depthSweep: "api/sweep-depth.json",
+      lanesSweep: "api/sweep-lanes.json",
       race: (id, ext) => `races/${id}${ext || ".json"}`,
       pages: { index: "index.html", embed: "embed.html" },
     }
@@ -19,6 +20,7 @@ export const api = recorded
       sweep: (source) => `api/sweep?source=${encodeURIComponent(source)}`,
       keepSweep: "api/sweep/keep",
       depthSweep: "api/sweep/depth",
+      lanesSweep: "api/sweep/lanes",
       race: (id, ext) => `api/races/${id}${ext}`,
       pages: { index: "", embed: "embed" },
     };

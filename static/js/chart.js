@@ -36,10 +36,12 @@ function formatValue(metric, v) {
 }
 
 export class RaceChart {
-  // ``strategies``: [{name, label}], in racing order, from /api/config.
+  // ``strategies``: [{name, label, extra}], in racing order, from /api/config; the extra
+  // lanes are drawn only in a race that adds them (``setLanes``).
   constructor(root, strategies) {
     this.root = root;
-    this.strategies = strategies.map((s) => s.name);
+    this.all = strategies;
+    this.strategies = strategies.filter((s) => !s.extra).map((s) => s.name);
     this.labels = Object.fromEntries(strategies.map((s) => [s.name, s.label]));
     this.current = [];
     this.previous = [];
@@ -52,6 +54,14 @@ export class RaceChart {
     this.pending = 0; // an animation frame that will draw the epochs added since the last draw
     new ResizeObserver(() => this.resize()).observe(root);
     window.addEventListener("resize", () => this.resize()); // a taller or shorter screen, same width
+    this.render();
+  }
+
+  // The lanes raced: the three, and the extra ones in ``extra``. A legend entry for each.
+  setLanes(extra = []) {
+    const lanes = this.all.filter((s) => !s.extra || extra.includes(s.name)).map((s) => s.name);
+    if (lanes.join() === this.strategies.join()) return;
+    this.strategies = lanes;
     this.render();
   }
 
@@ -80,7 +90,7 @@ export class RaceChart {
 
   add(epoch) {
     this.current.push(epoch);
-    // Epochs come in bursts (a round of three strategies, a replayed race): draw once a frame,
+    // Epochs come in bursts (a round of the strategies, a replayed race): draw once a frame,
     // since each draw repaints the whole canvas on the CPU that may be training them.
     this.pending ||= requestAnimationFrame(() => {
       this.pending = 0;
@@ -157,12 +167,13 @@ export class RaceChart {
   // legend is inside the picture's role. Kept current, not announced: the status line does that.
   describe() {
     const { label } = METRICS[this.metric];
+    const count = ["", "one", "two", "three", "four", "five"][this.strategies.length] || this.strategies.length;
     const reached = Math.max(0, ...this.current.map((e) => e.epoch));
     const values = this.strategies.flatMap((s) => this.latest(s) ?? []).map((e) => `${this.labels[e.strategy]} ${formatValue(this.metric, e[this.metric])}`);
     const of = this.epochs ? ` of ${this.epochs}` : "";
     this.root.setAttribute("aria-label", reached
-      ? `${label} of the three strategies after epoch ${reached}${of}: ${values.join(", ")}.`
-      : `${label} of the three strategies: no epochs yet.`);
+      ? `${label} of the ${count} strategies after epoch ${reached}${of}: ${values.join(", ")}.`
+      : `${label} of the ${count} strategies: no epochs yet.`);
   }
 
   // uPlot wants one shared x column: join each line's own (x, y) table.

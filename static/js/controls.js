@@ -1,7 +1,8 @@
 // The controls: one per race field, built from /api/config's field table and bound to the
 // state. A field's `control` says which kind: "units" (the lock slider), "size" (the data
-// slider), "log" (a log-scaled slider), "choice" (a menu) or "number" (a field); its `group`
-// says where it goes ("basic", "keep", "advanced"); `moot_when`, when it has no effect.
+// slider), "log" (a log-scaled slider), "count" (a plain slider), "choice" (a menu), "checks"
+// (a box per option) or "number" (a field); its `group` says where it goes ("basic", "keep",
+// "extra", "advanced"); `moot_when` and `needs`, when it has no effect.
 
 import { show } from "./state.js";
 
@@ -53,11 +54,15 @@ export class Controls {
     this.inputs = {};
     this.sliders = {}; // name → how it reads and shows its value
     this.abouts = {}; // a menu's name → the line that describes its chosen option
+    this.checks = {}; // a set's name → its box per option
     let row = null;
     for (const field of table.fields) {
       const root = roots[field.group];
       if (field.control === "choice") {
         root.append(this.choiceField(field));
+        row = null;
+      } else if (field.control === "checks") {
+        root.append(this.checksField(field));
         row = null;
       } else if (field.control === "number") {
         const box = this.numberField(field);
@@ -114,14 +119,35 @@ export class Controls {
     );
   }
 
+  // A box per option (the lanes a race adds), each with its colour and its one-line description.
+  checksField(field) {
+    const boxes = {};
+    const group = element("div", { class: "field", role: "group", "aria-label": field.label });
+    for (const option of field.options) {
+      const id = `${field.name}-${option.value}`;
+      const box = element("input", { type: "checkbox", id, name: field.name, value: option.value });
+      box.addEventListener("change", () => {
+        const chosen = field.options.map((o) => o.value).filter((v) => boxes[v].checked);
+        const { value, problem } = this.table.fit(field.name, chosen.join(","));
+        this.set(field.name, value);
+        if (problem) this.onProblem(problem);
+      });
+      boxes[option.value] = box;
+      const label = element("label", { for: id }, element("span", { class: "swatch", "aria-hidden": "true" }), option.label);
+      group.append(element("div", { class: `lane s-${option.value}` }, box, label, element("p", { class: "hint" }, sentence(option.description))));
+    }
+    this.checks[field.name] = boxes;
+    return group;
+  }
+
   sliderField(field) {
     const output = element("output", { id: `${field.name}-out`, for: field.name });
     const input = element("input", { type: "range", id: field.name, name: field.name, step: "1" });
-    const log = field.control !== "units";
+    const log = field.control === "size" || field.control === "log";
     // Log sliders run over N_STEPS positions; the units slider over the units themselves.
     const range = () => this.table.field(field.name);
     const whole = field.kind === "int";
-    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeFrozen(v, this.body), log: show }[field.control];
+    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeFrozen(v, this.body), log: show, count: show }[field.control];
     const slider = log
       ? { read: () => fromSlider(Number(input.value), range(), whole), position: (v) => toSlider(v, range()), text }
       : { read: () => Number(input.value), position: (v) => v, text };
@@ -147,6 +173,17 @@ export class Controls {
 
   // Reflect the state into every control (after a URL load or a watched race's config).
   show() {
+    for (const [name, boxes] of Object.entries(this.checks)) {
+      for (const [value, box] of Object.entries(boxes)) {
+        box.checked = this.state[name].includes(value);
+        // On a baked page: only sets its races were recorded with.
+        const after = new Set(this.state[name]);
+        if (box.checked) after.delete(value);
+        else after.add(value);
+        const toggled = this.table.field(name).options.map((o) => o.value).filter((v) => after.has(v));
+        box.disabled = this.disabled || this.table.snap(name, toggled) !== toggled;
+      }
+    }
     for (const [name, input] of Object.entries(this.inputs)) {
       input.disabled = this.disabled || this.moot(name) || this.table.fixed(name);
       const slider = this.sliders[name];
@@ -166,7 +203,8 @@ export class Controls {
 
   // A field with no effect as the others stand (a strength with no regulariser chosen).
   moot(name) {
-    const when = this.table.field(name).moot_when;
+    const { moot_when: when, needs } = this.table.field(name);
+    if (needs && !Object.entries(needs).every(([other, value]) => (this.state[other] ?? []).includes(value))) return true;
     return Boolean(when) && Object.entries(when).every(([other, value]) => this.state[other] === value);
   }
 

@@ -13,6 +13,7 @@ import { bindShare } from "./share.js";
 import { SweepPanel } from "./sweep.js";
 import { KeepSweepPanel } from "./keep-sweep.js";
 import { DepthSweepPanel } from "./depth-sweep.js";
+import { LanesSweepPanel } from "./lanes-sweep.js";
 import { StatusLine, sentence } from "./status.js";
 import { workerWatch } from "./server-state.js";
 import { api, recorded } from "./api.js";
@@ -64,12 +65,18 @@ async function boot() {
   setDevice(config.device);
   $("schedule-note").textContent = scheduleNote(config.schedule);
 
+  // The button says how many lanes it races: three, or up to five with the extra ones.
+  const nameTrain = () => ($("train").textContent = `Train all ${["three", "four", "five"][(ui.extra ?? []).length] ?? ""}`);
   let sweep = null;
   let keepSweep = null;
   let loadPanel = () => {};
-  const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), advanced: $("fields-advanced") }, {
+  const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), extra: $("fields-extra"), advanced: $("fields-advanced") }, {
     onChange(name) {
-      if (name === "frozen" || name === "source") strip.show(ui);
+      if (["frozen", "source", "extra", "lora_rank"].includes(name)) strip.show(ui);
+      if (name === "extra") {
+        chart.setLanes(ui.extra);
+        nameTrain();
+      }
       if (name === "n") sweep?.refresh();
       if (name === "source") loadPanel(sweep, "sweep");
       keepSweep?.mark(ui);
@@ -80,6 +87,8 @@ async function boot() {
   });
   hideControls(ui);
   strip.show(ui);
+  chart.setLanes(ui.extra);
+  nameTrain();
   chart.expectEpochs(ui.epochs);
 
   const worker = workerWatch({ config, table, ui, race, controls, status, setDevice });
@@ -161,6 +170,8 @@ async function boot() {
     }
     controls.show();
     strip.show(ui);
+    chart.setLanes(ui.extra);
+    nameTrain();
     table.write(ui);
     if (ui.source !== source) loadPanel(sweep, "sweep"); // the head start of the body now chosen
     else sweep.refresh();
@@ -191,7 +202,7 @@ async function boot() {
   // The head-start panel shows the chosen source's sweep, where one is shipped.
   loadPanel = (panel, id) => {
     if (ui.hide.has(id)) return;
-    const section = $({ sweep: "sweep", keep: "keep-sweep", source: "depth-sweep" }[id]);
+    const section = $({ sweep: "sweep", keep: "keep-sweep", source: "depth-sweep", extra: "lanes-sweep" }[id]);
     panel.load(ui.source).then(
       (found) => {
         section.hidden = !found;
@@ -212,6 +223,15 @@ async function boot() {
   loadPanel(sweep, "sweep");
   loadPanel(keepSweep, "keep");
   loadPanel(depthSweep, "source");
+  // What each way of adapting costs: clicking a point sets up that race, every lane added.
+  const lanesSweep = new LanesSweepPanel($("lanes-sweep-chart"), {
+    readout: $("lanes-sweep-readout"),
+    onPick(picked, name) {
+      if (busy()) return;
+      loadPicked(picked, () => `Loaded ${name}, every lane added.`);
+    },
+  });
+  loadPanel(lanesSweep, "extra");
 
   view.sync();
   if (ui.join !== null) {

@@ -47,6 +47,7 @@ export class RaceView {
     this.controls.show();
     this.strip.show(ui);
     this.table.write(ui);
+    this.chart.setLanes(msg.config.extra);
     this.chart.beginRace(msg.config.epochs);
     this.strip.resetCounters();
     this.sync();

@@ -32,7 +32,8 @@ export class RecordedRaces {
 
   // The recorded race of exactly these settings: the page's controls offer no others.
   find(config) {
-    return this.recorded.races.find((r) => Object.entries(r.config).every(([name, value]) => config[name] === value));
+    const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b); // a set of lanes is a list
+    return this.recorded.races.find((r) => Object.entries(r.config).every(([name, value]) => same(config[name], value)));
   }
 
   start({ config }) {

@@ -28,7 +28,8 @@ export class StateTable {
   // limits; ``problem`` says what was wrong and what is allowed, or is null when nothing was.
   fit(name, text) {
     const f = this.field(name);
-    const { value, problem } = f.kind === "choice" ? this.choose(f, text) : this.number(f, text);
+    const read = { choice: this.choose, set: this.chooseSet }[f.kind] ?? this.number;
+    const { value, problem } = read.call(this, f, text);
     const near = this.snap(name, value);
     if (near === value || text === null) return { value: near, problem };
     const recorded = `${f.label} ${show(value)} was not recorded on this site; using the nearest recorded, ${show(near)} (recorded: ${f.recorded.map(show).join(", ")}).`;
@@ -39,6 +40,7 @@ export class StateTable {
   // for the log sliders' fields); ``value`` itself on a live page, which may train any.
   snap(name, value) {
     const f = this.field(name);
+    if (f.kind === "set" && f.recorded) return f.recorded.some((r) => r.join() === value.join()) ? value : f.recorded[0];
     if (!f.recorded || f.recorded.includes(value)) return value;
     if (f.kind === "choice") return f.recorded.includes(f.default) ? f.default : f.recorded[0];
     const log = f.control === "size" || f.control === "log";
@@ -64,6 +66,18 @@ export class StateTable {
     const rounding = whole && raw >= f.min && raw <= f.max;
     const why = rounding ? "must be a whole number" : `must be ${show(f.min)}–${show(f.max)}`;
     return { value, problem: `${f.label} ${why}, not ${show(raw)}; using ${show(value)}.` };
+  }
+
+  // Several options at once, as a link writes them ("gradual,lora"), kept in racing order.
+  chooseSet(f, text) {
+    if (text === null) return { value: [...f.default], problem: null };
+    const allowed = f.options.map((o) => o.value);
+    const asked = text.split(",").map((v) => v.trim()).filter(Boolean);
+    const value = allowed.filter((v) => asked.includes(v));
+    const unknown = asked.filter((v) => !allowed.includes(v));
+    if (!unknown.length) return { value, problem: null };
+    const kept = value.length ? `adding ${value.join(", ")}` : "adding none";
+    return { value, problem: `${f.label} can be ${allowed.join(", ")}, not ${unknown.map((v) => `"${v}"`).join(", ")}; ${kept}.` };
   }
 
   choose(f, text) {
@@ -95,7 +109,10 @@ export class StateTable {
 
   query(state, { withRace = false } = {}) {
     const params = new URLSearchParams();
-    for (const name of this.names) params.set(name, String(state[name]));
+    for (const name of this.names) {
+      if (Array.isArray(state[name]) && !state[name].length) continue; // no extra lanes: nothing to say
+      params.set(name, String(state[name]));
+    }
     if (state.hide.size) params.set("hide", [...state.hide].join(","));
     if (withRace && state.race) params.set("race", state.race);
     return params.toString();

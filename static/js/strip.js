@@ -4,12 +4,18 @@
 import { compact, percent, seconds } from "./format.js";
 
 // Which units each strategy trains, from the unit list and the lock slider alone:
-// this is what lets the strip update instantly, before any training.
+// this is what lets the strip update instantly, before any training. Gradual starts as frozen
+// (its epochs then say what it unlocked); LoRA's body stays locked, each unit with an update.
 export function trainableUnits(strategy, units, frozen) {
   const body = units.filter((u) => u.name !== "head");
   if (strategy === "scratch") return new Set(units.map((u) => u.name));
-  if (strategy === "frozen") return new Set(["head"]);
-  return new Set([...body.slice(frozen).map((u) => u.name), "head"]);
+  if (strategy === "finetune") return new Set([...body.slice(frozen).map((u) => u.name), "head"]);
+  return new Set(["head"]);
+}
+
+// "all 308 k trainable", or "17 k of 325 k trainable · 5.3 %": short enough for one line.
+function pillText(count, total) {
+  return count === total ? `all ${compact(count)} trainable` : `${compact(count)} of ${compact(total)} trainable · ${percent(count / total)}`;
 }
 
 export class Strip {
@@ -21,6 +27,8 @@ export class Strip {
     this.sources = sources;
     this.total = units.reduce((sum, u) => sum + u.params, 0);
     this.rows = {};
+    this.extra = new Set(strategies.filter((s) => s.extra).map((s) => s.name)); // shown when a race adds them
+    this.rank = 0;
     root.replaceChildren();
     for (const { name: strategy, label } of strategies) {
       const row = document.createElement("div");
@@ -49,8 +57,11 @@ export class Strip {
     }
   }
 
-  // The strip as the state has it: which units train, and which body the pretrained ones start from.
+  // The strip as the state has it: the lanes raced, which units train, and which body the
+  // pretrained ones start from.
   show(state) {
+    this.rank = state.lora_rank;
+    for (const [strategy, row] of Object.entries(this.rows)) row.hidden = this.extra.has(strategy) && !(state.extra ?? []).includes(strategy);
     this.setFrozen(state.frozen);
     const source = this.sources.find((s) => s.value === state.source);
     for (const [strategy, row] of Object.entries(this.rows)) {
@@ -63,19 +74,31 @@ export class Strip {
   setFrozen(frozen) {
     for (const [strategy, row] of Object.entries(this.rows)) {
       const trainable = trainableUnits(strategy, this.units, frozen);
-      let count = 0;
-      for (const li of row.querySelectorAll(".unit")) {
-        const on = trainable.has(li.dataset.unit);
-        li.classList.toggle("locked", !on);
-        const said = `${li.querySelector(".long").textContent}, ${on ? "trainable" : "locked"}`;
-        li.title = said;
-        li.setAttribute("aria-label", said);
-        if (on) count += this.units.find((u) => u.name === li.dataset.unit).params;
+      const count = this.mark(row, trainable, strategy === "lora");
+      if (strategy !== "lora") row.querySelector(".pill").textContent = pillText(count, this.total);
+      else {
+        // LoRA trains its updates, rank × each unit's share, beside the locked body's weights.
+        const updates = this.rank * this.units.reduce((sum, u) => sum + (u.lora_per_rank ?? 0), 0);
+        row.querySelector(".pill").textContent = pillText(count + updates, this.total + updates);
       }
-      // "all" rather than "308 k of 308 k · 100.0 %": short enough to keep the row's stats on one line.
-      row.querySelector(".pill").textContent =
-        count === this.total ? `all ${compact(count)} trainable` : `${compact(count)} of ${compact(this.total)} trainable · ${percent(count / this.total)}`;
     }
+  }
+
+  // Draw each unit trainable or locked (``adapted``: locked, with a low-rank update); the
+  // parameters of those that train.
+  mark(row, trainable, adapted = false) {
+    let count = 0;
+    for (const li of row.querySelectorAll(".unit")) {
+      const on = trainable.has(li.dataset.unit);
+      const updated = adapted && !on;
+      li.classList.toggle("locked", !on);
+      li.classList.toggle("adapted", updated);
+      const said = `${li.querySelector(".long").textContent}, ${on ? "trainable" : updated ? `locked, with a rank-${this.rank} update` : "locked"}`;
+      li.title = said;
+      li.setAttribute("aria-label", said);
+      if (on) count += this.units.find((u) => u.name === li.dataset.unit).params;
+    }
+    return count;
   }
 
   resetCounters() {
@@ -89,6 +112,11 @@ export class Strip {
 
   update(epoch) {
     const row = this.rows[epoch.strategy];
+    if (epoch.trainable_units) {
+      // A lane whose units change as it goes (gradual): what trained in this epoch.
+      this.mark(row, new Set(epoch.trainable_units));
+      row.querySelector(".pill").textContent = pillText(epoch.trainable_params, epoch.total_params);
+    }
     row.querySelector(".clock").textContent = seconds(epoch.compute_s);
     row.querySelector(".rate").textContent = `${compact(Math.round(epoch.images_per_s))} img/s`;
     row.querySelector(".acc").textContent = `${percent(epoch.test_acc)} test`;

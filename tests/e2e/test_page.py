@@ -833,3 +833,33 @@ def test_the_layer_by_layer_panel_loads_a_source_size_and_depth(browser: Browser
     assert all(part in page.url for part in ("source=far", "n=50", "frozen=1"))
     expect(page.locator("#sweep-readout")).to_contain_text("the body pretrained far")  # the head start of that body
     assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_adding_both_lanes_races_five_strategies_and_an_embed_can_hide_them(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, f"{live_server}/?n=25&epochs=2&seed=41")
+    expect(page.locator(".s-gradual.strip-row")).to_be_hidden()  # lanes not chosen are not drawn
+    expect(page.locator("#lora_rank")).to_be_disabled()  # no effect until LoRA is added
+    page.locator("#extra-gradual").check()
+    page.locator("#extra-lora").check()
+    expect(page.locator("#train")).to_have_text("Train all five")
+    expect(page.locator("#lora_rank")).to_be_enabled()
+    expect(page.locator(".s-lora .pill")).to_contain_text("trainable")
+    assert "extra=gradual%2Clora" in page.url and "lora_rank=4" in page.url
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    shown = page.evaluate("window.headstart.chart.current.map((e) => e.strategy)")
+    assert sorted(set(shown)) == ["finetune", "frozen", "gradual", "lora", "scratch"] and len(shown) == 10
+    assert page.locator("#chart .u-series").count() == 6  # x and five lines in the legend
+    expect(page.locator(".s-lora .unit.adapted")).to_have_count(5)
+    csv = page.request.get(f"{live_server}/{page.locator('#export-csv').get_attribute('href')}").text()
+    assert ",gradual," in csv and ",lora," in csv and "gradual lora" in csv  # the lanes, and the race's own field
+    shot(page, "lanes.png")
+    # What each way of adapting costs: a point loads its race, every lane added.
+    page.locator('#lanes-sweep circle[data-strategy="lora"][data-rank="8"]').click()
+    expect(page.locator("#status")).to_contain_text("Loaded LoRA at rank 8, every lane added")
+    assert page.evaluate("[window.headstart.ui.lora_rank, window.headstart.ui.extra.join()]") == [8, "gradual,lora"]
+    embed = open_page(browser, f"{live_server}/embed?n=25&epochs=2&extra=lora&hide=extra")
+    expect(embed.locator("fieldset[data-control=extra]")).to_be_hidden()
+    expect(embed.locator("#lanes-sweep")).to_be_hidden()  # its panel goes with it
+    expect(embed.locator(".s-lora.strip-row")).to_be_visible()  # hidden control, still raced
+    assert not page.errors and not embed.errors  # type: ignore[attr-defined]

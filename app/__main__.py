@@ -19,6 +19,7 @@ from app.errors import SetupError
 from app.events import KEEPS, RaceConfig, race_fields
 from app.settings import Settings, SettingsError, get_settings
 from app.sources import DEFAULT, SOURCES, checkpoint_path
+from app.strategies import EXTRAS
 
 
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
@@ -114,6 +115,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     bake.add_argument("--epochs", type=_positive, default=None, help="epochs of every race (default: the default)")
     bake.add_argument("--source", nargs="+", choices=list(SOURCES), default=[DEFAULT], help=f"bodies (default {DEFAULT})")
     bake.add_argument("--keep", nargs="+", choices=list(KEEPS), default=["none"], help="fine-tune's regularisers (default none)")
+    bake.add_argument(
+        "--extra", nargs="+", default=["none"], metavar="LANES", help="sets of extra lanes, each none or A,B (default none)"
+    )
     bake.set_defaults(subparser=bake)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
@@ -217,6 +221,15 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
     return 0
 
 
+def _lanes(text: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    """One set of extra lanes as --extra writes it: "none", "lora" or "gradual,lora"."""
+    asked = () if text == "none" else tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in asked if name not in EXTRAS]
+    if unknown:
+        parser.error(f"argument --extra: each set is none or lanes among {', '.join(EXTRAS)}, not {', '.join(unknown)}")
+    return tuple(name for name in EXTRAS if name in asked)
+
+
 def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -237,12 +250,14 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         epochs=args.epochs or grid.epochs,
         sources=tuple(dict.fromkeys(args.source)),
         keeps=tuple(dict.fromkeys(args.keep)),
+        extras=tuple(dict.fromkeys(_lanes(text, parser) for text in args.extra)),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]
         bar = tqdm(todo, total=total, initial=total - len(todo), unit="race", dynamic_ncols=True)
         for config in bar:
-            bar.set_postfix_str(f"{config.source} {config.keep} n={config.n} k={config.frozen} seed={config.seed}")
+            lanes = "+".join(config.extra) or "three"
+            bar.set_postfix_str(f"{config.source} {config.keep} {lanes} n={config.n} k={config.frozen} seed={config.seed}")
             yield config
 
     written = bake.bake(settings, grid, args.out, progress)

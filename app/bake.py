@@ -51,12 +51,13 @@ class Grid:
     epochs: int
     sources: tuple[str, ...] = (sources.DEFAULT,)
     keeps: tuple[str, ...] = ("none",)
+    extras: tuple[tuple[str, ...], ...] = ((),)  # sets of extra lanes: none, or gradual and LoRA, …
 
     def races(self, settings: Settings) -> list[RaceConfig]:
-        combos = itertools.product(self.sources, self.keeps, self.n, self.frozen, self.seeds)
+        combos = itertools.product(self.sources, self.keeps, self.extras, self.n, self.frozen, self.seeds)
         fields = (
-            {"n": n, "frozen": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep}
-            for source, keep, n, k, s in combos
+            {"n": n, "frozen": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
+            for source, keep, extra, n, k, s in combos
         )
         return [RaceConfig.validate_with(f, settings.limits) for f in fields]
 

@@ -116,3 +116,15 @@ def test_the_live_page_names_no_recorded_races(tiny: Settings) -> None:
     with TestClient(create_app(tiny)) as client:
         html = client.get("/").text
     assert 'name="headstart-recorded"' not in html and 'src="static/js/main.js"' in html
+
+
+def test_a_bake_with_the_extra_lanes_replays_them_on_its_static_page(tiny: Settings, tmp_path) -> None:
+    grid = bake.Grid(n=(50,), frozen=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
+    bake.bake(tiny, grid, tmp_path / "site")
+    config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
+    assert {f["name"]: f["recorded"] for f in config["fields"]}["extra"] == [[], ["gradual", "lora"]]
+    lanes = next(r for r in config["recorded"]["races"] if r["config"]["extra"])
+    race = json.loads((tmp_path / "site" / "races" / f"{lanes['id']}.json").read_text())
+    assert {e["strategy"] for e in race["events"] if e["type"] == "epoch"} == {"scratch", "frozen", "finetune", "gradual", "lora"}
+    result = run_cli("bake", "--out", str(tmp_path / "bad"), "--extra", "none", "lra")
+    assert result.returncode == 2 and "each set is none or lanes among gradual, lora, not lra" in result.stderr

@@ -128,9 +128,13 @@ export class Controls {
       const box = element("input", { type: "checkbox", id, name: field.name, value: option.value });
       box.addEventListener("change", () => {
         const chosen = field.options.map((o) => o.value).filter((v) => boxes[v].checked);
-        const { value, problem } = this.table.fit(field.name, chosen.join(","));
+        // On a baked page, the recorded set nearest what was ticked, keeping this box as ticked.
+        const near = field.recorded ? this.table.nearestSet(field, chosen, { lane: option.value, has: box.checked }) : chosen;
+        const { value, problem } = this.table.fit(field.name, near.join(","));
         this.set(field.name, value);
         if (problem) this.onProblem(problem);
+        const lanes = (set) => (set.length ? set.join(" and ") : "no extra lane");
+        if (!problem && near !== chosen) this.onProblem(`This site recorded races with ${lanes(value)}, not with ${lanes(chosen)}: showing the nearest.`);
       });
       boxes[option.value] = box;
       const label = element("label", { for: id }, element("span", { class: "swatch", "aria-hidden": "true" }), option.label);
@@ -177,11 +181,10 @@ export class Controls {
       for (const [value, box] of Object.entries(boxes)) {
         box.checked = this.state[name].includes(value);
         // On a baked page: only sets its races were recorded with.
-        const after = new Set(this.state[name]);
-        if (box.checked) after.delete(value);
-        else after.add(value);
-        const toggled = this.table.field(name).options.map((o) => o.value).filter((v) => after.has(v));
-        box.disabled = this.disabled || this.table.snap(name, toggled) !== toggled;
+        // On a baked page: a box no recorded set would let change is shown, fixed.
+        const field = this.table.field(name);
+        const possible = !field.recorded || field.recorded.some((r) => r.includes(value) !== box.checked);
+        box.disabled = this.disabled || !possible;
       }
     }
     for (const [name, input] of Object.entries(this.inputs)) {

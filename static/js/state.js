@@ -32,7 +32,8 @@ export class StateTable {
     const { value, problem } = read.call(this, f, text);
     const near = this.snap(name, value);
     if (near === value || text === null) return { value: near, problem };
-    const recorded = `${f.label} ${show(value)} was not recorded on this site; using the nearest recorded, ${show(near)} (recorded: ${f.recorded.map(show).join(", ")}).`;
+    const say = (v) => (Array.isArray(v) ? v.join(" and ") || "none" : show(v));
+    const recorded = `${f.label} ${say(value)} was not recorded on this site; using the nearest recorded, ${say(near)} (recorded: ${f.recorded.map(say).join(", ")}).`;
     return { value: near, problem: problem ? `${problem} ${recorded}` : recorded };
   }
 
@@ -40,12 +41,21 @@ export class StateTable {
   // for the log sliders' fields); ``value`` itself on a live page, which may train any.
   snap(name, value) {
     const f = this.field(name);
-    if (f.kind === "set" && f.recorded) return f.recorded.some((r) => r.join() === value.join()) ? value : f.recorded[0];
+    if (f.kind === "set" && f.recorded) return this.nearestSet(f, value);
     if (!f.recorded || f.recorded.includes(value)) return value;
     if (f.kind === "choice") return f.recorded.includes(f.default) ? f.default : f.recorded[0];
     const log = f.control === "size" || f.control === "log";
     const distance = (v) => (log ? Math.abs(Math.log(v / value)) : Math.abs(v - value));
     return f.recorded.reduce((best, v) => (distance(v) < distance(best) ? v : best));
+  }
+
+  // The recorded set closest to ``value`` (most lanes shared, fewest differing); with ``keep``,
+  // only sets that hold it, or lack it (``keep.has``): what a person just ticked or unticked stays.
+  nearestSet(f, value, keep = null) {
+    if (f.recorded.some((r) => r.join() === value.join())) return value;
+    const fits = f.recorded.filter((r) => !keep || r.includes(keep.lane) === keep.has);
+    const score = (r) => 2 * r.filter((v) => value.includes(v)).length - r.filter((v) => !value.includes(v)).length - value.filter((v) => !r.includes(v)).length;
+    return fits.reduce((best, r) => (best === null || score(r) > score(best) ? r : best), null);
   }
 
   // Whether a baked page recorded one value only: its control then shows it and cannot move.

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +34,13 @@ def site(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def static_host(site: Path) -> Iterator[str]:
+    with serving_files(site) as base:
+        yield base
+
+
+@contextmanager
+def serving_files(site: Path) -> Iterator[str]:
+    """``python -m http.server`` over ``site``, on loopback: a plain static host."""
     port = free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,9 +55,11 @@ def static_host(site: Path) -> Iterator[str]:
                 proc.kill()
                 raise
             time.sleep(0.1)
-    yield base
-    proc.kill()
-    proc.wait()
+    try:
+        yield base
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def watched(page: Page, allowed: tuple[str, ...]) -> dict[str, list[str]]:
@@ -139,3 +149,27 @@ def test_the_static_embed_replays_in_a_course_page(browser: Browser, static_host
         shot(page, "static-embed.png")
     assert seen == {"failed": [], "foreign": [], "sockets": [], "console": [], "errors": []}, seen
     page.close()
+
+
+def test_a_bake_with_the_extra_lanes_offers_only_the_sets_it_recorded(browser: Browser, tiny: Settings, tmp_path: Path) -> None:
+    grid = bake.Grid(n=(50,), frozen=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
+    bake.bake(tiny, grid, tmp_path / "site")
+    with serving_files(tmp_path / "site") as base:
+        page = browser.new_page()
+        seen = watched(page, (base,))
+        page.goto(base + "/")
+        expect(page.locator(".s-finetune .unit")).to_have_count(6)
+        page.locator("#extra-gradual").check()  # only recorded with LoRA beside it: both are added
+        expect(page.locator("#status")).to_contain_text("recorded races with gradual and lora, not with gradual")
+        expect(page.locator("#extra-lora")).to_be_checked()
+        page.locator("#train").click()
+        expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=30_000)
+        assert sorted({e for e in page.evaluate("window.headstart.chart.current.map((e) => e.strategy)")}) == [
+            "finetune",
+            "frozen",
+            "gradual",
+            "lora",
+            "scratch",
+        ]
+        page.close()
+    assert seen == {"failed": [], "foreign": [], "sockets": [], "console": [], "errors": []}, seen

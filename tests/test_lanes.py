@@ -31,7 +31,14 @@ def test_lora_starts_at_the_pretrained_function(res: engine.Resources) -> None:
     assert prefix == 0  # every body unit learns an update: no locked prefix to keep
     lora.eval(), frozen.eval()
     x = res.test.x[:64]
-    assert torch.equal(lora(x), frozen(x))  # B = 0: the same pretrained body, the same new head
+    updates = [m for m in lora.modules() if isinstance(m, lanes.LoRAConv2d)]
+    assert updates and all(torch.equal(m.delta(), torch.zeros_like(m.delta())) for m in updates)  # B = 0
+    # The same pretrained body and new head: bit for bit on the CPU; a GPU's convolution may
+    # pick another algorithm for the summed kernel, a new tensor, and round differently.
+    if res.device.type == "cpu":
+        assert torch.equal(lora(x), frozen(x))
+    else:
+        torch.testing.assert_close(lora(x), frozen(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("rank", [1, 4, 16])

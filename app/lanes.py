@@ -8,8 +8,10 @@ times slower (ULMFiT's factor).
 LoRA (Hu et al. 2021), in its convolutional form: each body convolution keeps its pretrained
 kernel W, locked, and learns ΔW = B·A reshaped to the kernel, B (out × r) starting at zero so
 training starts at the pretrained function, A (r × in·k·k) random. Written on torch's own
-modules: PEFT, the maintained library, wraps ``nn.Conv2d`` the same way but is not installed
-here, and the lane needs only this.
+modules rather than with PEFT, the maintained library, which installs here: its LoRA for
+``nn.Conv2d`` trains the same parameters, but runs the update as a second path of two more
+convolutions per layer, and brings transformers, accelerate and huggingface_hub with it, for
+what is here one small module folding the update into the one convolution.
 """
 
 from __future__ import annotations

@@ -10,14 +10,14 @@ the source's distance.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app import sweep
 from app.architecture import UNITS
-from app.events import Epoch, RaceConfig
+from app.events import RaceConfig
 from app.settings import Limits, Settings
 from app.sources import SOURCES, Source
 
@@ -25,28 +25,12 @@ NS = (50, 1000)
 COLUMNS = ("source", "n", "frozen", "seed", "strategy", "epochs", "epoch", "test_acc")
 
 
-def _rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
-    return [
-        {
-            "source": config.source,
-            "n": config.n,
-            "frozen": config.frozen,
-            "seed": config.seed,
-            "strategy": e.strategy,
-            "epochs": config.epochs,
-            "epoch": e.epoch,
-            "test_acc": round(e.test_acc, 4),
-        }
-        for e in epochs
-    ]
-
-
 TABLE = sweep.Table(
     COLUMNS,
     key=("source", "n", "frozen", "seed"),
     ints=frozenset({"n", "frozen", "seed", "epochs", "epoch"}),
     texts=frozenset({"source", "strategy"}),
-    rows=_rows,
+    rows=sweep.epoch_rows(COLUMNS),
 )
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app import sweep
-from app.events import Epoch, RaceConfig
+from app.events import RaceConfig
 from app.settings import Limits, Settings
 from app.strategies import KEEP_LOOKS, LOOKS
 
@@ -40,26 +40,6 @@ COLUMNS = (
 )
 
 
-def _rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
-    return [
-        {
-            "keep": config.keep,
-            "keep_strength": _strength(config),
-            "body_lr_ratio": config.body_lr_ratio,
-            "frozen": config.frozen,
-            "seed": config.seed,
-            "strategy": e.strategy,
-            "epochs": config.epochs,
-            "epoch": e.epoch,
-            "test_acc": round(e.test_acc, 4),
-            "source_acc": None if e.source_acc is None else round(e.source_acc, 4),  # written empty
-            "train_loss": round(e.train_loss, 5),
-            "compute_s": round(e.compute_s, 4),
-        }
-        for e in epochs
-    ]
-
-
 def _strength(config: RaceConfig) -> float:
     """As the CSV writes it: 0 where there is no regulariser to be strong."""
     return config.keep_strength if config.keep != "none" else 0.0
@@ -70,7 +50,7 @@ TABLE = sweep.Table(
     key=("keep", "keep_strength", "body_lr_ratio", "frozen", "seed"),
     ints=frozenset({"frozen", "seed", "epochs", "epoch"}),
     texts=frozenset({"keep", "strategy"}),
-    rows=_rows,
+    rows=sweep.epoch_rows(COLUMNS, lambda c: {"keep_strength": _strength(c)}),
     config_key=lambda c: (c.keep, _strength(c), c.body_lr_ratio, c.frozen, c.seed),
 )
 
@@ -172,12 +152,7 @@ def table(points: Sequence[Point]) -> str:
 def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     """Final target accuracy against final source accuracy: a curve per regulariser through its
     strengths, and fine-tune without one at both body rates."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=150, layout="constrained")
+    fig, ax = sweep.new_figure()
     for keep, look in KEEP_LOOKS.items():
         pts = sorted((p for p in points if p.keep == keep), key=lambda p: p.keep_strength)
         if not pts:

@@ -10,13 +10,13 @@ E1 and E2 come from it.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app import sweep
-from app.events import Epoch, RaceConfig
+from app.events import RaceConfig
 from app.scenario import Check, run_checks
 from app.settings import Limits, Settings
 from app.strategies import EXTRAS, LOOKS
@@ -41,31 +41,12 @@ COLUMNS = (
 )
 
 
-def _rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
-    return [
-        {
-            "extra": " ".join(config.extra),
-            "lora_rank": config.lora_rank,
-            "frozen": config.frozen,
-            "seed": config.seed,
-            "strategy": e.strategy,
-            "epochs": config.epochs,
-            "epoch": e.epoch,
-            "test_acc": round(e.test_acc, 4),
-            "source_acc": None if e.source_acc is None else round(e.source_acc, 4),
-            "trainable_params": e.trainable_params,
-            "compute_s": round(e.compute_s, 4),
-        }
-        for e in epochs
-    ]
-
-
 TABLE = sweep.Table(
     COLUMNS,
     key=("extra", "lora_rank", "frozen", "seed"),
     ints=frozenset({"lora_rank", "frozen", "seed", "epochs", "epoch", "trainable_params"}),
     texts=frozenset({"extra", "strategy"}),
-    rows=_rows,
+    rows=sweep.epoch_rows(COLUMNS, lambda c: {"extra": " ".join(c.extra)}),
     config_key=lambda c: (" ".join(c.extra), c.lora_rank, c.frozen, c.seed),
 )
 
@@ -215,12 +196,7 @@ def table(points: Sequence[Point]) -> str:
 
 def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     """Final accuracy against trainable parameters (log scale): the cost/benefit frontier."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=150, layout="constrained")
+    fig, ax = sweep.new_figure()
     for lane, look in LOOKS.items():
         pts = sorted((p for p in points if p.strategy == lane), key=lambda p: p.trainable_params)
         if not pts:
@@ -258,12 +234,13 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
 
 def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress: sweep.Progress | None = None) -> sweep.Results:
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
-
-    def scenario(res: Any) -> dict[str, Any]:
-        return plan.scenario(settings, res.card)
-
-    results = sweep.run_plan(plan.races(), scenario, out, TABLE, settings, plan.base, fresh, progress)
     base = plan.base
-    title = f"Ways to adapt, n = {base.n}, {base.epochs} epochs; mean of {len(plan.seeds)} seeds"
-    plot(summarise(results.rows, base.frozen, base.lora_rank), out, title)
+    results = sweep.run_plan(
+        plan.races(), lambda res: plan.scenario(settings, res.card), out, TABLE, settings, base, fresh, progress
+    )
+    plot(
+        summarise(results.rows, base.frozen, base.lora_rank),
+        out,
+        f"Ways to adapt, n = {base.n}, {base.epochs} epochs; mean of {len(plan.seeds)} seeds",
+    )
     return results

@@ -104,23 +104,26 @@ class Table:
         return int(value) if key in self.ints else float(value)
 
 
-def _head_start_rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
-    return [
-        {
-            "n": config.n,
-            "seed": config.seed,
-            "frozen": config.frozen,
-            "epochs": config.epochs,
-            "strategy": e.strategy,
-            "epoch": e.epoch,
-            "test_acc": round(e.test_acc, 4),
-            "train_acc": round(e.train_acc, 4),
-            "train_loss": round(e.train_loss, 5),
-            "compute_s": round(e.compute_s, 4),
-            "trainable_params": e.trainable_params,
-        }
-        for e in epochs
-    ]
+# How a sweep's CSV rounds an epoch's figures: enough to compare, short enough to read.
+ROUNDED = {"test_acc": 4, "train_acc": 4, "source_acc": 4, "train_loss": 5, "compute_s": 4}
+
+
+def epoch_rows(
+    columns: Sequence[str], race_cells: Callable[[RaceConfig], dict[str, Any]] | None = None
+) -> Callable[[RaceConfig, Iterable[Epoch]], list[dict[str, Any]]]:
+    """A sweep's rows: one per strategy and epoch, each column a race field (from its
+    configuration, or as ``race_cells`` writes it) or an epoch's, rounded as ``ROUNDED`` says."""
+
+    def rows(config: RaceConfig, epochs: Iterable[Epoch]) -> list[dict[str, Any]]:
+        race = {c: getattr(config, c) for c in columns if c in RaceConfig.model_fields}
+        race |= race_cells(config) if race_cells else {}
+        out = []
+        for e in epochs:
+            cells = {c: race[c] if c in race else getattr(e, c) for c in columns}
+            out.append({c: round(v, ROUNDED[c]) if c in ROUNDED and v is not None else v for c, v in cells.items()})
+        return out
+
+    return rows
 
 
 HEAD_START = Table(
@@ -128,7 +131,7 @@ HEAD_START = Table(
     key=("n", "seed", "frozen"),
     ints=frozenset({"n", "seed", "frozen", "epochs", "epoch", "trainable_params"}),
     texts=frozenset({"strategy"}),
-    rows=_head_start_rows,
+    rows=epoch_rows(COLUMNS),
 )
 
 
@@ -315,12 +318,7 @@ def accuracy_table(rows: Sequence[dict[str, Any]], frozen: int) -> str:
 
 def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     """Final test accuracy against n on a log axis, mean line and min–max band per strategy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=150, layout="constrained")
+    fig, ax = new_figure()
     for strategy in STRATEGIES:
         pts = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.n)
         if not pts:
@@ -338,6 +336,16 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=False)
     return save_figure(fig, out, "headstart-sweep")
+
+
+def new_figure() -> tuple[Any, Any]:
+    """A sweep's figure and its one axes, drawn off screen, at the size every sweep's plot has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7.5, 4.6), dpi=150, layout="constrained")
 
 
 def save_figure(fig: Any, out: Path, salt: str) -> list[Path]:

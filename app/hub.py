@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from app.limits import Rate, Refused
 from app.metrics import Metrics
 from app.settings import Limits, Settings
 from app.store import Store, StoreError
-from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, Worker, WorkerMessage
+from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, TrainingWorker, Worker, WorkerMessage
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Race:
 class Slot:
     """One worker process and the race it is running, if any."""
 
-    worker: Worker
+    worker: TrainingWorker
     race: Race | None = None
     device: str | None = None
     recipe: str | None = None  # fingerprint of the checkpoint and training recipe
@@ -136,8 +136,10 @@ def _config_as_stored(config: dict[str, Any]) -> RaceConfig:
 
 
 class Hub:
-    def __init__(self, settings: Settings) -> None:
+    # ``new_worker``: how a worker is made (a process on this machine unless told otherwise).
+    def __init__(self, settings: Settings, new_worker: Callable[[], TrainingWorker] | None = None) -> None:
         self.settings = settings
+        self._new_worker = new_worker or (lambda: Worker(settings))
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.waiting: deque[Race] = deque()
         self.slots: list[Slot] = []
@@ -157,7 +159,7 @@ class Hub:
         self._loop = asyncio.get_running_loop()
         self._forget_codes()
         for _ in range(self.settings.max_concurrent_races):
-            slot = Slot(Worker(self.settings))
+            slot = Slot(self._new_worker())
             self.slots.append(slot)
             self._launch(slot)
 
@@ -185,7 +187,7 @@ class Hub:
         slot.worker.start()
         threading.Thread(target=self._read, args=(slot, slot.worker), daemon=True, name="worker-reader").start()
 
-    def _read(self, slot: Slot, worker: Worker) -> None:
+    def _read(self, slot: Slot, worker: TrainingWorker) -> None:
         """Reader thread: hands the worker's messages to the event loop; reports its death."""
         assert self._loop is not None
         while not self._closing:
@@ -215,6 +217,8 @@ class Hub:
         if code is not None and race.code is None:
             previous = self.races.get(self.codes.race_of(code) or "")
             race.code = code
+            if race in self.waiting:
+                self._announce_positions()  # a broadcast race goes ahead within its turn
             self.codes.keep(code, owner, race.id)
             self._publish(race, protocol.Broadcast(race_id=race.id, code=code))
             if previous is not None and previous is not race:
@@ -525,14 +529,21 @@ class Hub:
 
     def _queue_order(self) -> list[Race]:
         """The waiting races in the order they will train: round robin over the addresses that
-        started them, each address's in the order they came. One address that queues many races
-        then delays another's by at most one of its own, not all of them."""
-        seen: dict[str, int] = {}
+        started them, each address's in the order they came.
+
+        1) One address that queues many races delays another's by at most one of its own.
+        2) An address's races already training count as its turns taken: with several
+           workers, no address holds two while another's race waits.
+        3) Within a turn, a broadcast race goes first: a class watching a teacher's race does
+           not wait behind every student's own.
+        """
+        seen = Counter(slot.race.address for slot in self.slots if slot.race)
         ranked = []
         for arrival, race in enumerate(self.waiting):
-            turn = seen[race.address] = seen.get(race.address, -1) + 1
-            ranked.append((turn, arrival, race))
-        return [race for _, _, race in sorted(ranked, key=lambda r: (r[0], r[1]))]
+            turn = seen[race.address]
+            seen[race.address] += 1
+            ranked.append((turn, race.code is None, arrival, race))
+        return [race for *_, race in sorted(ranked, key=lambda r: r[:3])]
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""
@@ -563,7 +574,7 @@ class Hub:
         self._dispatch()
         self._announce_positions()
 
-    def _on_message(self, slot: Slot, worker: Worker, msg: WorkerMessage) -> None:
+    def _on_message(self, slot: Slot, worker: TrainingWorker, msg: WorkerMessage) -> None:
         if worker is not slot.worker:
             return  # from a worker already replaced
         if isinstance(msg, Ready):
@@ -628,10 +639,10 @@ class Hub:
         for outbox in self._listeners:
             outbox.put_nowait(protocol.wire(self._cannot_train()))
 
-    def _on_death(self, slot: Slot, worker: Worker) -> None:
+    def _on_death(self, slot: Slot, worker: TrainingWorker) -> None:
         if worker is not slot.worker or self._closing or self.worker_error:
             return
-        code = worker.process.exitcode if worker.process else None
+        code = worker.exit_code
         slot.failed_starts += 0 if slot.ready else 1
         if slot.failed_starts >= self.settings.worker_start_tries:
             worker.shutdown(timeout=1.0)
@@ -650,7 +661,7 @@ class Hub:
             self._finish(slot.race, "error", protocol.Error(code="worker_died", message=message, race_id=slot.race.id))
             slot.race = None
         worker.shutdown(timeout=1.0)
-        slot.worker, slot.ready, slot.device, slot.recipe = Worker(self.settings), False, None, None
+        slot.worker, slot.ready, slot.device, slot.recipe = self._new_worker(), False, None, None
         self._launch(slot)
         self._dispatch()
 

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from app.events import RaceEvent
 from app.settings import Settings
@@ -76,6 +76,33 @@ class Failed:
 
 
 WorkerMessage = Ready | Fatal | EventOut | Finished | Cancelled | Failed
+
+
+class TrainingWorker(Protocol):
+    """What the hub asks of a worker, wherever it trains: the one seam between the races and
+    the training. ``Worker`` is a process on this machine; the scheduler's tests use one that
+    trains nothing."""
+
+    def start(self) -> None:
+        """Start it: it answers ``Ready`` once it can train, or ``Fatal``."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def exit_code(self) -> int | None:
+        """How it ended, once it is not alive (None while it runs, or where unknown)."""
+
+    def run(self, race_id: str, config: dict[str, Any]) -> None:
+        """Train this race: its events come back through ``poll``, then ``Finished``."""
+
+    def stop_race(self) -> None:
+        """Stop the race it trains: it answers ``Cancelled`` within a batch."""
+
+    def poll(self, timeout: float) -> WorkerMessage | None:
+        """Its next message, waiting at most ``timeout`` seconds (called from a reader thread)."""
+
+    def shutdown(self, timeout: float = 5.0) -> None: ...
 
 
 def _exit_with_the_server() -> None:
@@ -176,6 +203,10 @@ class Worker:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.process.exitcode if self.process else None
 
     def run(self, race_id: str, config: dict[str, Any]) -> None:
         self.cancel.clear()  # cleared before sending, so a cancel that follows is never lost

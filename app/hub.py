@@ -139,7 +139,7 @@ class Hub:
     # ``new_worker``: how a worker is made (a process on this machine unless told otherwise).
     def __init__(self, settings: Settings, new_worker: Callable[[], TrainingWorker] | None = None) -> None:
         self.settings = settings
-        self._new_worker = new_worker or (lambda: Worker(settings))
+        self._new_worker = new_worker or self._default_workers()
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.waiting: deque[Race] = deque()
         self.slots: list[Slot] = []
@@ -154,9 +154,20 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
+    def _default_workers(self) -> Callable[[], TrainingWorker]:
+        if self.settings.backend == "ray":
+            from app.ray_workers import RayWorker
+
+            return lambda: RayWorker(self.settings)
+        return lambda: Worker(self.settings)
+
     # --- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.settings.backend == "ray":  # a cluster that cannot be reached stops the start, named
+            from app import ray_workers
+
+            await asyncio.to_thread(ray_workers.connect, self.settings)
         self._forget_codes()
         for _ in range(self.settings.max_concurrent_races):
             slot = Slot(self._new_worker())
@@ -523,6 +534,14 @@ class Hub:
             message = protocol.wire(protocol.Queued(race_id=race.id, position=position))
             for outbox in race.subscribers:
                 outbox.put_nowait(message)
+
+    def count_workers(self) -> None:
+        """The workers gauge: busy (training a race), idle (ready, waiting for one), starting."""
+        alive = [s for s in self.slots if s.worker.alive]
+        busy = sum(1 for s in alive if s.race)
+        idle = sum(1 for s in alive if s.ready and not s.race)
+        for state, count in (("busy", busy), ("idle", idle), ("starting", len(alive) - busy - idle)):
+            self.metrics.workers.labels(state).set(count)
 
     def _position_message(self, race: Race) -> dict[str, Any]:
         return protocol.wire(protocol.Queued(race_id=race.id, position=self._queue_order().index(race) + 1))

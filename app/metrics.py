@@ -15,6 +15,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.running = Gauge("headstart_races_running", "Races training now", registry=self.registry)
         self.queued = Gauge("headstart_races_queued", "Races waiting for a worker", registry=self.registry)
+        self.workers = Gauge("headstart_workers", "Training workers alive, by state", ["state"], registry=self.registry)
         self.finished = Counter("headstart_races_finished", "Races that ended, by outcome", ["outcome"], registry=self.registry)
         self.connections = Gauge("headstart_websocket_connections", "Open websocket connections", registry=self.registry)
         self.event_latency = Histogram(

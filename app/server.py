@@ -299,6 +299,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     async def metrics(hub: HubDep) -> Response:
         hub.metrics.connections.set(app.state.connections)
+        hub.count_workers()
         return Response(hub.metrics.render(), media_type=hub.metrics.content_type)
 
     @app.get("/api/config")

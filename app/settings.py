@@ -165,6 +165,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_concurrent_races: int = Field(default=1, ge=1)
+    # Where the workers train: processes on this machine, or actors on a Ray cluster
+    # (app/ray_workers.py): its address ("auto", "ray://host:10001"), or none to start one here
+    # with ray_cpus CPUs (all of them when unset); each worker asks for this share of a GPU
+    # where the cluster has GPUs.
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_cpus: int | None = Field(default=None, ge=1)
+    ray_gpus_per_worker: float = Field(default=0.25, gt=0.0, le=1.0)
     # A training worker that dies before it is ready this many times in a row is not started
     # again: the cause is not chance (a crashing library, memory too small), and restarting
     # it for ever would only keep a core busy. The server says why it cannot train.

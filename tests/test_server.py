@@ -637,6 +637,7 @@ def test_metrics_count_races_connections_and_event_latency(client: TestClient) -
         text = client.get("/metrics").text
     assert 'headstart_races_finished_total{outcome="done"}' in text
     assert "headstart_websocket_connections 1.0" in text
+    assert 'headstart_workers{state="idle"} 1.0' in text and 'headstart_workers{state="busy"} 0.0' in text
     count = next(line for line in text.splitlines() if line.startswith("headstart_event_latency_seconds_count"))
     assert float(count.split()[-1]) >= 8  # plan, six epochs and done of this race at least
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bumped whenever the engine's numbers change with no setting changing (an optimizer
@@ -164,7 +164,13 @@ class Settings(BaseSettings):
     # --- server ---
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    max_concurrent_races: int = Field(default=1, ge=1)
+    # Training workers, so races training at once: HEADSTART_WORKERS (or, as before,
+    # HEADSTART_MAX_CONCURRENT_RACES). One on a CPU finishes each race soonest.
+    max_concurrent_races: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("HEADSTART_WORKERS", "HEADSTART_MAX_CONCURRENT_RACES", "max_concurrent_races"),
+    )
     # Where the workers train: processes on this machine, or actors on a Ray cluster
     # (app/ray_workers.py): its address ("auto", "ray://host:10001"), or none to start one here
     # with ray_cpus CPUs (all of them when unset); each worker asks for this share of a GPU

@@ -12,3 +12,14 @@ def test_the_recipe_fingerprint_changes_with_anything_that_changes_the_numbers(t
     # what only changes speed or serving leaves stored races valid
     for change in ({"cache_features": False}, {"feature_cache_mb": 0}, {"port": 9000}, {"eval_batch_size": 100}):
         assert base == tiny.model_copy(update=change).recipe_fingerprint("a" * 64), change
+
+
+def test_the_number_of_workers_reads_from_either_name(monkeypatch) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("HEADSTART_WORKERS", "3")
+    assert Settings().max_concurrent_races == 3
+    monkeypatch.delenv("HEADSTART_WORKERS")
+    monkeypatch.setenv("HEADSTART_MAX_CONCURRENT_RACES", "2")
+    assert Settings().max_concurrent_races == 2
+    assert Settings(**Settings().model_dump(mode="json")).max_concurrent_races == 2  # as a worker reads its copy

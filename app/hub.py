@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from app import class_codes, protocol, sources
 from app.events import RACE_EVENT, RaceConfig, beyond_data
 from app.limits import Rate, Refused
 from app.metrics import Metrics
+from app.race_queue import RaceQueue
 from app.settings import Limits, Settings
 from app.store import Store, StoreError
 from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, TrainingWorker, Worker, WorkerMessage
@@ -141,7 +142,7 @@ class Hub:
         self.settings = settings
         self._new_worker = new_worker or self._default_workers()
         self.races: OrderedDict[str, Race] = OrderedDict()
-        self.waiting: deque[Race] = deque()
+        self.waiting: RaceQueue[Race] = RaceQueue()
         self.slots: list[Slot] = []
         self.worker_error: str | None = None
         self.store = Store(settings.database)
@@ -547,22 +548,8 @@ class Hub:
         return protocol.wire(protocol.Queued(race_id=race.id, position=self._queue_order().index(race) + 1))
 
     def _queue_order(self) -> list[Race]:
-        """The waiting races in the order they will train: round robin over the addresses that
-        started them, each address's in the order they came.
-
-        1) One address that queues many races delays another's by at most one of its own.
-        2) An address's races already training count as its turns taken: with several
-           workers, no address holds two while another's race waits.
-        3) Within a turn, a broadcast race goes first: a class watching a teacher's race does
-           not wait behind every student's own.
-        """
-        seen = Counter(slot.race.address for slot in self.slots if slot.race)
-        ranked = []
-        for arrival, race in enumerate(self.waiting):
-            turn = seen[race.address]
-            seen[race.address] += 1
-            ranked.append((turn, race.code is None, arrival, race))
-        return [race for *_, race in sorted(ranked, key=lambda r: r[:3])]
+        """The waiting races in the order they will train (app/race_queue.py)."""
+        return self.waiting.order(slot.race for slot in self.slots if slot.race)
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""

@@ -189,3 +189,21 @@ def test_a_worker_dying_mid_race_is_said_and_a_fresh_one_takes_the_next(tiny: Se
         assert hub.store.find(second.key or "") is not None  # what finished is kept
 
     run(tiny, tmp_path, test, workers=1)
+
+
+def test_the_queue_takes_addresses_in_turn_counting_races_already_training() -> None:
+    from dataclasses import dataclass
+
+    from app.race_queue import RaceQueue
+
+    @dataclass(eq=False)
+    class R:
+        id: str
+        address: str
+        code: str | None = None
+
+    a1, a2, b1, c1, t1 = R("a1", "A"), R("a2", "A"), R("b1", "B"), R("c1", "C"), R("t1", "T", code="WXYZ")
+    queue_ = RaceQueue([a1, a2, b1, c1, t1])
+    assert [r.id for r in queue_.order()] == ["t1", "a1", "b1", "c1", "a2"]  # the broadcast first in turn 0
+    assert [r.id for r in queue_.order([R("b0", "B")])] == ["t1", "a1", "c1", "a2", "b1"]  # B holds a worker
+    assert queue_.position(b1, [R("b0", "B")]) == 5

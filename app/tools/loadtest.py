@@ -6,7 +6,8 @@ configurations, some identical) while 30 more only watch; checks every stream is
 and ordered; measures event latency and server memory; then kills the worker mid-race,
 restarts the server, drops clients mid-stream, sends 1,000 malformed messages and bad HTTP
 requests, and checks that nothing finished was lost and the next race completes. Bounded
-in time; traffic goes to 127.0.0.1 only.
+in time; traffic goes to 127.0.0.1 only. ``--backend ray`` runs it against Ray actors (a
+local Ray instance the server starts), killing the actor that trains.
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def worker_pids(server_pid: int) -> list[int]:
+def worker_pids(server_pid: int, backend: str = "local") -> list[int]:
+    """The training workers' processes: the server's spawned children, or its Ray actors
+    (named for their class by Ray, and busy in a race)."""
+    if backend == "ray":
+        out = subprocess.run(["pgrep", "-f", "ray::_Trainer.run"], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in out]
     out = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
     return [int(p) for p in out if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
 
@@ -179,7 +185,7 @@ async def faults(server: Server, latencies: list[float]) -> dict[str, Any]:
 
     task = asyncio.create_task(follow(url + "?client=victim", slow, latencies, on_message=started))
     await asyncio.wait_for(training.wait(), timeout=120)
-    for pid in worker_pids(server.pid):
+    for pid in worker_pids(server.pid, server.env.get("HEADSTART_BACKEND", "local")):
         os.kill(pid, signal.SIGKILL)
     killed = await task
     report["worker_kill"] = killed[-1].get("code")
@@ -244,7 +250,7 @@ async def _closed_for_size(url: str, message: str) -> bool:
 async def main_async(args: argparse.Namespace) -> int:
     random.seed(args.seed)
     database = Path(tempfile.mkdtemp(prefix="headstart-load-")) / "races.sqlite3"
-    server = Server(database)
+    server = Server(database, env={"HEADSTART_BACKEND": args.backend})
     latencies: list[float] = []
     await server.start()
     t0 = time.perf_counter()
@@ -303,6 +309,7 @@ async def main_async(args: argparse.Namespace) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m app.tools.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=["local", "ray"], default="local", help="where the workers train")
     args = parser.parse_args()
     sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1200)))
 

@@ -1,9 +1,11 @@
 """Races between the websocket viewers and the training workers (asyncio side).
 
-Each race is a channel: its viewers subscribe with their own outgoing queue, receive
-the race's history first and then its live messages, so a late joiner misses nothing
-and a slow browser cannot stall the others. Races wait in a FIFO queue for a free
-worker; a race left without viewers for a grace period is cancelled.
+The hub ties the parts together, each with a module of its own: the workers, behind one
+interface (``TrainingWorker``: a local process, app/worker.py, or a Ray actor,
+app/ray_workers.py); the queue and its fair order (app/race_queue.py); fan-out to viewers,
+history first, then live messages, so a late joiner misses nothing and a slow browser cannot
+stall the others (app/fanout.py); replays of stored races (app/replays.py); and class codes
+(app/class_codes.py). A race left without viewers for a grace period is cancelled.
 """
 
 from __future__ import annotations
@@ -21,39 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app import class_codes, protocol, sources
-from app.events import RACE_EVENT, RaceConfig, beyond_data
+from app.events import RaceConfig, beyond_data
+from app.fanout import Outbox, deliver
 from app.limits import Rate, Refused
 from app.metrics import Metrics
 from app.race_queue import RaceQueue
+from app.replays import Replays
 from app.settings import Limits, Settings
 from app.store import Store, StoreError
 from app.worker import Cancelled, EventOut, Failed, Fatal, Finished, Ready, TrainingWorker, Worker, WorkerMessage
 
 log = logging.getLogger(__name__)
-
-
-class Outbox(asyncio.Queue[dict[str, Any] | None]):
-    """One connection's messages on their way out, at most ``limit`` waiting.
-
-    A client that reads slower than that (or not at all) would grow the server's memory
-    without end: past the limit, what waits is dropped and a ``None`` tells the sender to
-    close the connection.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-        self.overflowed = False
-
-    def put_nowait(self, item: dict[str, Any] | None) -> None:
-        if self.overflowed:
-            return
-        if self.qsize() >= self.limit:
-            self.overflowed = True
-            while not self.empty():
-                self.get_nowait()
-            item = None
-        super().put_nowait(item)
 
 
 Status = Literal["queued", "running", "done", "cancelled", "error"]
@@ -147,7 +127,7 @@ class Hub:
         self.worker_error: str | None = None
         self.store = Store(settings.database)
         self.metrics = Metrics()
-        self._replays: set[asyncio.Task[None]] = set()
+        self.replays = Replays(settings.replay_interval_s)
         self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
         self.codes = class_codes.ClassCodes(self.store)
         self.broadcasts = Rate(settings.broadcasts_per_address_per_minute, 60)
@@ -191,8 +171,7 @@ class Hub:
                     slot.race, "cancelled", protocol.Cancelled(race_id=slot.race.id, reason="the server is shutting down")
                 )
             await asyncio.to_thread(slot.worker.shutdown)
-        for task in self._replays:
-            task.cancel()
+        self.replays.stop()
         await asyncio.to_thread(self.store.close)  # it finishes the writes asked for
 
     def _launch(self, slot: Slot) -> None:
@@ -434,27 +413,13 @@ class Hub:
 
     # --- internals -----------------------------------------------------------
     def _replay(self, race: Race, stored: dict[str, Any]) -> None:
-        """Stream a stored race's events again at a brisk pace, marked as a replay."""
-        race.status, race.device, race.replay_of = "running", stored["device"], stored["race_id"]
-        self._publish(race, protocol.Accepted(race_id=race.id, config=race.config, replay_of=stored["race_id"]))
-        events = [e for e in stored["events"] if e["type"] in ("plan", "epoch", "done")]
+        self.replays.start(race, stored, self._publish, self._replayed)
 
-        async def stream() -> None:
-            for event in events:
-                await asyncio.sleep(self.settings.replay_interval_s)
-                if race.finished:
-                    return
-                replayed = RACE_EVENT.validate_python(event)
-                self._publish(race, protocol.race_event(replayed, race.id, event.get("emitted_at"), replay=True))
-            race.status = "done"
-            log.info("race %s replayed from %s", race.id, race.replay_of)
-            if race.code and race.replay_of:
-                # A replay is not stored: after a restart its code names the race it replayed.
-                self.codes.settle(race.code, race.owner, race.replay_of)
-
-        task = asyncio.get_running_loop().create_task(stream())
-        self._replays.add(task)
-        task.add_done_callback(self._replays.discard)
+    def _replayed(self, race: Race) -> None:
+        log.info("race %s replayed from %s", race.id, race.replay_of)
+        if race.code and race.replay_of:
+            # A replay is not stored: after a restart its code names the race it replayed.
+            self.codes.settle(race.code, race.owner, race.replay_of)
 
     def _data_holds(self) -> int | None:
         """The most target images the workers' dataset holds, once one has said."""
@@ -553,10 +518,7 @@ class Hub:
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""
-        sent = message if isinstance(message, dict) else protocol.wire(message)
-        race.messages.append(sent)
-        for outbox in race.subscribers:
-            outbox.put_nowait(sent)
+        deliver(message if isinstance(message, dict) else protocol.wire(message), race.messages, race.subscribers)
 
     def _finish(self, race: Race, status: Status, message: protocol.ServerMessage | dict[str, Any]) -> None:
         if race.finished:

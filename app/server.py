@@ -29,7 +29,8 @@ from starlette.websockets import WebSocketDisconnect
 from app import depth_sweep, guard, keep_sweep, lan, lanes_sweep, protocol, sources, strategies, sweep
 from app.architecture import describe_units
 from app.events import Epoch, RaceConfig, race_fields
-from app.hub import Hub, Outbox
+from app.fanout import Outbox
+from app.hub import Hub
 from app.limits import Counter, Rate, Refused, client_address
 from app.settings import FASHION_CLASSES, STATIC_DIR, TEMPLATES_DIR, Limits, Settings, get_settings
 from app.store import StoreError

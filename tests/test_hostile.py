@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from app import class_codes
-from app.hub import Outbox
+from app.fanout import Outbox
 from app.server import create_app, redact_client_ids
 from app.settings import Settings
 from app.store import Store

@@ -49,7 +49,7 @@ export class LanesSweepPanel {
     const { sx, sy } = frame(
       root,
       box,
-      { lo: x0, hi: x1, ticks: steps(x0, x1, 1), label: (v) => compact(10 ** v), title: "trainable parameters (log scale)" },
+      { lo: x0, hi: x1, ticks: steps(x0, x1, 1), label: (v) => compact(10 ** v).replace(".0 ", " "), title: "trainable parameters (log scale)" },
       { lo: y0, hi: y1, ticks: steps(y0, y1, 0.05), label: (v) => `${Math.round(100 * v)}%`, title: "final target accuracy" },
     );
     const x = (p) => sx(Math.log10(p.trainable_params));

@@ -110,8 +110,9 @@ def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
     return float(config.epochs * (train_per_image * config.n + eval_per_image * len(res.test)))
 
 
-def race_flops(config: RaceConfig, res: engine.Resources) -> float:
-    """FLOPs of the engine's cold race, as it runs: every matmul and convolution, forward and backward.
+def race_flops(config: RaceConfig, res: engine.Resources, measure_source: bool = False) -> float:
+    """FLOPs of the engine's cold race, as it runs: every matmul and convolution, forward and backward;
+    with ``measure_source``, the source task's measurement too, as a race on the page runs it.
 
     Elementwise work and BatchNorm are not counted, so what this costs at the matmul ceiling is
     a floor under the race's time for fp32 convolutions done directly or as matmuls (a Winograd
@@ -121,7 +122,7 @@ def race_flops(config: RaceConfig, res: engine.Resources) -> float:
     # A step replayed from a CUDA graph runs no Python, so no counter would see it: counted eager.
     eager = dataclasses.replace(res, settings=res.settings.model_copy(update={"cuda_graphs": False}))
     with FlopCounterMode(display=False) as counter:
-        for _ in engine.run_race(config, eager, measure_source=False):
+        for _ in engine.run_race(config, eager, measure_source=measure_source):
             pass
     res.cache.clear()
     return float(counter.get_total_flops())
@@ -278,6 +279,12 @@ def report(trials: list[Trial], config: RaceConfig, res: engine.Resources) -> It
         f"with both extra lanes: {spread([t.lanes_wall for t in trials])} s cold, "
         f"{spread([t.lanes_wall / t.cold_wall for t in trials])}× the default race's wall; compute "
         + ", ".join(f"{name} {spread([t.lanes.summary[name].compute_s for t in trials])} s" for name in EXTRAS)
+    )
+    # What the wall's ratio could be at best: the two races' arithmetic, each FLOP equally fast.
+    alone, both = (race_flops(c, res, measure_source=True) for c in (config, config.model_copy(update={"extra": EXTRAS})))
+    yield (
+        f"  arithmetic, source_acc's measurement included: {both / 1e9:.0f} GFLOP against {alone / 1e9:.0f}, "
+        f"{both / alone:.2f}×: the least the walls' ratio can be where every FLOP runs as fast"
     )
     if ref:
         yield (

@@ -30,6 +30,10 @@ def test_the_race_arithmetic_counts_every_strategy_as_the_engine_runs_it(tiny: S
     # Without the cache the locked units run in every step and evaluation: more arithmetic.
     recomputed = bench.race_flops(config, engine.Resources.load(tiny.model_copy(update={"cache_features": False})))
     assert recomputed > cached + locked
+    # Measuring the source task, and the extra lanes, each add arithmetic of their own.
+    measured = bench.race_flops(config, res, measure_source=True)
+    assert measured > cached
+    assert bench.race_flops(config.model_copy(update={"extra": ("gradual", "lora")}), res, measure_source=True) > measured
 
 
 def run_bench(args: list[str], tiny: Settings, monkeypatch, capsys) -> str:
@@ -60,6 +64,8 @@ def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp
         "% of it",
         "locked pass",
         "at most",
+        "with both extra lanes:",
+        "the least the walls' ratio can be",
     ):
         assert needle in printed and needle in recorded
     assert all(f"\n{name} " in recorded for name in ("scratch", "frozen", "finetune"))

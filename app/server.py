@@ -192,6 +192,12 @@ class Connection:
             why = f"this connection already follows {limit} races, its limit; unwatch one first"
             raise Refused("too_many_watched", why, "race_id")
 
+    def _follows_in_flight(self, config: RaceConfig) -> bool:
+        """Whether a start of ``config`` would join a race this connection follows already,
+        which takes no more room: the hub joins an identical race still training."""
+        races = (self.hub.races.get(race_id) for race_id in self.watching)
+        return any(r is not None and r.config == config and not r.finished and r.replay_of is None for r in races)
+
     def unwatch(self, race_id: str) -> None:
         """Nothing more from that race. A race left with no viewers is cancelled after the grace
         period, as when its last viewer disconnects. Not followed: nothing to do."""
@@ -223,7 +229,9 @@ class Connection:
             return
         try:
             if isinstance(msg, protocol.Start):
-                self._room_to_watch()  # checked first: a race this connection could not follow is not started
+                # Checked first: a race this connection could not follow is not started.
+                if msg.broadcast or not self._follows_in_flight(msg.config):
+                    self._room_to_watch()
                 race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast, address=self.address)
                 self.watch(race.id)
             elif isinstance(msg, protocol.Watch):

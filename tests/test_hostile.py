@@ -259,3 +259,26 @@ def test_the_hostile_load_test_passes_against_the_embedded_default() -> None:
     """Every attack at full scale against a real server: docs/reliability.md, 'Hostile clients'."""
     result = subprocess.run([sys.executable, "-m", "app.tools.hostile"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_starting_a_race_already_followed_needs_no_more_room(client: TestClient) -> None:
+    """At its limit, a connection may still start the race it follows: it joins it again."""
+    with (
+        client.websocket_connect("/ws?client=w2", headers=at("10.0.5.2")) as ws,
+        client.websocket_connect("/ws?client=w3", headers=at("10.0.5.3")) as other,
+    ):
+        ws.send_json({"type": "start", "config": LONG | {"seed": 521}})
+        while (accepted := ws.receive_json())["type"] != "accepted":
+            pass
+        other.send_json({"type": "start", "config": {"n": 25, "epochs": 1, "seed": 522}})
+        while (queued := other.receive_json())["type"] != "accepted":
+            pass
+        ws.send_json({"type": "watch", "race_id": queued["race_id"]})  # now it follows two, its limit
+        ws.send_json({"type": "start", "config": LONG | {"seed": 521}})
+        # Its history again, from its start; live epochs of that race may come first.
+        while (again := ws.receive_json())["type"] != "error" and again != accepted:
+            pass
+        assert again == accepted
+        ws.send_json({"type": "start", "config": LONG | {"seed": 523}})  # a new race still needs room
+        assert first_error(ws)["code"] == "too_many_watched"
+        ws.send_json({"type": "cancel", "race_id": accepted["race_id"]})

@@ -33,6 +33,7 @@ export function describeFrozen(k, units) {
   return `${k} unit${k > 1 ? "s" : ""} · ${units.slice(0, k).map((u) => u.label).join(", ")}`;
 }
 
+const NOT_RECORDED = "This site holds no race recorded with that: it replays only what its bake recorded.";
 const sentence = (text) => `${text.replace(/^./, (c) => c.toUpperCase())}.`;
 
 function element(tag, attributes = {}, ...children) {
@@ -98,8 +99,11 @@ export class Controls {
   choiceField(field) {
     const select = element("select", { id: field.name, name: field.name, title: sentence(field.help), "aria-describedby": `${field.name}-about` });
     for (const option of field.options) {
-      const item = select.appendChild(element("option", { value: option.value, title: sentence(option.description) }, option.label));
-      item.disabled = this.table.snap(field.name, option.value) !== option.value; // on a baked page: not recorded
+      // On a baked page, an option no race was recorded with stays in the menu, saying why it cannot be chosen.
+      const recorded = this.table.snap(field.name, option.value) === option.value;
+      const title = sentence(option.description) + (recorded ? "" : ` ${NOT_RECORDED}`);
+      const label = recorded ? option.label : `${option.label} (not recorded)`;
+      select.appendChild(element("option", { value: option.value, title }, label)).disabled = !recorded;
     }
     select.addEventListener("change", () => {
       const { value, problem } = this.table.fit(field.name, select.value);
@@ -180,11 +184,11 @@ export class Controls {
     for (const [name, boxes] of Object.entries(this.checks)) {
       for (const [value, box] of Object.entries(boxes)) {
         box.checked = this.state[name].includes(value);
-        // On a baked page: only sets its races were recorded with.
-        // On a baked page: a box no recorded set would let change is shown, fixed.
+        // On a baked page: a box no recorded set would let change is shown, fixed, saying why.
         const field = this.table.field(name);
         const possible = !field.recorded || field.recorded.some((r) => r.includes(value) !== box.checked);
         box.disabled = this.disabled || !possible;
+        box.parentElement.title = possible ? "" : NOT_RECORDED;
       }
     }
     for (const [name, input] of Object.entries(this.inputs)) {

@@ -799,6 +799,7 @@ def test_choosing_the_source_shows_in_the_strip_and_the_link_and_trains_from_it(
     page = open_page(browser, live_server + "/?n=25&epochs=2")
     expect(page.locator(".s-frozen .origin")).to_have_text("pretrained: near")
     expect(page.locator(".s-scratch .origin")).to_be_hidden()  # scratch starts from nothing
+    expect(page.locator("#source option:disabled")).to_have_count(0)  # a live server trains any of them
     page.locator("#source").select_option("far")
     expect(page.locator(".s-finetune .origin")).to_have_text("pretrained: far")
     assert "source=far" in page.url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -94,6 +95,12 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
     expect(page.locator("#epochs")).to_be_disabled()
     expect(page.locator("#frozen")).to_be_disabled()
     expect(page.locator("#frozen-out")).to_contain_text("(the one value recorded)")
+    far = page.locator('#source option[value="far"]')  # a source no race was recorded with: shown, not choosable
+    expect(far).to_be_disabled()
+    expect(far).to_have_text("Far: scrambled pixels (not recorded)")
+    expect(far).to_have_attribute("title", re.compile("no race recorded with that"))
+    expect(page.locator("#extra-lora")).to_be_disabled()  # no lane recorded: each box says why it is fixed
+    expect(page.locator(".lane.s-lora")).to_have_attribute("title", re.compile("no race recorded with that"))
     page.locator("#n").focus()
     page.keyboard.press("Home")
     expect(page.locator("#n-out")).to_contain_text("50 images")

@@ -83,13 +83,24 @@ def _source_accuracy(settings: Settings, source: sources.Source) -> float | None
 
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
-    return page_config(settings, hub.limits(), hub.health()["device"], hub.worker_error)
+    classroom = lan.class_address(settings.host, settings.port, settings.class_address)
+    return page_config(settings, hub.limits(), hub.health()["device"], hub.worker_error, classroom)
 
 
-def page_config(settings: Settings, limits: Limits, device: str | None, worker_error: str | None = None) -> dict[str, Any]:
-    """The page's configuration for ``limits`` and a worker on ``device`` (a bake's too)."""
+def page_config(
+    settings: Settings,
+    limits: Limits,
+    device: str | None,
+    worker_error: str | None = None,
+    classroom: tuple[str | None, bool] = (None, False),
+) -> dict[str, Any]:
+    """The page's configuration for ``limits`` and a worker on ``device`` (a bake's too).
+
+    ``classroom``: the address students open a class race at, and whether they can reach it;
+    a bake has no server, so no class races.
+    """
     units = describe_units(settings)
-    address, reachable = lan.class_address(settings.host, settings.port, settings.class_address)
+    address, reachable = classroom
     return {
         "fields": [spec.model_dump() for spec in race_fields(limits)],
         "limits": limits.model_dump(),

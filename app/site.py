@@ -52,7 +52,6 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
         "dates": sorted({days[0], days[-1]}) if days else [],
         "races": [{"id": race["race_id"], "config": race["config"]} for race in races],
     }
-    found["class_address"], found["reachable_by_others"] = None, False  # no class races without a server
     return found
 
 

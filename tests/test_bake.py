@@ -85,9 +85,11 @@ def test_a_grid_outside_the_limits_exits_2_naming_what_is_allowed(tmp_path) -> N
 
 
 def test_a_bake_is_a_static_site_that_names_only_its_own_files(tiny: Settings, tmp_path) -> None:
-    bake.bake(tiny, GRID, tmp_path / "site")
+    served_to_a_class = tiny.model_copy(update={"class_address": "headstart.school.example"})
+    bake.bake(served_to_a_class, GRID, tmp_path / "site")
     site = tmp_path / "site"
     config = json.loads((site / "api" / "config.json").read_text())
+    assert config["class_address"] is None and config["reachable_by_others"] is False  # no class races without a server
     recorded = {f["name"]: f["recorded"] for f in config["fields"]}
     assert recorded["n"] == [50] and recorded["frozen"] == [1, 2] and recorded["epochs"] == [2]
     assert recorded["lr_head"] == [tiny.limits.lr_head.default] and recorded["source"] == ["near"]

@@ -33,7 +33,7 @@ export function describeFrozen(k, units) {
   return `${k} unit${k > 1 ? "s" : ""} · ${units.slice(0, k).map((u) => u.label).join(", ")}`;
 }
 
-const NOT_RECORDED = "This site holds no race recorded with that: it replays only what its bake recorded.";
+const NOT_RECORDED = "This site holds no race recorded that way: it replays only what its bake recorded.";
 const sentence = (text) => `${text.replace(/^./, (c) => c.toUpperCase())}.`;
 
 function element(tag, attributes = {}, ...children) {

@@ -98,9 +98,9 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
     far = page.locator('#source option[value="far"]')  # a source no race was recorded with: shown, not choosable
     expect(far).to_be_disabled()
     expect(far).to_have_text("Far: scrambled pixels (not recorded)")
-    expect(far).to_have_attribute("title", re.compile("no race recorded with that"))
+    expect(far).to_have_attribute("title", re.compile("no race recorded that way"))
     expect(page.locator("#extra-lora")).to_be_disabled()  # no lane recorded: each box says why it is fixed
-    expect(page.locator(".lane.s-lora")).to_have_attribute("title", re.compile("no race recorded with that"))
+    expect(page.locator(".lane.s-lora")).to_have_attribute("title", re.compile("no race recorded that way"))
     page.locator("#n").focus()
     page.keyboard.press("Home")
     expect(page.locator("#n-out")).to_contain_text("50 images")

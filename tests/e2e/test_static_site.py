@@ -107,6 +107,7 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
     page.keyboard.press("End")
     expect(page.locator("#n-out")).to_contain_text("200 images")
     page.keyboard.press("Home")
+    expect(page.locator("#n-out")).to_contain_text("50 images")  # the URL is written with the output
     assert "n=50" in page.url and "epochs=2" in page.url
 
     page.locator("#train").click()

@@ -9,8 +9,10 @@ same-origin with it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
+import socket
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -27,9 +29,19 @@ def _hostname(host: str) -> str:
     return (urlsplit(f"//{host}").hostname or "").lower()
 
 
+@functools.cache
+def own_names() -> frozenset[str]:
+    """This machine's own name, bare and as the local network's mDNS announces it (``.local``):
+    what a student may type instead of the address. A rebinding attack needs a name its author
+    controls, and neither is."""
+    name = socket.gethostname().split(".")[0].lower()
+    return frozenset({name, f"{name}.local"}) if name else frozenset()
+
+
 def host_allowed(host: str, settings: Settings) -> bool:
-    """Whether ``host`` (a Host header) names this server: an IP address, localhost, the class
-    address, or a name in ``allowed_hosts``. A DNS name a rebinding attack uses is none of these."""
+    """Whether ``host`` (a Host header) names this server: an IP address, localhost, this
+    machine's own name, the class address, or a name in ``allowed_hosts``. A DNS name a
+    rebinding attack uses is none of these."""
     if "*" in settings.allowed_hosts:
         return True
     name = _hostname(host)
@@ -40,7 +52,7 @@ def host_allowed(host: str, settings: Settings) -> bool:
         return True
     except ValueError:
         pass
-    named = {"localhost", *(h.lower() for h in settings.allowed_hosts)}
+    named = {"localhost", *own_names(), *(h.lower() for h in settings.allowed_hosts)}
     if settings.class_address:
         named.add(_hostname(settings.class_address))
     return name in named
@@ -80,8 +92,9 @@ class Guard:
 
     async def _refuse(self, scope: Scope, send: Send, host: str) -> None:
         message = (
-            f"this server does not answer to the host {host!r}; it answers to its IP addresses, localhost "
-            "and the class address. Add the name to HEADSTART_ALLOWED_HOSTS to serve it."
+            f"this server does not answer to the host {host!r}; it answers to its IP addresses, localhost, "
+            f"{' and '.join(sorted(own_names())) or 'its own name'} and the class address. "
+            "Add the name to HEADSTART_ALLOWED_HOSTS to serve it."
         )
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "host not allowed"})

@@ -152,8 +152,11 @@ def test_a_host_this_server_is_not_is_refused_and_answers_carry_safe_headers(cli
     rebound = client.get("/", headers={"host": "evil.example"})
     assert rebound.status_code == 400 and rebound.json()["code"] == "host_not_allowed"
     assert "HEADSTART_ALLOWED_HOSTS" in rebound.json()["message"]
-    for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000", "testserver"):
+    # The machine's own name, as a student might type it, bare or as mDNS announces it; no other.
+    name = socketlib.gethostname().split(".")[0]
+    for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000", "testserver", f"{name}:8000", f"{name.upper()}.local"):
         assert client.get("/healthz", headers={"host": host}).status_code == 200, host
+    assert client.get("/healthz", headers={"host": f"not-{name}.local"}).status_code == 400
     page = client.get("/")
     assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "same-origin"
 

@@ -93,7 +93,7 @@ class Guard:
     async def _refuse(self, scope: Scope, send: Send, host: str) -> None:
         message = (
             f"this server does not answer to the host {host!r}; it answers to its IP addresses, localhost, "
-            f"{' and '.join(sorted(own_names())) or 'its own name'} and the class address. "
+            f"{''.join(f'{n}, ' for n in sorted(own_names()))}and the class address. "
             "Add the name to HEADSTART_ALLOWED_HOSTS to serve it."
         )
         if scope["type"] == "websocket":

@@ -157,6 +157,7 @@ def test_a_host_this_server_is_not_is_refused_and_answers_carry_safe_headers(cli
     for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000", "testserver", f"{name}:8000", f"{name.upper()}.local"):
         assert client.get("/healthz", headers={"host": host}).status_code == 200, host
     assert client.get("/healthz", headers={"host": f"not-{name}.local"}).status_code == 400
+    assert f"localhost, {name.lower()}, {name.lower()}.local, and the class address" in rebound.json()["message"]
     page = client.get("/")
     assert page.headers["x-content-type-options"] == "nosniff" and page.headers["referrer-policy"] == "same-origin"
 

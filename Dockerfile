@@ -4,7 +4,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends dataset-fashion
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv/headstart
 COPY pyproject.toml README.md ./
-COPY app ./app
+COPY headstart ./headstart
 COPY static ./static
 COPY templates ./templates
 # The shipped sweep, which the page draws as its head-start panel.
@@ -15,4 +15,4 @@ ENV HEADSTART_DEVICE=auto
 # The container's own address is not one students can reach: run it with
 # -e HEADSTART_CLASS_ADDRESS=<host:port students open> for the class code's link.
 EXPOSE 8000
-CMD ["python", "-m", "app", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "headstart", "serve", "--host", "0.0.0.0", "--port", "8000"]

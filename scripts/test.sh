@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
-.venv/bin/ruff check app tests
-.venv/bin/ruff format --check app tests
-.venv/bin/mypy  # strict on app/ (pyproject.toml)
+.venv/bin/ruff check headstart tests
+.venv/bin/ruff format --check headstart tests
+.venv/bin/mypy  # strict on headstart/ (pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

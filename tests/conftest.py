@@ -21,8 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
-from app.settings import Limits, Settings
-from app.sources import SOURCES, checkpoint_path
+from headstart.race.sources import SOURCES, checkpoint_path
+from headstart.settings import Limits, Settings
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 60, 20
 
@@ -76,7 +76,7 @@ def tiny_settings(root: Path, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings pointing at generated data and a one-epoch checkpoint made from it."""
-    from app.pretrain import pretrain
+    from headstart.training.pretrain import pretrain
 
     root = tmp_path_factory.mktemp("tiny")
     make_fake_dataset(root / "data")
@@ -89,7 +89,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture
 def built_models(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Every model the engine builds from here on, by (strategy, race config): the last one wins."""
-    from app import engine
+    from headstart.training import engine
 
     built: dict = {}
     original = engine.build_model
@@ -106,7 +106,7 @@ def built_models(monkeypatch: pytest.MonkeyPatch) -> dict:
 @pytest.fixture(scope="session")
 def real() -> Settings:
     """The default settings, on the installed Fashion-MNIST (skipped where it is not installed)."""
-    from app import data
+    from headstart.training import data
 
     settings = Settings()
     try:
@@ -139,7 +139,7 @@ def free_port() -> int:
 def start_server(settings: Settings, port: int, log: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
     """A real uvicorn process on a loopback port, serving ``settings``, once its worker is up."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        [sys.executable, "-m", "headstart", "serve", "--port", str(port)],
         env={**os.environ, **tiny_env(settings)},
         stdout=subprocess.DEVNULL,
         stderr=log,

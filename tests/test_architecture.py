@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from app import architecture, models
-from app.settings import Settings
+from headstart.race import architecture
+from headstart.settings import Settings
+from headstart.training import models
 
 
 @pytest.mark.parametrize(("width", "blocks", "classes"), [(4, 1, 5), (16, 1, 5), (16, 2, 3), (32, 3, 10), (128, 4, 2)])
@@ -26,8 +27,8 @@ def test_units_are_described_input_to_output_with_labels(tiny: Settings) -> None
 def test_the_web_server_never_imports_torch(tmp_path) -> None:
     """Torch belongs to the training worker: in the web process it would cost seconds and hundreds of MB."""
     code = (
-        "import sys; from app.hub import Hub; from app.server import create_app, public_config; "
-        "from app.settings import get_settings; "
+        "import sys; from headstart.serving.hub import Hub; from headstart.serving.app import create_app, public_config; "
+        "from headstart.settings import get_settings; "
         "create_app(); public_config(get_settings(), Hub(get_settings())); "
         "sys.exit('torch' in sys.modules)"
     )

@@ -9,11 +9,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from app import bake, engine
-from app.events import Epoch, RaceConfig
-from app.server import create_app, races_csv
-from app.settings import Settings
-from app.store import Store
+from headstart.race.events import Epoch, RaceConfig
+from headstart.serving.app import create_app, races_csv
+from headstart.settings import Settings
+from headstart.site import bake
+from headstart.store import Store
+from headstart.training import engine
 from tests.conftest import tiny_env
 from tests.test_cli import run_cli
 

@@ -4,9 +4,10 @@ import re
 
 import pytest
 
-from app import bench, engine
-from app.events import Done, RaceConfig
-from app.settings import Settings
+from headstart.race.events import Done, RaceConfig
+from headstart.settings import Settings
+from headstart.tools import bench
+from headstart.training import engine
 
 
 def test_the_reference_loop_learns_what_the_engine_learns(tiny: Settings) -> None:
@@ -37,8 +38,8 @@ def test_the_race_arithmetic_counts_every_strategy_as_the_engine_runs_it(tiny: S
 
 
 def run_bench(args: list[str], tiny: Settings, monkeypatch, capsys) -> str:
-    """``python -m app.bench ARGS`` on the tiny data, what it printed."""
-    from app.settings import get_settings
+    """``python -m headstart.tools.bench ARGS`` on the tiny data, what it printed."""
+    from headstart.settings import get_settings
     from tests.conftest import tiny_env
 
     for key, value in tiny_env(tiny).items():
@@ -55,7 +56,9 @@ def run_bench(args: list[str], tiny: Settings, monkeypatch, capsys) -> str:
 def test_the_benchmark_reports_both_loops_and_records_itself(tiny: Settings, tmp_path, monkeypatch, capsys) -> None:
     printed = run_bench(["--n", "25", "--epochs", "2", "--out", str(tmp_path / "run.md")], tiny, monkeypatch, capsys)
     recorded = (tmp_path / "run.md").read_text()
-    assert recorded.startswith("# `python -m app.bench --n 25 --epochs 2 --out ") and "cores" in recorded.splitlines()[0]
+    assert (
+        recorded.startswith("# `python -m headstart.tools.bench --n 25 --epochs 2 --out ") and "cores" in recorded.splitlines()[0]
+    )
     for needle in (
         "machine:",
         "reference wall:",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app import checkpoint, data, models
-from app.pretrain import accuracy
-from app.settings import Settings, get_settings
+from headstart.settings import Settings, get_settings
+from headstart.training import checkpoint, data, models
+from headstart.training.pretrain import accuracy
 
 
 def copy_checkpoint(tiny: Settings, tmp_path: Path) -> Path:
@@ -70,7 +70,7 @@ def test_the_shipped_checkpoint_reproduces_its_card() -> None:
 
 
 def test_pretraining_again_rebuilds_the_same_checkpoint_bit_for_bit(tiny: Settings, tmp_path: Path) -> None:
-    from app.pretrain import pretrain
+    from headstart.training.pretrain import pretrain
 
     first, again = (pretrain(tiny, tmp_path / f"{name}.safetensors", epochs=1, seed=0, batch=64) for name in ("first", "again"))
     assert first.sha256 == again.sha256
@@ -80,7 +80,7 @@ def test_pretraining_again_rebuilds_the_same_checkpoint_bit_for_bit(tiny: Settin
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path) -> None:
-    """``python -m app pretrain`` is how the shipped weights were made: with the same kernels it
+    """``python -m headstart pretrain`` is how the shipped weights were made: with the same kernels it
     must still make them bit for bit (about 2 min). Other kernels sum floats in another order.
 
     A CPU with a wider vector unit can run the narrower kernels: ATen and oneDNN each choose
@@ -89,8 +89,8 @@ def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path
     """
     import torch
 
-    from app.devices import kernels
-    from app.pretrain import pretrain
+    from headstart.training.devices import kernels
+    from headstart.training.pretrain import pretrain
 
     shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)
     here = kernels(torch.device("cpu"))

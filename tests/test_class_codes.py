@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
-from app import class_codes
-from app.class_codes import ClassCodes
-from app.store import Store
+from headstart.serving import class_codes
+from headstart.serving.class_codes import ClassCodes
+from headstart.store import Store
 
 
 def test_a_new_code_reads_plainly_off_a_projector_and_is_not_one_in_use(tmp_path, monkeypatch) -> None:

@@ -9,31 +9,31 @@ import sys
 import pytest
 import torch
 
-from app.settings import Settings, get_settings
+from headstart.settings import Settings, get_settings
 from tests.conftest import free_port, tiny_env
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+        [sys.executable, "-m", "headstart", *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
     )
 
 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--n", "3"], "python -m app race: error: argument --n: n must be between 25 and 5000, got 3"),
+        (["--n", "3"], "python -m headstart race: error: argument --n: n must be between 25 and 5000, got 3"),
         (["--n", "999999"], "--n: n must be between 25 and 5000"),
         (["--frozen", "5"], "--frozen: frozen must be between 0 and 4, got 5"),
         (["--epochs", "0"], "--epochs: epochs must be between 1 and 50"),
         (["--n", "lots"], "argument --n: invalid int value: 'lots'"),
         (["--colour", "red"], "unrecognized arguments: --colour red"),
-        (["sweep", "--n", "3"], "python -m app sweep: error: argument --n: every size must be between 25 and 5000"),
+        (["sweep", "--n", "3"], "python -m headstart sweep: error: argument --n: every size must be between 25 and 5000"),
         (["sweep", "--seeds", "0"], "argument --seeds: need a whole number of at least 1, got '0'"),
         (["pretrain", "--epochs", "x"], "argument --epochs: need a whole number of at least 1, got 'x'"),
         (
             ["serve", "--port", "70000"],
-            "python -m app serve: error: argument --port: need a TCP port, a whole number from 1 to 65535, got '70000'",
+            "python -m headstart serve: error: argument --port: need a TCP port, a whole number from 1 to 65535, got '70000'",
         ),
         (["serve", "--port", "0"], "argument --port: need a TCP port, a whole number from 1 to 65535, got '0'"),
     ],

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app import cuda_graphs, engine, models
-from app.events import Epoch, RaceConfig
-from app.settings import Settings
+from headstart.race.events import Epoch, RaceConfig
+from headstart.settings import Settings
+from headstart.training import cuda_graphs, engine, models
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

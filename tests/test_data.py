@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import data
+from headstart.training import data
 from tests.conftest import make_fake_dataset, tiny_settings, write_idx
 
 
@@ -45,7 +45,7 @@ def test_a_configured_folder_without_the_data_is_named_when_passed_over(tmp_path
     settings = tiny_settings(tmp_path)
     make_fake_dataset(tmp_path / "system")
     settings = settings.model_copy(update={"data_dir": tmp_path / "typo", "system_data_dir": tmp_path / "system"})
-    with caplog.at_level("WARNING", logger="app.data"):
+    with caplog.at_level("WARNING", logger="headstart.training.data"):
         files = data.locate(settings)
     assert files["train_images"].parent == tmp_path / "system"
     assert f"HEADSTART_DATA_DIR={tmp_path / 'typo'} holds no Fashion-MNIST" in caplog.text

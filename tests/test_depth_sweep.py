@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from app import depth_sweep, distance, sweep
-from app.settings import Settings
-from app.sources import SOURCES
+from headstart.lessons import depth, distance, sweep
+from headstart.race.sources import SOURCES
+from headstart.settings import Settings
 
 
 def test_a_small_depth_sweep_races_every_source_at_each_depth_and_summarises_frozen_and_scratch_once(
     tiny: Settings, tmp_path
 ) -> None:
-    plan = depth_sweep.default_plan(tiny.limits, seeds=1, ns=[50])
-    plan = depth_sweep.Plan(plan.base.model_copy(update={"epochs": 2}), plan.sources, plan.ns, (0, 4), plan.seeds)
+    plan = depth.default_plan(tiny.limits, seeds=1, ns=[50])
+    plan = depth.Plan(plan.base.model_copy(update={"epochs": 2}), plan.sources, plan.ns, (0, 4), plan.seeds)
     out = tmp_path / "depth.csv"
-    results = depth_sweep.run(plan, tiny, out)
+    results = depth.run(plan, tiny, out)
     assert len(results.rows) == len(SOURCES) * 2 * 3 * 2  # sources × depths × strategies × epochs
-    depths = depth_sweep.summarise(results.rows)
+    depths = depth.summarise(results.rows)
     # Fine-tune at k = 0 and 4, frozen at 5 and scratch at -1, for each source; frozen and
     # scratch raced twice per source (once per k) but counted once per seed.
     assert {(d.source, d.locked) for d in depths} == {(s, k) for s in SOURCES for k in (-1, 0, 4, 5)}
     assert all(d.seeds == 1 for d in depths)
     assert out.with_suffix(".png").stat().st_size > 0
-    payload = depth_sweep.page_payload(out)
+    payload = depth.page_payload(out)
     assert payload is not None and set(payload["sources"]) == set(SOURCES)
-    assert "| near | 50 |" in depth_sweep.table(depths)
+    assert "| near | 50 |" in depth.table(depths)
 
 
 def test_the_distance_checks_read_each_sources_sweep(tiny: Settings, tmp_path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.settings import PROJECT_DIR, Settings
+from headstart.settings import PROJECT_DIR, Settings
 
 
 def copied() -> list[Path]:

@@ -6,9 +6,9 @@ import weakref
 import pytest
 import torch
 
-from app import devices, engine, models
-from app.events import STRATEGIES, Done, Epoch, Plan, RaceConfig
-from app.settings import Settings
+from headstart.race.events import STRATEGIES, Done, Epoch, Plan, RaceConfig
+from headstart.settings import Settings
+from headstart.training import devices, engine, models
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_the_cpu_is_described_by_its_vector_unit() -> None:
 @pytest.fixture(scope="module")
 def wide(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The tiny task at width 16, where the CPU trains channels_last."""
-    from app.pretrain import pretrain
+    from headstart.training.pretrain import pretrain
 
     settings = tiny.model_copy(update={"width": 16, "checkpoint": tmp_path_factory.mktemp("wide") / "wide.safetensors"})
     pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
@@ -267,7 +267,7 @@ def test_a_finished_race_frees_its_models_without_the_garbage_collector(res: eng
 
 
 def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints(res: engine.Resources) -> None:
-    from app import pretrain
+    from headstart.training import pretrain
 
     epochs = [e for e in race(res, epochs=3) if isinstance(e, Epoch)]
     by = {s: [e.source_acc for e in epochs if e.strategy == s] for s in STRATEGIES}
@@ -282,7 +282,7 @@ def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints
 @pytest.fixture(scope="module")
 def knowing(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> engine.Resources:
     """Resources whose checkpoint knows its source task (the shared tiny one is at chance)."""
-    from app.pretrain import pretrain
+    from headstart.training.pretrain import pretrain
 
     settings = tiny.model_copy(update={"checkpoint": tmp_path_factory.mktemp("knowing") / "ckpt.safetensors"})
     card = pretrain(settings, settings.checkpoint, epochs=20, lr=1e-2, batch=32)

@@ -8,9 +8,9 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from app.events import RaceConfig, race_fields
-from app.server import CSV_FIELDS
-from app.settings import Choice, Choices, IntRange, Limits
+from headstart.race.events import RaceConfig, race_fields
+from headstart.serving.app import CSV_FIELDS
+from headstart.settings import Choice, Choices, IntRange, Limits
 
 
 def test_every_race_field_has_a_range_and_every_range_a_field() -> None:

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from app import engine, models
-from app.events import Epoch, RaceConfig, StrategySummary
-from app.feature_cache import FeatureCache, run_prefix
-from app.settings import Settings
+from headstart.race.events import Epoch, RaceConfig, StrategySummary
+from headstart.settings import Settings
+from headstart.training import engine, models
+from headstart.training.feature_cache import FeatureCache, run_prefix
 
 
 def epochs(res: engine.Resources, **kw: object) -> list[Epoch]:

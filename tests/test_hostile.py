@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from app import class_codes
-from app.fanout import Outbox
-from app.server import create_app, redact_client_ids
-from app.settings import Settings
-from app.store import Store
+from headstart.serving import class_codes
+from headstart.serving.app import create_app, redact_client_ids
+from headstart.serving.fanout import Outbox
+from headstart.settings import Settings
+from headstart.store import Store
 from tests.conftest import free_port, tiny_env, wait_until_up
 
 LONG = {"n": 200, "epochs": 50, "frozen": 2}  # in flight for as long as a test needs it
@@ -207,7 +207,7 @@ def test_the_transport_refuses_big_frames_and_slow_headers(tiny: Settings, tmp_p
         "HEADSTART_MAX_MESSAGE_BYTES": "1024",
         "HEADSTART_HEADER_TIMEOUT_S": "0.5",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "headstart", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(proc, f"http://127.0.0.1:{port}")
         with connect(f"ws://127.0.0.1:{port}/ws") as ws:
@@ -246,8 +246,8 @@ def test_a_code_whose_last_race_was_a_replay_names_it_after_a_restart(tiny: Sett
 
 
 def test_the_queue_takes_each_address_in_turn(strict: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.events import RaceConfig
-    from app.hub import Hub, Race
+    from headstart.race.events import RaceConfig
+    from headstart.serving.hub import Hub, Race
 
     hub = Hub(strict.model_copy(update={"database": tmp_path / "q.sqlite3"}))
     config = RaceConfig.validate_with({}, strict.limits)
@@ -261,7 +261,7 @@ def test_the_queue_takes_each_address_in_turn(strict: Settings, tmp_path) -> Non
 @pytest.mark.timeout(900)
 def test_the_hostile_load_test_passes_against_the_embedded_default() -> None:
     """Every attack at full scale against a real server: docs/reliability.md, 'Hostile clients'."""
-    result = subprocess.run([sys.executable, "-m", "app.tools.hostile"], capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, "-m", "headstart.tools.hostile"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

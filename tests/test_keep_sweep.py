@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from app import forgetting, keep_sweep
-from app.events import RaceConfig
-from app.settings import Limits, Settings
+from headstart.lessons import forgetting, keeping
+from headstart.race.events import RaceConfig
+from headstart.settings import Limits, Settings
 
 
 def test_the_strength_grid_spans_the_range_in_steps_of_one_and_three() -> None:
-    assert keep_sweep.strengths(Limits())[:4] == (0.001, 0.003, 0.01, 0.03)
-    assert keep_sweep.strengths(Limits())[-1] == 100.0
+    assert keeping.strengths(Limits())[:4] == (0.001, 0.003, 0.01, 0.03)
+    assert keeping.strengths(Limits())[-1] == 100.0
 
 
 def test_a_small_trade_off_sweep_writes_every_strategys_epochs_and_resumes(tiny: Settings, tmp_path) -> None:
     base = RaceConfig.validate_with({"frozen": 0, "n": 50, "epochs": 2}, tiny.limits)
-    plan = keep_sweep.Plan(base=base, strengths=(1.0,), seeds=(0,), frozen_scan=(0, 4))
+    plan = keeping.Plan(base=base, strengths=(1.0,), seeds=(0,), frozen_scan=(0, 4))
     configs = plan.races()
     assert [(c.keep, c.body_lr_ratio, c.frozen) for c in configs] == [
         ("none", 1.0, 0),
@@ -24,16 +24,16 @@ def test_a_small_trade_off_sweep_writes_every_strategys_epochs_and_resumes(tiny:
         ("ewc", 1.0, 0),
     ]
     out = tmp_path / "keep.csv"
-    results = keep_sweep.run(plan, tiny, out)
+    results = keeping.run(plan, tiny, out)
     assert len(results.rows) == 5 * 3 * 2  # races × strategies × epochs
     assert all(r["source_acc"] is None for r in results.rows if r["strategy"] == "scratch")
     assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".svg").stat().st_size > 0
 
     ran: list[RaceConfig] = []
-    again = keep_sweep.run(plan, tiny, out, progress=lambda todo, total: ran.extend(todo) or todo)
+    again = keeping.run(plan, tiny, out, progress=lambda todo, total: ran.extend(todo) or todo)
     assert ran == [] and again.rows == results.rows  # everything was already there
 
-    payload = keep_sweep.page_payload(out)
+    payload = keeping.page_payload(out)
     assert payload is not None
     assert {(p["keep"], p["body_lr_ratio"]) for p in payload["points"]} == {
         ("none", 1.0),

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from app import lan
+from headstart.serving import lan
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "localhost", "::1", "[::1]"])

@@ -7,10 +7,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app import architecture, engine, lanes, lanes_sweep, models
-from app.events import Done, Epoch, Plan, RaceConfig
-from app.server import create_app
-from app.settings import Settings
+from headstart.lessons import adapters
+from headstart.race import architecture
+from headstart.race.events import Done, Epoch, Plan, RaceConfig
+from headstart.serving.app import create_app
+from headstart.settings import Settings
+from headstart.training import engine, lanes, models
 from tests.conftest import tiny_env
 from tests.test_cli import run_cli
 
@@ -151,10 +153,10 @@ def test_the_socket_refuses_unknown_lanes_and_ranks_naming_what_is_allowed(
 
 def test_the_lanes_sweep_writes_every_lane_and_measures_its_checks(tiny: Settings, tmp_path) -> None:
     base = RaceConfig.validate_with({"n": 50, "epochs": 2, "extra": "gradual,lora"}, tiny.limits)
-    plan = lanes_sweep.Plan(base=base, seeds=(0,), frozen_scan=(0, 2), ranks=(1, 4))
-    results = lanes_sweep.run(plan, tiny, tmp_path / "lanes.csv")
+    plan = adapters.Plan(base=base, seeds=(0,), frozen_scan=(0, 2), ranks=(1, 4))
+    results = adapters.run(plan, tiny, tmp_path / "lanes.csv")
     assert len(results.rows) == 2 * 5 * 2 + 4 * 2  # five lanes at two k, then the three and LoRA at rank 1
-    points = lanes_sweep.summarise(results.rows, base.frozen, base.lora_rank)
+    points = adapters.summarise(results.rows, base.frozen, base.lora_rank)
     shown = {
         (p.strategy, p.frozen if p.strategy == "finetune" else None, p.lora_rank if p.strategy == "lora" else None)
         for p in points
@@ -170,8 +172,8 @@ def test_the_lanes_sweep_writes_every_lane_and_measures_its_checks(tiny: Setting
     }
     lora = {p.lora_rank: p.trainable_params for p in points if p.strategy == "lora"}
     assert lora[1] < lora[4]
-    checks = lanes_sweep.evaluate(points, base.frozen)
+    checks = adapters.evaluate(points, base.frozen)
     assert [c.number for c in checks] == ["E1", "E2"] and all("not measured" not in c.measured for c in checks)
-    payload = lanes_sweep.page_payload(tmp_path / "lanes.csv")
+    payload = adapters.page_payload(tmp_path / "lanes.csv")
     assert payload is not None and len(payload["points"]) == 7 and payload["scenario"]["frozen"] == base.frozen
     assert (tmp_path / "lanes.png").is_file() and (tmp_path / "lanes.svg").is_file()

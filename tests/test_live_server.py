@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.settings import Settings
+from headstart.settings import Settings
 from tests.conftest import free_port, start_server
 
 TINY = {"n": 25, "epochs": 3, "frozen": 1, "seed": 0}

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from app import models
+from headstart.training import models
 
 
 def test_five_body_units_and_a_head_with_parameter_counts() -> None:

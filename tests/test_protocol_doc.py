@@ -11,10 +11,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app import events, protocol
-from app.server import create_app
-from app.settings import PROJECT_DIR, Settings
-from app.strategies import EXTRAS
+from headstart.race import events, protocol
+from headstart.race.strategies import EXTRAS
+from headstart.serving.app import create_app
+from headstart.settings import PROJECT_DIR, Settings
 
 DOC = (PROJECT_DIR / "docs" / "protocol.md").read_text()
 EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DOC, re.S)]
@@ -51,7 +51,7 @@ def test_server_examples_validate_and_carry_a_race_id() -> None:
 
 
 def test_every_error_code_the_code_emits_is_documented() -> None:
-    sources = "".join(p.read_text() for p in (PROJECT_DIR / "app").glob("*.py"))
+    sources = "".join(p.read_text() for p in (PROJECT_DIR / "headstart").rglob("*.py"))
     codes = set(re.findall(r'"code": "(\w+)"', sources)) | set(re.findall(r'Refused\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'send_error\(\s*"(\w+)"', sources)) | set(re.findall(r'protocol\.error\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'Error\(code="(\w+)"', sources)) | set(re.findall(r'refuse\(ws, "(\w+)"', sources))

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.server import create_app
-from app.settings import Settings
+from headstart.serving.app import create_app
+from headstart.settings import Settings
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
@@ -84,7 +84,7 @@ def test_two_races_train_at_once_on_ray_actors_and_a_killed_one_is_replaced(on_r
 
 
 def test_a_ray_cluster_that_cannot_be_reached_is_named_and_the_server_does_not_start(on_ray: Settings) -> None:
-    from app.ray_workers import RayUnavailable
+    from headstart.workers.ray_actors import RayUnavailable
 
     settings = on_ray.model_copy(update={"ray_address": "ray://127.0.0.1:9"})
     unreachable = pytest.raises(RayUnavailable, match=r"cannot reach the Ray cluster at ray://127\.0\.0\.1:9")

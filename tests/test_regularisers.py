@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from app import checkpoint, data, models, regularisers
-from app.settings import Settings
+from headstart.settings import Settings
+from headstart.training import checkpoint, data, models, regularisers
 
 
 def test_the_fisher_matches_a_direct_per_example_computation(tiny: Settings) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app import distance, forgetting, keep_sweep, lanes_sweep, scenario, sweep
-from app.engine import Resources, run_race
-from app.events import Done, Plan, RaceConfig
-from app.settings import Settings
-from app.sources import SOURCES
+from headstart.lessons import adapters, distance, forgetting, keeping, scenario, sweep
+from headstart.race.events import Done, Plan, RaceConfig
+from headstart.race.sources import SOURCES
+from headstart.settings import Settings
+from headstart.training.engine import Resources, run_race
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -74,7 +74,7 @@ def test_the_default_scenario_shows_all_five_effects(real: Settings, tmp_path) -
 @pytest.mark.timeout(3600)
 def test_fine_tuning_forgets_and_the_regularisers_keep_the_source_task(real: Settings, tmp_path) -> None:
     limits = real.limits
-    results = keep_sweep.run(keep_sweep.default_plan(limits, seeds=3), real, tmp_path / "keep.csv")
+    results = keeping.run(keeping.default_plan(limits, seeds=3), real, tmp_path / "keep.csv")
     assert_all_hold(
         forgetting.evaluate(results.rows, limits.body_lr_ratio.default, limits.keep_strength.default), "forgetting.md"
     )
@@ -100,7 +100,7 @@ def test_the_sources_distance_decides_whether_transfer_helps(real: Settings, tmp
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_lora_and_gradual_adapt_cheaply_and_gradual_keeps_the_source(real: Settings, tmp_path) -> None:
-    plan = lanes_sweep.default_plan(real.limits, seeds=3)
-    results = lanes_sweep.run(plan, real, tmp_path / "lanes.csv")
-    points = lanes_sweep.summarise(results.rows, plan.base.frozen, plan.base.lora_rank)
-    assert_all_hold(lanes_sweep.evaluate(points, plan.base.frozen), "lanes.md")
+    plan = adapters.default_plan(real.limits, seeds=3)
+    results = adapters.run(plan, real, tmp_path / "lanes.csv")
+    points = adapters.summarise(results.rows, plan.base.frozen, plan.base.lora_rank)
+    assert_all_hold(adapters.evaluate(points, plan.base.frozen), "lanes.md")

@@ -9,10 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.events import STRATEGIES, Done, Plan, RaceConfig, StrategySummary
-from app.hub import Hub, Race
-from app.settings import Settings
-from app.worker import Cancelled, EventOut, Finished, Ready, WorkerMessage
+from headstart.race.events import STRATEGIES, Done, Plan, RaceConfig, StrategySummary
+from headstart.serving.hub import Hub, Race
+from headstart.settings import Settings
+from headstart.workers.processes import Cancelled, EventOut, Finished, Ready, WorkerMessage
 
 
 class FakeWorker:
@@ -194,7 +194,7 @@ def test_a_worker_dying_mid_race_is_said_and_a_fresh_one_takes_the_next(tiny: Se
 def test_the_queue_takes_addresses_in_turn_counting_races_already_training() -> None:
     from dataclasses import dataclass
 
-    from app.race_queue import RaceQueue
+    from headstart.serving.queue import RaceQueue
 
     @dataclass(eq=False)
     class R:

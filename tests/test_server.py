@@ -13,11 +13,11 @@ from contextlib import ExitStack
 import pytest
 from fastapi.testclient import TestClient
 
-from app import hub as hub_module
-from app import store as store_module
-from app.server import create_app, get_app_settings
-from app.settings import IntRange, Limits, Settings
-from app.store import Store, StoreError
+from headstart import store as store_module
+from headstart.serving import hub as hub_module
+from headstart.serving.app import create_app, get_app_settings
+from headstart.settings import IntRange, Limits, Settings
+from headstart.store import Store, StoreError
 
 TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
 
@@ -245,7 +245,7 @@ def test_the_sweep_panel_data_missing_or_damaged_is_named(client: TestClient, se
     damaged.write_text("n,seed,frozen\n25,0,x\n")
     try:
         for csv_path, status, code, named in [
-            (tmp_path / "none.csv", 404, "no_sweep", "run `python -m app sweep`"),
+            (tmp_path / "none.csv", 404, "no_sweep", "run `python -m headstart sweep`"),
             (damaged, 500, "bad_sweep", "cannot read line 2 of"),
         ]:
             app.dependency_overrides[get_app_settings] = lambda csv_path=csv_path: settings.model_copy(

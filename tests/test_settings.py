@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.settings import Settings
+from headstart.settings import Settings
 
 
 def test_the_recipe_fingerprint_changes_with_anything_that_changes_the_numbers(tiny: Settings) -> None:
@@ -15,7 +15,7 @@ def test_the_recipe_fingerprint_changes_with_anything_that_changes_the_numbers(t
 
 
 def test_the_number_of_workers_reads_from_either_name(monkeypatch) -> None:
-    from app.settings import Settings
+    from headstart.settings import Settings
 
     monkeypatch.setenv("HEADSTART_WORKERS", "3")
     assert Settings().max_concurrent_races == 3

@@ -9,10 +9,11 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app import checkpoint, data, engine, models, pretrain, sources
-from app.events import STRATEGIES, Done, Epoch, RaceConfig
-from app.server import create_app
-from app.settings import Settings
+from headstart.race import sources
+from headstart.race.events import STRATEGIES, Done, Epoch, RaceConfig
+from headstart.serving.app import create_app
+from headstart.settings import Settings
+from headstart.training import checkpoint, data, engine, models, pretrain
 from tests.test_cli import run_cli
 
 
@@ -70,7 +71,7 @@ def test_a_missing_body_names_the_command_that_makes_it(tiny: Settings, tmp_path
     for suffix in (".safetensors", ".json", ".fisher.safetensors"):
         weights.with_suffix(suffix).write_bytes(tiny.checkpoint.with_suffix(suffix).read_bytes())
     res = engine.Resources.load(tiny.model_copy(update={"checkpoint": weights}))
-    with pytest.raises(checkpoint.CheckpointError, match="python -m app pretrain --source far"):
+    with pytest.raises(checkpoint.CheckpointError, match="python -m headstart pretrain --source far"):
         events(res, source="far")
     assert [e for e in events(res) if isinstance(e, Done)]  # the default body still races
 
@@ -103,7 +104,7 @@ def test_the_config_describes_each_source_and_its_cards_accuracy(client: TestCli
 
 
 def test_a_stored_race_from_another_source_is_keyed_by_that_bodys_checkpoint_too() -> None:
-    from app.hub import cache_key
+    from headstart.serving.hub import cache_key
 
     near, far = RaceConfig(), RaceConfig(source="far")
     assert "source" not in cache_key(near, "cpu", "recipe")  # the default race's key, as it always was

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app import store as store_module
-from app.store import Store, StoreError
+from headstart import store as store_module
+from headstart.store import Store, StoreError
 
 RACE = {"race_id": "r1", "config": {"n": 25}, "device": "cpu", "created": 1.0, "events": [{"type": "done"}]}
 

@@ -6,9 +6,9 @@ import csv
 
 import pytest
 
-from app import scenario, sweep
-from app.events import RaceConfig
-from app.settings import Settings
+from headstart.lessons import scenario, sweep
+from headstart.race.events import RaceConfig
+from headstart.settings import Settings
 
 
 def small_plan(settings: Settings, ns=(25, 50), seeds=2, scan=False) -> sweep.Plan:
@@ -83,7 +83,7 @@ def test_damaged_results_are_named_with_their_line_and_not_written_over(tiny: Se
     out.write_text(whole + "50,0,2,10,scratch,1,0.4\n")  # a row cut short, as a full disk leaves it
     cut = len(whole.splitlines()) + 1
     fields = len(sweep.COLUMNS)
-    said = rf"cannot read line {cut} of {out} \(not the {fields} fields of its header\); run `python -m app sweep --fresh`"
+    said = rf"cannot read line {cut} of {out} \(not the {fields} fields of its header\); run `python -m headstart sweep --fresh`"
     with pytest.raises(sweep.SweepError, match=said):
         sweep.page_payload(out)
     with pytest.raises(sweep.SweepError, match=said):  # a resumed sweep neither mixes it in nor wipes it

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import PROJECT_DIR, Settings
+from headstart.settings import PROJECT_DIR, Settings
 from tests.conftest import free_port, tiny_env, wait_until_up
 
 
@@ -28,7 +28,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_installed_package_is_used_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    where = "import app, app.settings as s; print(app.__file__, s.STATIC_DIR, s.Settings().sweep_csv)"
+    where = "import headstart, headstart.settings as s; print(headstart.__file__, s.STATIC_DIR, s.Settings().sweep_csv)"
     out = subprocess.run(
         [sys.executable, "-c", where],
         env={**os.environ, "PYTHONPATH": str(installed)},

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, WebSocketRoute, expect, sync_playwright
 
-from app.settings import PROJECT_DIR, Settings
+from headstart.settings import PROJECT_DIR, Settings
 from tests.conftest import free_port, serving
 
 pytestmark = pytest.mark.browser

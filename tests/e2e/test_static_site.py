@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from app import bake
-from app.settings import Settings
+from headstart.settings import Settings
+from headstart.site import bake
 from tests.conftest import free_port
 from tests.e2e.test_page import browser, course_page, shot
 

@@ -1,0 +1,1 @@
+"""The race's vocabulary: its configuration, fields, events, strategies, sources and wire messages; no torch."""

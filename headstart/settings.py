@@ -1,0 +1,291 @@
+"""One source of truth for limits, defaults, paths and the device.
+
+Every number a user can change has its default and its range here; the CLI, the
+API's validation and the page's sliders (via ``GET /api/config``) all read them.
+Environment variables prefixed ``HEADSTART_`` override any field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Bumped whenever the engine's numbers change with no setting changing (an optimizer
+# implementation, a schedule's shape), so stored races of the old recipe are not replayed.
+ENGINE_RECIPE = 3  # 3: the CPU trains channels_last from width 16 up
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+# An installed wheel carries the page and the shipped sweep inside the package (pyproject.toml
+# maps them there); a checkout keeps them at the top of the repository.
+INSTALLED = (PACKAGE_DIR / "_static").is_dir()
+STATIC_DIR = PACKAGE_DIR / "_static" if INSTALLED else PROJECT_DIR / "static"
+TEMPLATES_DIR = PACKAGE_DIR / "_templates" if INSTALLED else PROJECT_DIR / "templates"
+SWEEP_DIR = PACKAGE_DIR / "_sweep" if INSTALLED else PROJECT_DIR / "docs" / "sweep"
+# Races are kept beside the checkout, or, installed, where the user's data goes.
+DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "headstart"
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+Number = TypeVar("Number", int, float)
+
+
+class Range(BaseModel, Generic[Number]):
+    """A user-adjustable number: its allowed range and its default."""
+
+    min: Number
+    max: Number
+    default: Number
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range[Number]:
+        if not self.min <= self.default <= self.max:
+            raise ValueError(f"need min <= default <= max, got {self.min}, {self.default}, {self.max}")
+        return self
+
+
+IntRange = Range[int]
+FloatRange = Range[float]
+
+
+class Choice(BaseModel):
+    """A user-chosen option: its default (the options are the field's own type)."""
+
+    default: str
+
+
+class Choices(BaseModel):
+    """Several options chosen at once: the default set (the options are the field's own type)."""
+
+    default: tuple[str, ...]
+
+
+class Limits(BaseModel):
+    """Ranges and defaults of every race parameter a user can set."""
+
+    # Locked body units for fine-tune; 5 would be the frozen strategy, so stage 4 always trains.
+    frozen: IntRange = IntRange(min=0, max=4, default=2)
+    # Target training images; the minimum keeps at least 5 images per target class.
+    n: IntRange = IntRange(min=25, max=5000, default=200)
+    epochs: IntRange = IntRange(min=1, max=50, default=10)
+    seed: IntRange = IntRange(min=0, max=2**31 - 1, default=0)
+    # AdamW learning rates: scratch trains everything from random init; the new head of
+    # frozen and fine-tune trains at lr_head; fine-tune's unlocked body units at
+    # lr_head * body_lr_ratio (discriminative learning rates, as in fastai).
+    lr_scratch: FloatRange = FloatRange(min=1e-5, max=1e-1, default=2e-3)
+    lr_head: FloatRange = FloatRange(min=1e-5, max=1e-1, default=1e-2)
+    body_lr_ratio: FloatRange = FloatRange(min=0.01, max=1.0, default=0.1)
+    # What frozen's and fine-tune's body was pretrained on (headstart/race/sources.py).
+    source: Choice = Choice(default="near")
+    # A penalty that pulls fine-tune's trained body units back toward the pretrained weights
+    # (none, L2-SP or EWC), and its strength, α or λ, on one scale (headstart/training/regularisers.py).
+    keep: Choice = Choice(default="none")
+    keep_strength: FloatRange = FloatRange(min=1e-3, max=1e2, default=0.03)
+    # Lanes a race adds beside the three (gradual unfreezing, LoRA; headstart/training/lanes.py): none by
+    # default. LoRA's rank: the width of each body convolution's low-rank update.
+    extra: Choices = Choices(default=())
+    lora_rank: IntRange = IntRange(min=1, max=16, default=4)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read once from the environment (``HEADSTART_*``)."""
+
+    # Partial updates, so HEADSTART_LIMITS__N__MAX=2000 changes one bound and keeps the rest.
+    model_config = SettingsConfigDict(
+        env_prefix="HEADSTART_", env_nested_delimiter="__", nested_model_default_partial_update=True
+    )
+
+    # --- data ---
+    # A folder holding the four Fashion-MNIST IDX files (gzip or raw); searched first.
+    data_dir: Path | None = None
+    # Where Debian's dataset-fashion-mnist package puts the files; searched second.
+    system_data_dir: Path = Path("/usr/share/datasets/fashion-mnist")
+    # Opt-in: fetch the data with torchvision's downloader into download_dir.
+    allow_download: bool = False
+    download_dir: Path = Path.home() / ".cache" / "headstart"
+    # The pretraining (source) task; the other five classes are the target task.
+    # Tops and footwear appear on both sides, so the source teaches shapes that transfer.
+    source_classes: tuple[int, ...] = (0, 1, 4, 5, 8)
+    # Fixed, seeded, class-balanced subset of the official test set's target images.
+    test_size: int = Field(default=1000, ge=5)
+    # Fixed, seeded, class-balanced subset of the source classes' test images, on which each
+    # epoch measures what a strategy's body still knows of the source task (``source_acc``).
+    source_test_size: int = Field(default=1000, ge=5)
+    data_seed: int = 0
+
+    # --- model ---
+    # Channels of stage 1; stages 2-4 double it. 16 keeps a CPU race in seconds.
+    width: int = Field(default=16, ge=4, le=128)
+    blocks_per_stage: int = Field(default=1, ge=1, le=4)
+    checkpoint: Path = PACKAGE_DIR / "weights" / "fmnist-source.safetensors"
+
+    # --- training ---
+    limits: Limits = Limits()
+    batch_size: int = Field(default=64, ge=1)
+    # Frozen trains only a head on cached features, where a step costs next to nothing, so
+    # it takes smaller batches: more steps per epoch, as one would train a linear probe.
+    frozen_batch_size: int = Field(default=32, ge=1)
+    # Batch for evaluation and for the locked units' pass. It changes no result beyond float
+    # rounding, so it is not part of the recipe. 250 keeps a batch's activations in the CPU's
+    # cache where the whole test set at once spills out (docs/performance.md).
+    eval_batch_size: int = Field(default=250, ge=1)
+    weight_decay: float = Field(default=1e-4, ge=0.0)
+    # Fine-tune's rates ramp up linearly over its first warmup_epochs (at most half the run):
+    # the new head's random first gradients would otherwise tear at the pretrained units it
+    # unlocks. Frozen has nothing to protect and scratch nothing pretrained: no warm-up.
+    warmup_epochs: float = Field(default=2.0, ge=0.0)
+    # Every strategy's rates then decay along a cosine to zero by the last step, so the final
+    # accuracy reflects what was learned, not where the last noisy step happened to land.
+    cosine_decay: bool = True
+    # Train the layers after the locked ones on features computed once per race: exact,
+    # because locked units never change and no augmentation is applied.
+    cache_features: bool = True
+    # Those features are kept across races (keyed by checkpoint, units and image set) up to
+    # this many MiB, least recently used evicted first; 0 keeps none, recomputing every prefix.
+    feature_cache_mb: int = Field(default=256, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # On a GPU, replay each training and evaluation step from a CUDA graph once its batch
+    # shape has run twice: a race's small steps are otherwise bound by launching their kernels.
+    cuda_graphs: bool = True
+    # CPU threads for training; 0 lets torch decide.
+    threads: int = Field(default=0, ge=0)
+
+    # --- server ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Training workers, so races training at once: HEADSTART_WORKERS (or, as before,
+    # HEADSTART_MAX_CONCURRENT_RACES). One on a CPU finishes each race soonest.
+    max_concurrent_races: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("HEADSTART_WORKERS", "HEADSTART_MAX_CONCURRENT_RACES", "max_concurrent_races"),
+    )
+    # Where the workers train: processes on this machine, or actors on a Ray cluster
+    # (headstart/workers/ray_actors.py): its address ("auto", "ray://host:10001"), or none to start one here
+    # with ray_cpus CPUs (all of them when unset); each worker asks for this share of a GPU
+    # where the cluster has GPUs.
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_cpus: int | None = Field(default=None, ge=1)
+    ray_gpus_per_worker: float = Field(default=0.25, gt=0.0, le=1.0)
+    # A training worker that dies before it is ready this many times in a row is not started
+    # again: the cause is not chance (a crashing library, memory too small), and restarting
+    # it for ever would only keep a core busy. The server says why it cannot train.
+    worker_start_tries: int = Field(default=3, ge=1)
+    max_queue: int = Field(default=32, ge=1)
+    max_races_per_client: int = Field(default=1, ge=1)
+    max_connections: int = Field(default=200, ge=1)
+    # The largest websocket message a client may send, checked by the transport before it is read.
+    max_message_bytes: int = Field(default=8192, ge=256)
+    # Per client address: a class behind one school router shares an address, so these leave room
+    # for a class, while one client can no longer take what every other needs.
+    max_connections_per_address: int = Field(default=60, ge=1)
+    # Races queued or training that one address started (joining a race or a replay takes no slot).
+    max_races_per_address: int = Field(default=6, ge=1)
+    broadcasts_per_address_per_minute: int = Field(default=6, ge=1)
+    # Class codes a client may try per minute (a mistyped code costs one; the page's own look-ups too).
+    code_guesses_per_address_per_minute: int = Field(default=20, ge=1)
+    # Messages one connection may send per 10 s; past it they are refused, not read.
+    messages_per_connection_per_10s: int = Field(default=40, ge=1)
+    # Races one connection follows at once (a page follows one).
+    max_watched_per_connection: int = Field(default=8, ge=1)
+    # Messages waiting to go out to one connection; a client reading slower than that is closed.
+    max_outbox_messages: int = Field(default=2000, ge=10)
+    # A request whose headers have not all arrived this long after its first byte is dropped.
+    header_timeout_s: float = Field(default=10.0, gt=0.0)
+    # Behind a reverse proxy: the header naming the client's address, trusted only from these peers.
+    trusted_proxy_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Host names this server answers to besides IP addresses, localhost and the class address
+    # (guards against DNS rebinding); "*" answers to any.
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins whose pages may open the websocket besides the server's own (cross-site hijacking).
+    allowed_origins: tuple[str, ...] = ()
+    # A race whose viewers have all gone is cancelled after this many seconds: long enough
+    # for a page to reconnect and re-attach, short enough not to train for nobody.
+    orphan_grace_s: float = Field(default=10.0, ge=0.0)
+    # A class code nothing was broadcast under for this long is freed, at start-up, for another teacher.
+    class_code_days: float = Field(default=7.0, gt=0.0)
+    # Pause between the events of a replayed race, so a cached result still visibly races.
+    replay_interval_s: float = Field(default=0.05, ge=0.0)
+    # The address students open (host or host:port), shown with a class code when the page is
+    # opened at 127.0.0.1. Unset, it is worked out from --host: this machine's network address
+    # when serving on 0.0.0.0. Set it behind a proxy or in a container, whose own address
+    # students cannot reach.
+    class_address: str | None = None
+    # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any page, one opened
+    # from disk (file://) too.
+    frame_ancestors: str = "*"
+    database: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "headstart.sqlite3"
+    # The shipped sweep (`python -m headstart sweep`): its CSV feeds the page's "head start" panel.
+    sweep_csv: Path = SWEEP_DIR / "sweep.csv"
+    # The trade-off between target and source accuracy (``sweep --keep``), drawn on the page too.
+    keep_sweep_csv: Path = SWEEP_DIR / "keep.csv"
+    # Accuracy against locked units for every source (``sweep --by frozen``), drawn on the page too.
+    depth_sweep_csv: Path = SWEEP_DIR / "depth.csv"
+    # Final accuracy against trainable parameters for every lane (``sweep --lanes``), drawn on the page too.
+    lanes_sweep_csv: Path = SWEEP_DIR / "lanes.csv"
+
+    def recipe(self) -> dict[str, Any]:
+        """Everything but a race's own configuration that decides its numbers."""
+        return {
+            "engine_recipe": ENGINE_RECIPE,
+            "width": self.width,
+            "blocks_per_stage": self.blocks_per_stage,
+            "source_classes": list(self.source_classes),
+            "test_size": self.test_size,
+            "data_seed": self.data_seed,
+            "batch_size": self.batch_size,
+            "frozen_batch_size": self.frozen_batch_size,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "cosine_decay": self.cosine_decay,
+        }
+
+    def recipe_fingerprint(self, checkpoint_sha256: str) -> str:
+        """A short hash of the recipe and the checkpoint: part of a stored race's key."""
+        text = json.dumps({**self.recipe(), "checkpoint_sha256": checkpoint_sha256}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def target_classes(self) -> tuple[int, ...]:
+        return tuple(c for c in range(10) if c not in self.source_classes)
+
+    @model_validator(mode="after")
+    def _valid_split(self) -> Settings:
+        if len(set(self.source_classes)) != 5 or not all(0 <= c <= 9 for c in self.source_classes):
+            raise ValueError(f"source_classes must be 5 distinct classes in 0..9, got {self.source_classes}")
+        return self
+
+
+class SettingsError(ValueError):
+    """The environment set something outside what a setting allows: says which variable, and why."""
+
+
+def _describe(exc: ValidationError) -> str:
+    prefix = Settings.model_config["env_prefix"]
+    lines = []
+    for err in exc.errors():
+        name = prefix + "__".join(str(part) for part in err["loc"]).upper()
+        given = f" (got {err['input']!r})" if err.get("type") != "missing" and not isinstance(err.get("input"), dict) else ""
+        lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}{given}")
+    return "invalid setting" + ("s" if len(lines) > 1 else "") + ": " + "; ".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

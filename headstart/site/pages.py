@@ -1,0 +1,71 @@
+"""A bake as a static site: the page, its modules and the recorded races, for any static host.
+
+The same templates and modules the live server serves, rendered with ``recorded`` set: the
+page then reads its configuration and its panels from files beside it (``api/*.json``) and
+replays races from ``races/`` instead of opening a websocket. Each field of its configuration
+lists the values the bake recorded, so its controls offer only races it can replay. Nothing is
+fetched from another origin, and no server is needed beyond one that serves files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from headstart.lessons import adapters, depth, keeping, sweep
+from headstart.race import sources
+from headstart.serving.app import page_config, page_templates, races_csv
+from headstart.settings import STATIC_DIR, Settings
+
+PAGES = ("index.html", "embed.html")
+
+
+def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device: str) -> None:
+    """Write the site around a bake's races in ``out``: pages, modules, configuration, panels, CSVs."""
+    templates = page_templates().env
+    for name in PAGES:
+        (out / name).write_text(templates.get_template(name).render(recorded=True))
+    shutil.copytree(STATIC_DIR, out / "static", dirs_exist_ok=True)
+    api = out / "api"
+    api.mkdir(exist_ok=True)
+    _dump(api / "config.json", config(settings, races, device))
+    for name, payload, csv_path in _panels(settings):
+        found = payload(csv_path)
+        if found is not None:  # a sweep not shipped: its panel stays hidden, as on a live server
+            _dump(api / f"{name}.json", found)
+    for race in races:
+        (out / "races" / f"{race['race_id']}.csv").write_text(races_csv(race))
+
+
+def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> dict[str, Any]:
+    """The live page's configuration, with what was recorded: each field's values and each race."""
+    found = page_config(settings, settings.limits, device)
+    for field in found["fields"]:  # a set-valued field's values are lists: told apart by their JSON
+        values = {json.dumps(race["config"][field["name"]]): race["config"][field["name"]] for race in races}
+        field["recorded"] = sorted(values.values())
+    days = sorted(time.strftime("%Y-%m-%d", time.gmtime(race["created"])) for race in races)
+    found["recorded"] = {
+        "device": device,
+        "dates": sorted({days[0], days[-1]}) if days else [],
+        "races": [{"id": race["race_id"], "config": race["config"]} for race in races],
+    }
+    return found
+
+
+def _panels(settings: Settings) -> list[tuple[str, Callable[[Path], dict[str, Any] | None], Path]]:
+    """Each shipped sweep the page's panels draw: its file's name, how it is read, where from."""
+    by_source = [(f"sweep-{s}", sweep.page_payload, sources.checkpoint_path(settings.sweep_csv, s)) for s in sources.SOURCES]
+    return [
+        *by_source,
+        ("sweep-keep", keeping.page_payload, settings.keep_sweep_csv),
+        ("sweep-depth", depth.page_payload, settings.depth_sweep_csv),
+        ("sweep-lanes", adapters.page_payload, settings.lanes_sweep_csv),
+    ]
+
+
+def _dump(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, separators=(",", ":")))

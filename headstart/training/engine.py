@@ -1,0 +1,564 @@
+"""The race: one configuration trained three ways, side by side, with real training.
+
+* scratch  – random init, everything trains at ``lr_scratch``.
+* frozen   – pretrained body, all five body units locked; a new head trains at ``lr_head``.
+* finetune – pretrained body, the first k units locked; the rest trains at
+  ``lr_head * body_lr_ratio`` and the new head at ``lr_head``, after a warm-up.
+
+Every rate follows a per-step schedule (``lr_schedule``): fine-tune's linear warm-up,
+then a cosine decay to zero for all three.
+
+The three progress in turns, an epoch each, so none waits for another to finish, and
+each strategy's clock counts only its own compute. Locked units never change, so
+their outputs are computed once per race and the trainable layers learn from those
+cached features: exact, and what makes frozen nearly free. A strategy whose locked
+outputs were shared or kept is still charged what they cost to compute.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headstart.race import sources
+from headstart.race.architecture import describe_units
+from headstart.race.events import Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
+from headstart.race.sources import Source
+from headstart.race.strategies import raced
+from headstart.settings import FASHION_CLASSES, Settings
+from headstart.training import checkpoint, cuda_graphs, data, devices, lanes, models, regularisers
+from headstart.training.feature_cache import FeatureCache, Features
+
+
+class RaceCancelled(Exception):
+    """Raised between batches when the race's viewers have gone or asked it to stop."""
+
+
+@dataclass
+class Pretrained:
+    """One source's pretrained body, and what measuring and keeping its source task needs."""
+
+    card: checkpoint.Card
+    state: dict[str, torch.Tensor]  # the checkpoint: body and source head
+    head: models.Head  # the checkpoint's own head for the source classes, in eval mode
+    probe: data.Split | None  # its source task's probe images, for ``source_acc``; None with no task to measure
+    fisher: dict[str, torch.Tensor] | None  # the source task's Fisher, scaled to mean 1, for EWC
+
+    @property
+    def body(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state.items() if not k.startswith("head.")}
+
+    @classmethod
+    def load(cls, settings: Settings, dataset: data.FashionMNIST, source: Source, device: torch.device) -> Pretrained:
+        path = sources.checkpoint_path(settings.checkpoint, source)
+        try:
+            card, state = checkpoint.load(path, settings.width, settings.blocks_per_stage, settings.source_classes)
+        except checkpoint.CheckpointError as exc:
+            if source == sources.DEFAULT:
+                raise
+            raise checkpoint.CheckpointError(
+                f"{exc} (source {source!r}: `python -m headstart pretrain --source {source}`)"
+            ) from exc
+        classes, features = state["head.1.weight"].shape  # the checkpoint's own source head
+        head = models.Head(features, classes)
+        head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        probe = data.source_probe(dataset, settings, source).to(device) if sources.SOURCES[source].has_task else None
+        fisher = None
+        if card.fisher_sha256 is not None:
+            fisher = regularisers.normalised(checkpoint.load_fisher(path, card))
+        return cls(card, state, head.to(device).eval(), probe, fisher)
+
+
+@dataclass
+class Resources:
+    """What every race of a worker shares: the dataset, the pretrained bodies, the device."""
+
+    settings: Settings
+    dataset: data.FashionMNIST
+    device: torch.device
+    test: data.Split
+    cache: FeatureCache
+    layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
+    _bodies: dict[Source, Pretrained] = field(default_factory=dict)
+    _train: dict[int, data.Split] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Resources:
+        dataset = data.load(settings)
+        device = devices.pick_device(settings.device)
+        test = data.target_test(dataset, settings).to(device)
+        layout = devices.memory_format(device, settings.width)
+        cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
+        res = cls(settings, dataset, device, test, cache, layout)
+        res.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
+        return res
+
+    def pretrained(self, source: Source) -> Pretrained:
+        """A source's body, loaded the first time a race asks for it, then kept."""
+        if source not in self._bodies:
+            self._bodies[source] = Pretrained.load(self.settings, self.dataset, source, self.device)
+        return self._bodies[source]
+
+    @property
+    def card(self) -> checkpoint.Card:
+        """The default source's card: the recipe's fingerprint names it."""
+        return self.pretrained(sources.DEFAULT).card
+
+    def train_split(self, n: int) -> data.Split:
+        if n not in self._train:
+            if len(self._train) >= 8:
+                self._train.pop(next(iter(self._train)))
+            self._train[n] = data.target_train(self.dataset, self.settings, n).to(self.device)
+        return self._train[n]
+
+
+@dataclass
+class Trainer:
+    """One strategy's state during a race."""
+
+    name: Strategy
+    model: models.ResNet
+    locked: int
+    batch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    trainable: nn.Module  # the layers that see train_x: everything after the cached prefix
+    penalty: regularisers.Penalty | None = None  # added to the loss: fine-tune's pull toward the source
+    # A training step on one batch, and the evaluation of one: eager, or replayed from CUDA graphs.
+    step: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
+    count_correct: Callable[[torch.Tensor, torch.Tensor], None] = field(init=False)
+    # The epoch's sums, kept on the device and added to in place (a graph replays the
+    # additions on the very tensors it captured), so no batch waits for the host.
+    loss_sum: torch.Tensor = field(init=False)
+    correct: torch.Tensor = field(init=False)
+    test_correct: torch.Tensor = field(init=False)
+    train_x: torch.Tensor = field(init=False)
+    test_x: torch.Tensor = field(init=False)
+    source_x: torch.Tensor = field(init=False)  # the source probe images, through the cached prefix
+    pretrained: Pretrained | None = None  # where its body came from; None for scratch
+    source_from: int = 0  # the body unit source_x enters at
+    source_acc: float | None = None
+    compute_s: float = 0.0
+    reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
+    best_acc: float = 0.0
+    last_acc: float = 0.0
+
+    def __post_init__(self) -> None:
+        device = next(self.model.parameters()).device
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.test_correct = torch.zeros((), device=device, dtype=torch.long)
+        self.bind(graphed=False)
+
+    def bind(self, graphed: bool) -> None:
+        """Its step and evaluation, over its trainable layers as they now are: eager, or
+        replayed from CUDA graphs (captured afresh when gradual unlocks a unit).
+
+        Bound to the parts, not to the trainer: a cycle through it would keep a race's
+        graphs, and the GPU memory they hold, until the garbage collector came by.
+        """
+        step = functools.partial(_train_step, self.trainable, self.optimizer, self.penalty, self.loss_sum, self.correct)
+        count = functools.partial(_count_correct, self.trainable, self.test_correct)
+        self.step, self.count_correct = (cuda_graphs.Replayed(step), cuda_graphs.Replayed(count)) if graphed else (step, count)
+
+
+def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
+    """A fresh model for one strategy, and how many body units its kept prefix holds: the
+    locked units its trainable layers start after (none for LoRA, whose locked units all learn
+    an update).
+
+    Seeding before construction gives every strategy the same new head.
+    """
+    s = res.settings
+    torch.manual_seed(config.seed)
+    model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
+    body = len(models.UNITS)
+    locked = {"scratch": 0, "frozen": body, "finetune": config.frozen, "gradual": lanes.gradual_locked(1), "lora": body}[name]
+    if name != "scratch":
+        model.load_state_dict(res.pretrained(config.source).body, strict=False)
+    model.lock(locked)
+    model = model.to(res.device, memory_format=res.layout)  # type: ignore[call-overload]  # torch's stubs omit this overload
+    if name == "lora":
+        for _, unit in model.units():
+            lanes.attach_lora(unit, config.lora_rank)
+        return model, 0
+    return model, locked
+
+
+def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimizer groups: discriminative learning rates are groups, not special cases.
+
+    A regulariser replaces the body's decay toward zero with its pull toward the pretrained
+    weights, as L2-SP does; the new head keeps its plain weight decay.
+    """
+    if name == "scratch":
+        return [{"params": list(model.parameters()), "lr": config.lr_scratch, "weight_decay": weight_decay}]
+    groups = [{"params": list(model.head.parameters()), "lr": config.lr_head, "weight_decay": weight_decay}]
+    if name == "lora":  # the updates learn at the head's rate: they start at zero, with nothing to spare
+        updates = [p for m in model.modules() if isinstance(m, lanes.LoRAConv2d) for p in (m.lora_a, m.lora_b)]
+        return [*groups, {"params": updates, "lr": config.lr_head, "weight_decay": weight_decay}]
+    if name == "gradual":  # every unit in from the start, at its own rate; a locked one has no gradient to step on
+        body_rate = config.lr_head * config.body_lr_ratio
+        for unit_name, unit in model.units():
+            rate = lanes.gradual_rate(unit_name, body_rate)
+            groups.append({"params": list(unit.parameters()), "lr": rate, "weight_decay": weight_decay})
+        return groups
+    body = [p for _, unit in model.units() for p in unit.parameters() if p.requires_grad]
+    if body:
+        decay = weight_decay if config.keep == "none" else 0.0
+        groups.append({"params": body, "lr": config.lr_head * config.body_lr_ratio, "weight_decay": decay})
+    return groups
+
+
+def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, res: Resources) -> regularisers.Penalty | None:
+    """Fine-tune's pull back toward the pretrained body, when the race asks for one."""
+    if name != "finetune" or config.keep == "none":
+        return None
+    pretrained = res.pretrained(config.source)
+    if config.keep == "l2sp":
+        return regularisers.pull(model, pretrained.body, config.keep_strength)
+    if pretrained.fisher is None:
+        raise checkpoint.CheckpointError(
+            f"{sources.checkpoint_path(res.settings.checkpoint, config.source)}: no source-task Fisher beside it, "
+            f"which EWC needs; run `python -m headstart pretrain --fisher-only --source {config.source}`"
+        )
+    return regularisers.pull(model, pretrained.body, config.keep_strength, pretrained.fisher)
+
+
+def batch_size(name: Strategy, settings: Settings) -> int:
+    return settings.frozen_batch_size if name == "frozen" else settings.batch_size
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    return math.ceil(n / batch)
+
+
+def lr_schedule(
+    name: Strategy, optimizer: torch.optim.Optimizer, epochs: int, steps: int, settings: Settings
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step factors on every group's rate: fine-tune's warm-up, then a cosine to zero."""
+    total = epochs * steps
+    warm = min(total // 2, math.ceil(settings.warmup_epochs * steps)) if name == "finetune" else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        if not settings.cosine_decay:
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
+    trainable = [name for name, _ in model.units() if name not in model.locked] + ["head"]
+    return StrategyPlan(
+        trainable_units=trainable,
+        batch_size=batch,
+        trainable_params=models.count_params(model, trainable_only=True),
+        total_params=models.count_params(model),
+    )
+
+
+def _locked_outputs(
+    model: models.ResNet, locked: int, train: data.Split, res: Resources, card: checkpoint.Card
+) -> tuple[Features, Features]:
+    """The first ``locked`` units' outputs on the training and test images, kept or computed."""
+
+    def features(images: str, x: torch.Tensor) -> Features:
+        return res.cache.features(card.sha256, locked, images, x, model.layers_between, res.settings.eval_batch_size)
+
+    return features(f"train:{len(train)}", train.x), features("test", res.test.x)
+
+
+def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
+    """Point the trainer at its inputs: the locked units' outputs, or the images themselves.
+
+    Returns what those outputs cost to compute from the images: the strategy's own cost,
+    whether it ran them now, continued a shallower strategy's, or found them kept.
+    """
+    if not res.settings.cache_features:
+        t.train_x, t.test_x, t.source_from = train.x, res.test.x, 0
+        if t.pretrained is not None and t.pretrained.probe is not None:
+            t.source_x = t.pretrained.probe.x
+        return 0.0
+    if t.pretrained is None:  # scratch: nothing locked, nothing kept; its images as they are
+        t.train_x, t.test_x = train.x, res.test.x
+        return 0.0
+    on_train, on_test = _locked_outputs(t.model, t.locked, train, res, t.pretrained.card)
+    t.train_x, t.test_x = on_train.x, on_test.x
+    return on_train.seconds + on_test.seconds
+
+
+def _unlock(t: Trainer, locked: int, train: data.Split, res: Resources, graphed: bool, measure_source: bool) -> float:
+    """Gradual's next unit unlocked: its kept prefix one unit shorter, its step bound anew.
+
+    Returns what the shorter prefix's outputs cost (kept, continued or computed), the
+    seconds its clock is charged, untimed work (the source probe's prefix) aside.
+    """
+    t0 = time.perf_counter()
+    t.model.lock(locked)
+    t.locked = locked
+    t.trainable = t.model.layers_from(locked) if res.settings.cache_features else t.model
+    cost = _prepare(t, train, res)
+    t.bind(graphed)
+    devices.sync(res.device)
+    spent = time.perf_counter() - t0
+    if measure_source:
+        _prepare_source(t, res)
+    return max(spent, cost)
+
+
+def _prepare_source(t: Trainer, res: Resources) -> None:
+    """The locked units' outputs on the source probe images, kept like the others; untimed."""
+    if t.pretrained is None or t.pretrained.probe is None or not res.settings.cache_features:
+        return
+    t.source_x, t.source_from = _source_outputs(t.model, t.locked, res, t.pretrained).x, t.locked
+
+
+def _source_outputs(model: models.ResNet, locked: int, res: Resources, pretrained: Pretrained) -> Features:
+    """The first ``locked`` units' outputs on the source probe images, kept or computed."""
+    assert pretrained.probe is not None
+    x, batch = pretrained.probe.x, res.settings.eval_batch_size
+    return res.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
+
+
+@torch.inference_mode()
+def _source_accuracy(t: Trainer, res: Resources) -> float | None:
+    """What the strategy's body, as it stands, still knows of the source task: its accuracy
+    with the checkpoint's own source head on the source probe images.
+
+    1) Scratch has no source head, and a body pretrained on noise no task to measure: None.
+    2) Frozen's body never moves: measured once, then the same every epoch.
+    3) Fine-tune's unlocked units run in eval mode (BatchNorm's running statistics), as the
+       target evaluation does; nothing about the model changes.
+    """
+    if t.pretrained is None or t.pretrained.probe is None:
+        return None
+    if t.name == "frozen" and t.source_acc is not None:
+        return t.source_acc
+    body = t.model.layers_between(t.source_from, len(models.UNITS)).eval()
+    probe, head = t.pretrained.probe, t.pretrained.head
+    batch, correct = res.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=res.device)
+    for xs, ys in zip(t.source_x.split(batch), probe.y.split(batch), strict=True):
+        xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+        correct += (head(body(xs)).argmax(1) == ys).sum()
+    return correct.item() / len(probe)
+
+
+def _train_step(
+    trainable: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    penalty: regularisers.Penalty | None,
+    loss_sum: torch.Tensor,
+    correct: torch.Tensor,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+) -> None:
+    logits = trainable(xb)
+    loss = F.cross_entropy(logits, yb)  # what train_loss reports: the task's loss, comparable across strategies
+    optimizer.zero_grad(set_to_none=True)
+    (loss if penalty is None else loss + penalty()).backward()
+    optimizer.step()
+    loss_sum.add_(loss.detach() * len(yb))
+    correct.add_((logits.argmax(1) == yb).sum())
+
+
+def _count_correct(trainable: nn.Module, correct: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> None:
+    xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+    correct.add_((trainable(xs).argmax(1) == ys).sum())
+
+
+def _train_epoch(t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]) -> None:
+    """One pass over the data, summing loss and correct predictions into the trainer's sums.
+
+    Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on,
+    and walking the whole model twice an epoch cost frozen a fifth of its head's time.
+    """
+    t.trainable.train()
+    t.model.head.restart_statistics()
+    n = len(y)
+    order = torch.randperm(n, generator=gen).to(y.device)
+    # Shuffled once per epoch, so each batch is a view rather than a gather of its own.
+    xs, ys = t.train_x[order], y[order]
+    t.loss_sum.zero_()
+    t.correct.zero_()
+    # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
+    steps = steps_per_epoch(n, batch)
+    for xb, yb in zip(xs.tensor_split(steps), ys.tensor_split(steps), strict=True):
+        if should_stop():
+            raise RaceCancelled
+        t.step(xb, yb)
+        t.scheduler.step()
+
+
+def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> None:
+    """Count correct test predictions into the trainer's ``test_correct``, on the device.
+
+    Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
+    cores). Where training must stay contiguous (see ``memory_format``), the trainable layers
+    switch format for evaluation only, outside inference mode so their parameters stay
+    ordinary tensors.
+    """
+    t.trainable.eval()
+    if layout != torch.channels_last:
+        t.trainable.to(memory_format=torch.channels_last)
+    t.test_correct.zero_()
+    with torch.inference_mode():
+        for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
+            t.count_correct(xs, ys)
+    if layout != torch.channels_last:
+        t.trainable.to(memory_format=layout)
+
+
+def run_race(
+    config: RaceConfig, res: Resources, should_stop: Callable[[], bool] = lambda: False, measure_source: bool = True
+) -> Iterator[RaceEvent]:
+    """Train the three strategies on ``config``, yielding plan, epoch… and done events.
+
+    ``measure_source=False`` leaves out the source-task measurement (``source_acc`` None):
+    the benchmark counts the race's own arithmetic without it."""
+    s = res.settings
+    wall0 = time.perf_counter()
+    train, test = res.train_split(config.n), res.test
+    res.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
+    trainers: list[Trainer] = []
+    graphed = res.device.type == "cuda" and s.cuda_graphs
+    for name in raced(config.extra):
+        t0 = time.perf_counter()
+        model, locked = build_model(name, config, res)
+        # LoRA's locked units sit among its trainable layers: the whole model, whose train()
+        # keeps their BatchNorm statistics as pretrained.
+        trainable = model.layers_from(locked) if s.cache_features and name != "lora" else model
+        groups = param_groups(name, model, config, s.weight_decay)
+        if graphed:
+            # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
+            for group in groups:
+                group["lr"] = torch.tensor(group["lr"], device=res.device)
+        opt = torch.optim.AdamW(groups, fused=True, capturable=graphed)
+        batch = batch_size(name, s)
+        sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
+        t = Trainer(name, model, locked, batch, opt, sched, trainable, keep_penalty(name, model, config, res))
+        t.pretrained = None if name == "scratch" else res.pretrained(config.source)
+        t.bind(graphed)
+        t.compute_s = time.perf_counter() - t0
+        trainers.append(t)
+
+    # What trains never changes during a race: counted once, reported with every epoch.
+    plans = {t.name: strategy_plan(t.model, t.batch) for t in trainers}
+    yield Plan(
+        config=config,
+        device=devices.describe_device(res.device),
+        units=describe_units(s),
+        strategies=plans,
+        train_size=len(train),
+        test_size=len(test),
+        classes=[FASHION_CLASSES[c] for c in s.target_classes],
+    )
+
+    # Shallowest first, so a deeper prefix continues from a shallower one's features. Each
+    # is charged its whole locked pass, so its clock is its own cost, whatever ran before.
+    for t in sorted(trainers, key=lambda t: t.locked):
+        t0 = time.perf_counter()
+        cost = _prepare(t, train, res)
+        devices.sync(res.device)
+        spent = time.perf_counter() - t0
+        t.compute_s += max(spent, cost)
+        t.reused_s = max(0.0, cost - spent)
+        if measure_source:
+            _prepare_source(t, res)
+    # The same shuffling for every strategy: they see the same batches in the same order.
+    gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
+    source_s = 0.0
+
+    for epoch in range(1, config.epochs + 1):
+        finished: list[Epoch] = []
+        for t in trainers:
+            if t.name == "gradual" and lanes.gradual_locked(epoch) != t.locked:
+                t.compute_s += _unlock(t, lanes.gradual_locked(epoch), train, res, graphed, measure_source)
+            t0 = time.perf_counter()
+            try:
+                _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
+            except RaceCancelled:
+                # What the round finished is real training: a cancelled race keeps it.
+                yield from finished
+                raise
+            devices.sync(res.device)
+            train_s = time.perf_counter() - t0
+            _evaluate(t, test.y, s.eval_batch_size, res.layout)
+            # One host sync per strategy per epoch, here, rather than one per batch.
+            loss_v, acc_v = t.loss_sum.item() / len(train), t.correct.item() / len(train)
+            test_v = t.test_correct.item() / len(test)
+            t.compute_s += time.perf_counter() - t0
+            t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
+            t1 = time.perf_counter()
+            t.source_acc = _source_accuracy(t, res) if measure_source else None  # measured after the clock stopped
+            source_s += time.perf_counter() - t1
+            plan = plans[t.name]
+            changing = t.name == "gradual"
+            finished.append(
+                Epoch(
+                    strategy=t.name,
+                    epoch=epoch,
+                    train_loss=loss_v,
+                    train_acc=acc_v,
+                    test_acc=test_v,
+                    trainable_params=models.count_params(t.model, trainable_only=True) if changing else plan.trainable_params,
+                    total_params=plan.total_params,
+                    compute_s=t.compute_s,
+                    images_per_s=len(train) / max(train_s, 1e-9),
+                    source_acc=t.source_acc,
+                    trainable_units=strategy_plan(t.model, t.batch).trainable_units if changing else None,
+                )
+            )
+        # Handed over a round at a time, so what viewers do with them (a browser redrawing its
+        # chart) lands on the next round's first and longest epoch, scratch's, rather than on
+        # frozen's few milliseconds: a browser on the same two CPU cores had tripled those.
+        yield from finished
+
+    yield Done(
+        summary={
+            t.name: StrategySummary(
+                final_test_acc=t.last_acc,
+                best_test_acc=t.best_acc,
+                compute_s=t.compute_s,
+                final_source_acc=t.source_acc,
+                reused_s=t.reused_s,
+            )
+            for t in trainers
+        },
+        wall_s=time.perf_counter() - wall0,
+        source_s=source_s,
+    )
+
+
+def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
+    """Pay a process's one-off costs untimed, then keep ``config``'s locked passes, timed warm.
+
+    1) One epoch of ``config`` runs untimed, so no strategy's clock pays for kernel choice,
+       the allocator growing or a GPU's context; its kept features are dropped, since they
+       remember those first-call prices.
+    2) The locked passes run again, warm, and are kept: a kept pass is charged to every later
+       race at the price it was computed at. (Measurements: docs/performance.md, "Warm-up".)
+    """
+    config = config or RaceConfig.validate_with({}, res.settings.limits)
+    for _ in run_race(config.model_copy(update={"epochs": 1}), res):
+        pass
+    res.cache.clear()
+    if not res.settings.cache_features:
+        return
+    train = res.train_split(config.n)
+    pretrained = res.pretrained(config.source)
+    for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
+        model, locked = build_model(name, config, res)
+        _locked_outputs(model, locked, train, res, pretrained.card)
+        if pretrained.probe is not None:
+            _source_outputs(model, locked, res, pretrained)

@@ -1,0 +1,1 @@
+"""Training workers behind one interface: processes on this machine, or Ray actors."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -71,11 +72,32 @@ class Choices(BaseModel):
     default: tuple[str, ...]
 
 
+# Race fields' former names, still read wherever a name is read (links, the CLI, environment
+# settings, stored races, sweep CSVs): "frozen" read as the number of locked units beside the
+# strategy called Frozen.
+FORMER_NAMES = {"frozen": "locked"}
+
+
+def renamed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with any former name replaced by today's. Where both are given, today's wins,
+    but for parts of a range: a setting's defaults come under today's name, and a former name
+    in the environment (``HEADSTART_LIMITS__FROZEN__MAX``) sets one part of them."""
+    out = {name: value for name, value in fields.items() if name not in FORMER_NAMES}
+    for former, value in fields.items():
+        name = FORMER_NAMES.get(former)
+        if name is None:
+            continue
+        both = isinstance(value, Mapping) and isinstance(out.get(name), Mapping)
+        out[name] = {**out[name], **value} if both else out.get(name, value)
+    return out
+
+
 class Limits(BaseModel):
     """Ranges and defaults of every race parameter a user can set."""
 
-    # Locked body units for fine-tune; 5 would be the frozen strategy, so stage 4 always trains.
-    frozen: IntRange = IntRange(min=0, max=4, default=2)
+    # Body units fine-tune locks, counted from the input; 5 would be the frozen strategy, so
+    # stage 4 always trains.
+    locked: IntRange = IntRange(min=0, max=4, default=2)
     # Target training images; the minimum keeps at least 5 images per target class.
     n: IntRange = IntRange(min=25, max=5000, default=200)
     epochs: IntRange = IntRange(min=1, max=50, default=10)
@@ -96,6 +118,11 @@ class Limits(BaseModel):
     # default. LoRA's rank: the width of each body convolution's low-rank update.
     extra: Choices = Choices(default=())
     lora_rank: IntRange = IntRange(min=1, max=16, default=4)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: object) -> object:
+        return renamed(data) if isinstance(data, Mapping) else data
 
 
 class Settings(BaseSettings):
@@ -232,7 +259,7 @@ class Settings(BaseSettings):
     sweep_csv: Path = SWEEP_DIR / "sweep.csv"
     # The trade-off between target and source accuracy (``sweep --keep``), drawn on the page too.
     keep_sweep_csv: Path = SWEEP_DIR / "keep.csv"
-    # Accuracy against locked units for every source (``sweep --by frozen``), drawn on the page too.
+    # Accuracy against locked units for every source (``sweep --by locked``), drawn on the page too.
     depth_sweep_csv: Path = SWEEP_DIR / "depth.csv"
     # Final accuracy against trainable parameters for every lane (``sweep --lanes``), drawn on the page too.
     lanes_sweep_csv: Path = SWEEP_DIR / "lanes.csv"

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Pending
 from contextlib import contextmanager
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import SetupError
+from headstart.settings import renamed
 
 log = logging.getLogger(__name__)
 
@@ -220,22 +221,34 @@ class Store:
 
 
 def _race(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "race_id": row["id"],
-        "status": "done",
-        "config": json.loads(row["config"]),
-        "device": row["device"],
-        "created": row["created"],
-        "finished": row["finished"],
-        "events": json.loads(row["events"]),
-    }
+    return today(
+        {
+            "race_id": row["id"],
+            "status": "done",
+            "config": json.loads(row["config"]),
+            "device": row["device"],
+            "created": row["created"],
+            "finished": row["finished"],
+            "events": json.loads(row["events"]),
+        }
+    )
+
+
+def today(race: Mapping[str, Any]) -> dict[str, Any]:
+    """A race as stored (or baked) before a field was renamed, with its configuration, and
+    every message's, under today's names."""
+
+    def config_renamed(message: dict[str, Any]) -> dict[str, Any]:
+        return message | {"config": renamed(message["config"])} if isinstance(message.get("config"), dict) else message
+
+    return config_renamed(dict(race)) | {"events": [config_renamed(event) for event in race.get("events", [])]}
 
 
 def _summary(row: sqlite3.Row) -> dict[str, Any]:
     done = json.loads(row["events"])[-1]
     return {
         "race_id": row["id"],
-        "config": json.loads(row["config"]),
+        "config": renamed(json.loads(row["config"])),
         "device": row["device"],
         "finished": row["finished"],
         "summary": done.get("summary"),

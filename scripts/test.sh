@@ -7,4 +7,5 @@ scripts/setup.sh test
 .venv/bin/ruff check headstart tests
 .venv/bin/ruff format --check headstart tests
 .venv/bin/mypy  # strict on headstart/ (pyproject.toml)
+.venv/bin/lint-imports  # the layers and forbidden imports (pyproject.toml, [tool.importlinter])
 exec .venv/bin/python -m pytest "$@"

@@ -27,7 +27,8 @@ def test_units_are_described_input_to_output_with_labels(tiny: Settings) -> None
 def test_the_web_server_never_imports_torch(tmp_path) -> None:
     """Torch belongs to the training worker: in the web process it would cost seconds and hundreds of MB."""
     code = (
-        "import sys; from headstart.serving.hub import Hub; from headstart.serving.app import create_app, public_config; "
+        "import sys; from headstart.serving.hub import Hub; from headstart.serving.app import create_app; "
+        "from headstart.serving.routers.status import public_config; "
         "from headstart.settings import get_settings; "
         "create_app(); public_config(get_settings(), Hub(get_settings())); "
         "sys.exit('torch' in sys.modules)"

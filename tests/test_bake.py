@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from headstart.race.events import Epoch, RaceConfig
-from headstart.serving.app import create_app, races_csv
+from headstart.race.export import races_csv
+from headstart.serving.app import create_app
 from headstart.settings import Settings
 from headstart.site import bake
 from headstart.store import Store
@@ -18,7 +19,7 @@ from headstart.training import engine
 from tests.conftest import tiny_env
 from tests.test_cli import run_cli
 
-GRID = bake.Grid(n=(50,), frozen=(1, 2), seeds=(0,), epochs=2)
+GRID = bake.Grid(n=(50,), locked=(1, 2), seeds=(0,), epochs=2)
 
 
 def numbers(events: list[dict]) -> list[tuple]:
@@ -29,12 +30,12 @@ def test_a_baked_race_is_the_race_the_engine_trains(tiny: Settings, tmp_path) ->
     written = bake.bake(tiny, GRID, tmp_path / "bake")
     assert len(written) == 2 and all(p.is_file() for p in written)
     index = json.loads((tmp_path / "bake" / "bake.json").read_text())
-    config = RaceConfig.validate_with({"n": 50, "frozen": 2, "seed": 0, "epochs": 2}, tiny.limits)
+    config = RaceConfig.validate_with({"n": 50, "locked": 2, "seed": 0, "epochs": 2}, tiny.limits)
     baked = json.loads((tmp_path / "bake" / "races" / f"{index['races'][config.key()]}.json").read_text())
     assert baked["config"] == config.model_dump(mode="json") and baked["device"] == index["device"]
     direct = [e.model_dump() for e in engine.run_race(config, engine.Resources.load(tiny)) if isinstance(e, Epoch)]
     assert numbers(baked["events"]) == numbers(direct)
-    cli = run_cli("race", "--n", "50", "--frozen", "2", "--seed", "0", "--epochs", "2", env=tiny_env(tiny))
+    cli = run_cli("race", "--n", "50", "--locked", "2", "--seed", "0", "--epochs", "2", env=tiny_env(tiny))
     assert cli.returncode == 0, cli.stderr
     assert numbers(baked["events"]) == numbers([json.loads(line) for line in cli.stdout.splitlines()])
     assert all(e["emitted_at"] > 0 for e in baked["events"])  # when each was emitted: a replay can keep the pace
@@ -72,7 +73,7 @@ def test_a_preloaded_bake_replays_from_the_first_race(tiny: Settings, tmp_path) 
         deadline = time.monotonic() + 60
         while client.get("/healthz").json()["worker"] != "up" and time.monotonic() < deadline:
             time.sleep(0.1)  # a worker not yet up has not said its device: nothing can be found for it
-        ws.send_json({"type": "start", "config": {"n": 50, "frozen": 1, "seed": 0, "epochs": 2}})
+        ws.send_json({"type": "start", "config": {"n": 50, "locked": 1, "seed": 0, "epochs": 2}})
         accepted = ws.receive_json()
         while accepted["type"] != "accepted":
             accepted = ws.receive_json()
@@ -92,7 +93,7 @@ def test_a_bake_is_a_static_site_that_names_only_its_own_files(tiny: Settings, t
     config = json.loads((site / "api" / "config.json").read_text())
     assert config["class_address"] is None and config["reachable_by_others"] is False  # no class races without a server
     recorded = {f["name"]: f["recorded"] for f in config["fields"]}
-    assert recorded["n"] == [50] and recorded["frozen"] == [1, 2] and recorded["epochs"] == [2]
+    assert recorded["n"] == [50] and recorded["locked"] == [1, 2] and recorded["epochs"] == [2]
     assert recorded["lr_head"] == [tiny.limits.lr_head.default] and recorded["source"] == ["near"]
     index = json.loads((site / "bake.json").read_text())
     assert len(config["recorded"]["races"]) == 2 and config["recorded"]["device"] == index["device"]
@@ -109,7 +110,7 @@ def test_a_bake_is_a_static_site_that_names_only_its_own_files(tiny: Settings, t
 
 
 def test_a_grid_spans_sources_and_regularisers_when_asked(tiny: Settings) -> None:
-    grid = bake.Grid(n=(50, 100), frozen=(2,), seeds=(0, 1), epochs=2, sources=("near", "far"), keeps=("none", "ewc"))
+    grid = bake.Grid(n=(50, 100), locked=(2,), seeds=(0, 1), epochs=2, sources=("near", "far"), keeps=("none", "ewc"))
     races = grid.races(tiny)
     assert len(races) == 16 and len({r.key() for r in races}) == 16
     assert {(r.source, r.keep) for r in races} == {("near", "none"), ("near", "ewc"), ("far", "none"), ("far", "ewc")}
@@ -122,7 +123,7 @@ def test_the_live_page_names_no_recorded_races(tiny: Settings) -> None:
 
 
 def test_a_bake_with_the_extra_lanes_replays_them_on_its_static_page(tiny: Settings, tmp_path) -> None:
-    grid = bake.Grid(n=(50,), frozen=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
+    grid = bake.Grid(n=(50,), locked=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
     bake.bake(tiny, grid, tmp_path / "site")
     config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
     assert {f["name"]: f["recorded"] for f in config["fields"]}["extra"] == [[], ["gradual", "lora"]]

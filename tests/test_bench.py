@@ -13,7 +13,7 @@ from headstart.training import engine
 def test_the_reference_loop_learns_what_the_engine_learns(tiny: Settings) -> None:
     """The benchmark compares like with like: same init, batches, schedule and test set."""
     res = engine.Resources.load(tiny)
-    config = RaceConfig(n=50, epochs=3, frozen=2, seed=0)
+    config = RaceConfig(n=50, epochs=3, locked=2, seed=0)
     done = next(e for e in engine.run_race(config, res) if isinstance(e, Done))
     reference = bench.reference_race(config, res)
     for name, summary in done.summary.items():
@@ -23,7 +23,7 @@ def test_the_reference_loop_learns_what_the_engine_learns(tiny: Settings) -> Non
 
 def test_the_race_arithmetic_counts_every_strategy_as_the_engine_runs_it(tiny: Settings) -> None:
     """The floor under the race's time counts all three strategies' work, and only what runs."""
-    config = RaceConfig(n=50, epochs=2, frozen=2, seed=0)
+    config = RaceConfig(n=50, epochs=2, locked=2, seed=0)
     res = engine.Resources.load(tiny)
     cached = bench.race_flops(config, res)
     scratch, locked = bench.scratch_flops(config, res), bench.locked_pass_flops(config, res)

@@ -24,7 +24,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     [
         (["--n", "3"], "python -m headstart race: error: argument --n: n must be between 25 and 5000, got 3"),
         (["--n", "999999"], "--n: n must be between 25 and 5000"),
-        (["--frozen", "5"], "--frozen: frozen must be between 0 and 4, got 5"),
+        (["--locked", "5"], "--locked: locked must be between 0 and 4, got 5"),
+        (["--frozen", "5"], "--locked: locked must be between 0 and 4, got 5"),  # the former name, still read
         (["--epochs", "0"], "--epochs: epochs must be between 1 and 50"),
         (["--n", "lots"], "argument --n: invalid int value: 'lots'"),
         (["--colour", "red"], "unrecognized arguments: --colour red"),
@@ -53,11 +54,11 @@ def test_help_shows_ranges_from_settings() -> None:
 
 
 def test_race_prints_json_lines_and_a_summary(tiny: Settings) -> None:
-    result = run_cli("race", "--n", "25", "--epochs", "2", "--frozen", "3", env=tiny_env(tiny))
+    result = run_cli("race", "--n", "25", "--epochs", "2", "--locked", "3", env=tiny_env(tiny))
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["type"] for e in events] == ["plan"] + ["epoch"] * 6 + ["done"]
-    assert events[0]["config"]["frozen"] == 3
+    assert events[0]["config"]["locked"] == 3
     assert "finetune" in result.stderr and "wall" in result.stderr
 
 

@@ -79,7 +79,7 @@ def test_a_graphed_race_trains_as_an_eager_one(tiny: Settings, monkeypatch) -> N
             made.append(self)
 
     monkeypatch.setattr(cuda_graphs, "Replayed", Counted)
-    config = RaceConfig(n=50, epochs=5, frozen=2, seed=0)
+    config = RaceConfig(n=50, epochs=5, locked=2, seed=0)
     graphed = [e for e in engine.run_race(config, engine.Resources.load(tiny)) if isinstance(e, Epoch)]
     assert len(made) == 6 and all(r.graphs >= 1 for r in made)  # each strategy's training and evaluation
     eager = engine.Resources.load(tiny.model_copy(update={"cuda_graphs": False}))

@@ -32,7 +32,7 @@ def test_the_distance_checks_read_each_sources_sweep(tiny: Settings, tmp_path) -
         plan = sweep.default_plan(tiny.limits, seeds=1, ns=[50, 300], scan=False, source=source)
         plan = sweep.Plan(plan.ns, plan.seeds, plan.base.model_copy(update={"epochs": 2}))
         rows[source] = sweep.run(plan, tiny, tmp_path / f"{source}.csv").rows
-    checks = distance.evaluate(rows, tiny.limits.frozen.default)
+    checks = distance.evaluate(rows, tiny.limits.locked.default)
     assert [c.number for c in checks] == ["D1a", "D1", "D2", "D3"]
     assert "near" in checks[0].measured and "near − far" in checks[1].measured and "far" in checks[3].measured
     assert checks[2].measured.startswith("not measured")  # no n ≥ 1,000 in the tiny data

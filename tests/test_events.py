@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from headstart.race.events import RaceConfig, race_fields
-from headstart.serving.app import CSV_FIELDS
+from headstart.race.export import CSV_FIELDS
 from headstart.settings import Choice, Choices, IntRange, Limits
 
 

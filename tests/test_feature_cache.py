@@ -14,14 +14,14 @@ from headstart.training.feature_cache import FeatureCache, run_prefix
 
 
 def epochs(res: engine.Resources, **kw: object) -> list[Epoch]:
-    config = RaceConfig(**({"n": 50, "epochs": 2, "frozen": 2, "seed": 0} | kw))
+    config = RaceConfig(**({"n": 50, "epochs": 2, "locked": 2, "seed": 0} | kw))
     return [e for e in engine.run_race(config, res) if isinstance(e, Epoch)]
 
 
 def test_features_kept_from_earlier_races_train_exactly_like_fresh_ones(tiny: Settings) -> None:
     fresh = engine.Resources.load(tiny.model_copy(update={"feature_cache_mb": 0}))
     warm = engine.Resources.load(tiny)
-    epochs(warm, seed=1, frozen=1)  # another seed and k fill the cache
+    epochs(warm, seed=1, locked=1)  # another seed and k fill the cache
     misses = warm.cache.misses
     a, b = epochs(fresh), epochs(warm)
     assert warm.cache.hits >= 2  # the test set's features at least
@@ -73,8 +73,8 @@ def test_each_strategy_is_charged_its_whole_locked_pass_whatever_ran_before(tiny
     frozen's clock shrink. Kept outputs are marked as costing 100 s each, to see who pays."""
     res = engine.Resources.load(tiny)
 
-    def summary(frozen: int) -> dict[str, StrategySummary]:
-        return list(engine.run_race(RaceConfig(n=50, epochs=1, frozen=frozen, seed=0), res))[-1].summary
+    def summary(locked: int) -> dict[str, StrategySummary]:
+        return list(engine.run_race(RaceConfig(n=50, epochs=1, locked=locked, seed=0), res))[-1].summary
 
     def mark_kept_as_costing_100_s() -> None:
         for key, kept in res.cache._store.items():
@@ -92,5 +92,5 @@ def test_each_strategy_is_charged_its_whole_locked_pass_whatever_ran_before(tiny
     res.cache._store = OrderedDict((key, kept) for key, kept in res.cache._store.items() if key[1] == 4)
     mark_kept_as_costing_100_s()
     continued = summary(2)  # frozen continues the kept four units: it pays for them and its fifth
-    assert 200 < continued["frozen"].compute_s < 201 and 199 < continued["frozen"].reused_s <= 200
+    assert 200 < continued["locked"].compute_s < 201 and 199 < continued["locked"].reused_s <= 200
     assert continued["finetune"].compute_s < 100 and continued["finetune"].reused_s == 0  # ran its two units itself

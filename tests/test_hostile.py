@@ -23,7 +23,7 @@ from headstart.settings import Settings
 from headstart.store import Store
 from tests.conftest import free_port, tiny_env, wait_until_up
 
-LONG = {"n": 200, "epochs": 50, "frozen": 2}  # in flight for as long as a test needs it
+LONG = {"n": 200, "epochs": 50, "locked": 2}  # in flight for as long as a test needs it
 
 
 @pytest.fixture(scope="module")

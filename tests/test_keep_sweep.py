@@ -13,10 +13,10 @@ def test_the_strength_grid_spans_the_range_in_steps_of_one_and_three() -> None:
 
 
 def test_a_small_trade_off_sweep_writes_every_strategys_epochs_and_resumes(tiny: Settings, tmp_path) -> None:
-    base = RaceConfig.validate_with({"frozen": 0, "n": 50, "epochs": 2}, tiny.limits)
-    plan = keeping.Plan(base=base, strengths=(1.0,), seeds=(0,), frozen_scan=(0, 4))
+    base = RaceConfig.validate_with({"locked": 0, "n": 50, "epochs": 2}, tiny.limits)
+    plan = keeping.Plan(base=base, strengths=(1.0,), seeds=(0,), locked_scan=(0, 4))
     configs = plan.races()
-    assert [(c.keep, c.body_lr_ratio, c.frozen) for c in configs] == [
+    assert [(c.keep, c.body_lr_ratio, c.locked) for c in configs] == [
         ("none", 1.0, 0),
         ("none", 0.1, 0),
         ("none", 1.0, 4),

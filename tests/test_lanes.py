@@ -153,12 +153,12 @@ def test_the_socket_refuses_unknown_lanes_and_ranks_naming_what_is_allowed(
 
 def test_the_lanes_sweep_writes_every_lane_and_measures_its_checks(tiny: Settings, tmp_path) -> None:
     base = RaceConfig.validate_with({"n": 50, "epochs": 2, "extra": "gradual,lora"}, tiny.limits)
-    plan = adapters.Plan(base=base, seeds=(0,), frozen_scan=(0, 2), ranks=(1, 4))
+    plan = adapters.Plan(base=base, seeds=(0,), locked_scan=(0, 2), ranks=(1, 4))
     results = adapters.run(plan, tiny, tmp_path / "lanes.csv")
     assert len(results.rows) == 2 * 5 * 2 + 4 * 2  # five lanes at two k, then the three and LoRA at rank 1
-    points = adapters.summarise(results.rows, base.frozen, base.lora_rank)
+    points = adapters.summarise(results.rows, base.locked, base.lora_rank)
     shown = {
-        (p.strategy, p.frozen if p.strategy == "finetune" else None, p.lora_rank if p.strategy == "lora" else None)
+        (p.strategy, p.locked if p.strategy == "finetune" else None, p.lora_rank if p.strategy == "lora" else None)
         for p in points
     }
     assert shown == {
@@ -172,8 +172,8 @@ def test_the_lanes_sweep_writes_every_lane_and_measures_its_checks(tiny: Setting
     }
     lora = {p.lora_rank: p.trainable_params for p in points if p.strategy == "lora"}
     assert lora[1] < lora[4]
-    checks = adapters.evaluate(points, base.frozen)
+    checks = adapters.evaluate(points, base.locked)
     assert [c.number for c in checks] == ["E1", "E2"] and all("not measured" not in c.measured for c in checks)
     payload = adapters.page_payload(tmp_path / "lanes.csv")
-    assert payload is not None and len(payload["points"]) == 7 and payload["scenario"]["frozen"] == base.frozen
+    assert payload is not None and len(payload["points"]) == 7 and payload["scenario"]["locked"] == base.locked
     assert (tmp_path / "lanes.png").is_file() and (tmp_path / "lanes.svg").is_file()

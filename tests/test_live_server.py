@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from headstart.settings import Settings
 from tests.conftest import free_port, start_server
 
-TINY = {"n": 25, "epochs": 3, "frozen": 1, "seed": 0}
+TINY = {"n": 25, "epochs": 3, "locked": 1, "seed": 0}
 
 
 async def collect(ws, until: str) -> list[dict]:

@@ -52,7 +52,7 @@ def test_server_examples_validate_and_carry_a_race_id() -> None:
 
 def test_every_error_code_the_code_emits_is_documented() -> None:
     sources = "".join(p.read_text() for p in (PROJECT_DIR / "headstart").rglob("*.py"))
-    codes = set(re.findall(r'"code": "(\w+)"', sources)) | set(re.findall(r'Refused\(\s*"(\w+)"', sources))
+    codes = set(re.findall(r'"code": "(\w+)"', sources)) | set(re.findall(r'(?:Refused|NotFound|TooMany)\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'send_error\(\s*"(\w+)"', sources)) | set(re.findall(r'protocol\.error\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'Error\(code="(\w+)"', sources)) | set(re.findall(r'refuse\(ws, "(\w+)"', sources))
     codes |= set(re.findall(r'"code": "(\w+)", "message"', sources))
@@ -75,7 +75,7 @@ def conforms(message: dict[str, Any]) -> str:
 
 def test_what_a_running_server_sends_is_what_the_page_documents(tiny: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = tiny.model_copy(update={"database": tmp_path / "races.sqlite3", "replay_interval_s": 0.0})
-    race = {"n": 25, "epochs": 1, "frozen": 2, "seed": 7}
+    race = {"n": 25, "epochs": 1, "locked": 2, "seed": 7}
     sent: list[dict[str, Any]] = []
 
     def until(ws, kind: str) -> None:  # type: ignore[no-untyped-def]

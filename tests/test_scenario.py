@@ -45,18 +45,18 @@ def test_with_little_data_the_pretrained_strategies_lead(res: Resources) -> None
     _, done = race(res, n=50, epochs=3, seed=0)
     acc = {name: s.final_test_acc for name, s in done.summary.items()}
     assert acc["finetune"] > acc["scratch"] + 0.05, acc
-    assert acc["frozen"] > acc["scratch"], acc
+    assert acc["locked"] > acc["scratch"], acc
 
 
 def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resources) -> None:
     # The default epochs: in a two-epoch race frozen's one locked pass, charged in full, came
     # within noise of fine-tune's two epochs, and the ordering flickered with the machine's load.
-    epochs, k = res.settings.limits.epochs.default, res.settings.limits.frozen
+    epochs, k = res.settings.limits.epochs.default, res.settings.limits.locked
     plans, dones = zip(*(race(res, n=100, epochs=epochs, frozen=f) for f in (k.min, k.default, k.max)), strict=True)
     params = [p.strategies["finetune"].trainable_params for p in plans]
-    assert params[0] > params[1] > params[2] > plans[0].strategies["frozen"].trainable_params
+    assert params[0] > params[1] > params[2] > plans[0].strategies["locked"].trainable_params
     compute = {name: s.compute_s for name, s in dones[1].summary.items()}
-    assert compute["frozen"] < compute["finetune"] < compute["scratch"], compute
+    assert compute["locked"] < compute["finetune"] < compute["scratch"], compute
     assert dones[2].summary["finetune"].compute_s < dones[0].summary["finetune"].compute_s
 
 
@@ -67,7 +67,7 @@ def test_the_default_scenario_shows_all_five_effects(real: Settings, tmp_path) -
     small = [n for n in sweep.log_spaced(limits.n.min, limits.n.max) if n <= scenario.FROZEN_LEADS_UP_TO_N]
     plan = sweep.default_plan(limits, seeds=3, ns=[*small, limits.n.max])
     results = sweep.run(plan, real, tmp_path / "scenario.csv")
-    assert_all_hold(scenario.evaluate(results.rows, plan.base.frozen, plan.base.n), "scenario.md")
+    assert_all_hold(scenario.evaluate(results.rows, plan.base.locked, plan.base.n), "scenario.md")
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_the_sources_distance_decides_whether_transfer_helps(real: Settings, tmp
     for source in SOURCES:
         plan = sweep.default_plan(limits, seeds=3, ns=[distance.SMALL_N, distance.LARGE_N], scan=False, source=source)
         rows[source] = sweep.run(plan, real, tmp_path / f"{source}.csv").rows
-    checks = distance.evaluate(rows, limits.frozen.default)
+    checks = distance.evaluate(rows, limits.locked.default)
     table = scenario.table(checks)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "distance.md").write_text(table + "\n")
@@ -102,5 +102,5 @@ def test_the_sources_distance_decides_whether_transfer_helps(real: Settings, tmp
 def test_lora_and_gradual_adapt_cheaply_and_gradual_keeps_the_source(real: Settings, tmp_path) -> None:
     plan = adapters.default_plan(real.limits, seeds=3)
     results = adapters.run(plan, real, tmp_path / "lanes.csv")
-    points = adapters.summarise(results.rows, plan.base.frozen, plan.base.lora_rank)
-    assert_all_hold(adapters.evaluate(points, plan.base.frozen), "lanes.md")
+    points = adapters.summarise(results.rows, plan.base.locked, plan.base.lora_rank)
+    assert_all_hold(adapters.evaluate(points, plan.base.locked), "lanes.md")

@@ -14,12 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from headstart import store as store_module
+from headstart.race import identity
 from headstart.serving import hub as hub_module
-from headstart.serving.app import create_app, get_app_settings
+from headstart.serving.app import create_app
+from headstart.serving.deps import get_app_settings
 from headstart.settings import IntRange, Limits, Settings
 from headstart.store import Store, StoreError
 
-TINY = {"n": 25, "epochs": 2, "frozen": 2, "seed": 0}
+TINY = {"n": 25, "epochs": 2, "locked": 2, "seed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert all(s["label"] and s["colour"].startswith("#") for s in body["strategies"])
     fields = {f["name"]: f for f in body["fields"]}
     assert list(fields) == [
-        "frozen",
+        "locked",
         "n",
         "epochs",
         "seed",
@@ -152,7 +154,7 @@ def test_omitted_fields_take_their_defaults(client: TestClient) -> None:
     with client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "start", "config": {"epochs": 1, "n": 25}})
         accepted = ws.receive_json()
-        assert accepted["config"]["frozen"] == 2 and accepted["config"]["seed"] == 0
+        assert accepted["config"]["locked"] == 2 and accepted["config"]["seed"] == 0
         ws.send_json({"type": "cancel", "race_id": accepted["race_id"]})
         assert until(ws, "cancelled")[-1]["race_id"] == accepted["race_id"]
 
@@ -170,7 +172,7 @@ def test_a_late_watcher_receives_the_whole_history(client: TestClient) -> None:
     ("frame", "code", "field", "needle"),
     [
         ('{"type": "start", "config": {"n": 3}}', "invalid_message", "config.n", "between 25 and 5000"),
-        ('{"type": "start", "config": {"frozen": 9}}', "invalid_message", "config.frozen", "between 0 and 4"),
+        ('{"type": "start", "config": {"locked": 9}}', "invalid_message", "config.locked", "between 0 and 4"),
         ('{"type": "start", "config": {"epochs": "many"}}', "invalid_message", "config.epochs", "a whole number from 1 to"),
         ('{"type": "start", "config": {"colour": 1}}', "invalid_message", "config.colour", "Extra inputs"),
         ('{"type": "dance"}', "invalid_message", "type", "start, cancel, watch, unwatch"),
@@ -526,7 +528,7 @@ def test_a_race_stored_with_clocks_that_meant_something_else_is_retrained(
 ) -> None:
     config = TINY | {"seed": 13}
     with client.websocket_connect("/ws") as ws:
-        monkeypatch.setattr(hub_module, "CLOCKS", hub_module.CLOCKS - 1)
+        monkeypatch.setattr(identity, "CLOCKS", identity.CLOCKS - 1)
         run_race(ws, config)
         monkeypatch.undo()
         again = run_race(ws, config)

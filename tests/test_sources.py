@@ -46,7 +46,7 @@ def res(tiny: Settings) -> engine.Resources:
 
 
 def events(res: engine.Resources, **kw: object) -> list:
-    return list(engine.run_race(RaceConfig(**({"n": 50, "epochs": 2, "frozen": 2, "seed": 0} | kw)), res))
+    return list(engine.run_race(RaceConfig(**({"n": 50, "epochs": 2, "locked": 2, "seed": 0} | kw)), res))
 
 
 def test_a_race_starts_its_pretrained_strategies_from_the_chosen_body_and_scratch_from_none(
@@ -104,7 +104,7 @@ def test_the_config_describes_each_source_and_its_cards_accuracy(client: TestCli
 
 
 def test_a_stored_race_from_another_source_is_keyed_by_that_bodys_checkpoint_too() -> None:
-    from headstart.serving.hub import cache_key
+    from headstart.race.identity import cache_key
 
     near, far = RaceConfig(), RaceConfig(source="far")
     assert "source" not in cache_key(near, "cpu", "recipe")  # the default race's key, as it always was

@@ -13,7 +13,7 @@ from headstart.settings import Settings
 
 def small_plan(settings: Settings, ns=(25, 50), seeds=2, scan=False) -> sweep.Plan:
     base = RaceConfig.validate_with({"epochs": 2, "n": 50}, settings.limits)
-    return sweep.Plan(ns=tuple(ns), seeds=tuple(range(seeds)), base=base, frozen_scan=(0, 4) if scan else ())
+    return sweep.Plan(ns=tuple(ns), seeds=tuple(range(seeds)), base=base, locked_scan=(0, 4) if scan else ())
 
 
 def test_log_spaced_sizes_cover_the_range_in_round_steps() -> None:
@@ -33,7 +33,7 @@ def test_a_sweep_writes_every_epoch_of_every_race_and_a_plot(tiny: Settings, tmp
         assert (tmp_path / f"s{suffix}").stat().st_size > 5000
     assert b"<svg" in (tmp_path / "s.svg").read_bytes()[:500]
     # Regenerated, the committed pictures stay byte for byte as they were.
-    points = sweep.summarise(results.rows, frozen=plan.base.frozen)
+    points = sweep.summarise(results.rows, frozen=plan.base.locked)
     sweep.plot(points, tmp_path / "s.csv", "title")
     sweep.plot(points, tmp_path / "again.csv", "title")
     assert (tmp_path / "again.svg").read_bytes() == (tmp_path / "s.svg").read_bytes()
@@ -98,7 +98,7 @@ def test_damaged_results_are_named_with_their_line_and_not_written_over(tiny: Se
 def test_the_scenario_checks_read_real_results(tiny: Settings, tmp_path) -> None:
     plan = small_plan(tiny, scan=True)
     results = sweep.run(plan, tiny, tmp_path / "s.csv")
-    checks = scenario.evaluate(results.rows, plan.base.frozen, plan.base.n)
+    checks = scenario.evaluate(results.rows, plan.base.locked, plan.base.n)
     assert [c.number for c in checks] == [1, 2, 3, 4, 5]
     assert all(c.measured for c in checks)
     table = scenario.table(checks)
@@ -109,7 +109,7 @@ def test_the_page_payload_summarises_the_default_k_only(tiny: Settings, tmp_path
     plan = small_plan(tiny, scan=True)
     sweep.run(plan, tiny, tmp_path / "s.csv")
     payload = sweep.page_payload(tmp_path / "s.csv")
-    assert payload is not None and payload["frozen"] == plan.base.frozen and payload["seeds"] == 2
+    assert payload is not None and payload["locked"] == plan.base.locked and payload["seeds"] == 2
     expected = {(s, n) for s in ("scratch", "frozen", "finetune") for n in (25, 50)}
     assert {(p["strategy"], p["n"]) for p in payload["points"]} == expected
     for p in payload["points"]:
@@ -120,13 +120,13 @@ def test_the_page_payload_summarises_the_default_k_only(tiny: Settings, tmp_path
 
 def test_the_accuracy_table_gives_mean_and_spread_after_the_first_and_last_epoch() -> None:
     rows = [
-        {"n": n, "seed": seed, "frozen": 2, "epochs": 3, "strategy": s, "epoch": e, "test_acc": acc}
+        {"n": n, "seed": seed, "locked": 2, "epochs": 3, "strategy": s, "epoch": e, "test_acc": acc}
         for n in (25, 50)
         for seed, acc in ((0, 0.5), (1, 0.7))
         for s in ("scratch", "frozen", "finetune")
         for e in (1, 2, 3)
-    ] + [{"n": 25, "seed": 0, "frozen": 0, "epochs": 3, "strategy": "finetune", "epoch": 3, "test_acc": 0.0}]  # another k
-    lines = sweep.accuracy_table(rows, frozen=2).splitlines()
+    ] + [{"n": 25, "seed": 0, "locked": 0, "epochs": 3, "strategy": "finetune", "epoch": 3, "test_acc": 0.0}]  # another k
+    lines = sweep.accuracy_table(rows, locked=2).splitlines()
     assert lines[0] == "| n | fine-tune @1 | frozen @1 | scratch @1 | fine-tune @3 | frozen @3 | scratch @3 |"
     assert lines[2] == "| 25 | " + " | ".join(["60.0 ± 20.0"] * 6) + " |"
     assert [line.split(" |")[0] for line in lines[2:]] == ["| 25", "| 50"]
@@ -137,7 +137,7 @@ def cost_row(strategy: str, k: int, compute_s: float, params: int, seed: int = 0
     return {
         "n": 200,
         "seed": seed,
-        "frozen": k,
+        "locked": k,
         "epochs": 1,
         "epoch": 1,
         "strategy": strategy,
@@ -159,8 +159,8 @@ def cost_row(strategy: str, k: int, compute_s: float, params: int, seed: int = 0
 def test_the_cost_check_lets_a_step_tie_but_not_rise(finetune_s: tuple[float, ...], holds: bool) -> None:
     rows = [cost_row("finetune", k, s, 1000 - 100 * k) for k, s in enumerate(finetune_s)]
     rows += [cost_row("scratch", 2, 9.0, 1000), cost_row("frozen", 2, 0.1, 10)]
-    grid = sweep.summarise(rows, frozen=2)
-    assert scenario._cost(rows, grid, default_frozen=2, default_n=200)[1] is holds
+    grid = sweep.summarise(rows, locked=2)
+    assert scenario._cost(rows, grid, default_locked=2, default_n=200)[1] is holds
 
 
 def test_one_seed_slowed_by_another_program_does_not_reorder_the_cost_scan() -> None:
@@ -172,4 +172,4 @@ def test_one_seed_slowed_by_another_program_does_not_reorder_the_cost_scan() -> 
     rows += [row("scratch", 2, seed, 9.0) for seed in range(3)] + [row("frozen", 2, seed, 0.1) for seed in range(3)]
     scan = [p.compute_s_per_epoch for p in sweep.summarise(rows) if p.strategy == "finetune"]
     assert scan == [3.0, 2.5, 2.0, 1.5, 1.0]
-    assert scenario._cost(rows, sweep.summarise(rows, frozen=2), default_frozen=2, default_n=200)[1] is True
+    assert scenario._cost(rows, sweep.summarise(rows, locked=2), default_locked=2, default_n=200)[1] is True

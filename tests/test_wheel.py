@@ -5,30 +5,48 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
+from headstart.lessons.panels import LESSONS, every_panel
 from headstart.settings import PROJECT_DIR, Settings
 from tests.conftest import free_port, tiny_env, wait_until_up
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, built from this checkout and installed into a folder of its own."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from this checkout."""
     root = tmp_path_factory.mktemp("wheel")
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(root), str(PROJECT_DIR)]
     subprocess.run(build, check=True, capture_output=True, timeout=300)
-    (wheel,) = root.glob("headstart-*.whl")
-    site = root / "site"
+    (built,) = root.glob("headstart-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path) -> Path:
+    """The wheel installed into a folder of its own."""
+    site = wheel.parent / "site"
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)
     return site
 
 
-def test_the_installed_package_is_used_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    where = "import headstart, headstart.settings as s; print(headstart.__file__, s.STATIC_DIR, s.Settings().sweep_csv)"
+def test_the_wheel_installs_one_package_and_nothing_else_at_the_top(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as whl:
+        tops = {name.split("/")[0] for name in whl.namelist()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"headstart"}, tops
+
+
+def test_every_file_the_page_reads_comes_from_the_installed_package(installed: Path, tmp_path: Path) -> None:
+    where = (
+        "import headstart, headstart.settings as s; from headstart.lessons.panels import every_panel; "
+        "settings = s.Settings(); "
+        "print(headstart.__file__, s.STATIC_DIR, s.TEMPLATES_DIR, settings.checkpoint, *(p.csv(settings) for p in every_panel()))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", where],
         env={**os.environ, "PYTHONPATH": str(installed)},
@@ -38,7 +56,7 @@ def test_the_installed_package_is_used_not_the_checkout(installed: Path, tmp_pat
         check=True,
     ).stdout.split()
     assert all(Path(p).is_relative_to(installed) for p in out), out
-    assert Path(out[2]).is_file()  # the shipped sweep came along
+    assert all(Path(p).is_file() for p in out[3:])  # the checkpoint and every panel's sweep came along
 
 
 def test_an_installed_wheel_serves_the_page_and_its_scripts(installed: Path, tiny: Settings, tmp_path: Path) -> None:
@@ -60,7 +78,9 @@ def test_an_installed_wheel_serves_the_page_and_its_scripts(installed: Path, tin
         ):
             assert httpx.get(base + path).status_code == 200, path
         assert httpx.get(base + "/embed").status_code == 200
-        assert httpx.get(base + "/api/sweep").json()["points"]  # the page's head-start panel
+        for panel in every_panel():  # every panel's data: each source's head start, and each lesson's sweep
+            path = "/api/sweep/" + panel.name if panel in LESSONS else f"/api/sweep?source={panel.name}"
+            assert httpx.get(base + path).json()["points"], path
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -29,7 +29,7 @@ LORA_NEAR_PTS = 3.0  # …and ends within this many points of fine-tune
 COLUMNS = (
     "extra",
     "lora_rank",
-    "frozen",
+    "locked",
     "seed",
     "strategy",
     "epochs",
@@ -43,11 +43,11 @@ COLUMNS = (
 
 TABLE = sweep.Table(
     COLUMNS,
-    key=("extra", "lora_rank", "frozen", "seed"),
-    ints=frozenset({"lora_rank", "frozen", "seed", "epochs", "epoch", "trainable_params"}),
+    key=("extra", "lora_rank", "locked", "seed"),
+    ints=frozenset({"lora_rank", "locked", "seed", "epochs", "epoch", "trainable_params"}),
     texts=frozenset({"extra", "strategy"}),
     rows=sweep.epoch_rows(COLUMNS, lambda c: {"extra": " ".join(c.extra)}),
-    config_key=lambda c: (" ".join(c.extra), c.lora_rank, c.frozen, c.seed),
+    config_key=lambda c: (" ".join(c.extra), c.lora_rank, c.locked, c.seed),
 )
 
 
@@ -55,11 +55,11 @@ TABLE = sweep.Table(
 class Plan:
     base: RaceConfig  # the default race, both lanes added
     seeds: tuple[int, ...]
-    frozen_scan: tuple[int, ...]
+    locked_scan: tuple[int, ...]
     ranks: tuple[int, ...]
 
     def races(self) -> list[RaceConfig]:
-        scan = [self.base.model_copy(update={"frozen": k, "seed": s}) for k in self.frozen_scan for s in self.seeds]
+        scan = [self.base.model_copy(update={"locked": k, "seed": s}) for k in self.locked_scan for s in self.seeds]
         lora = self.base.model_copy(update={"extra": ("lora",)})
         ranks = [
             lora.model_copy(update={"lora_rank": r, "seed": s})
@@ -70,16 +70,16 @@ class Plan:
         return scan + ranks
 
     def scenario(self, settings: Settings, checkpoint: Any) -> dict[str, Any]:
-        fixed = {k: v for k, v in self.base.model_dump(mode="json").items() if k not in ("seed", "frozen", "extra", "lora_rank")}
-        defaults = {"frozen": self.base.frozen, "lora_rank": self.base.lora_rank}
+        fixed = {k: v for k, v in self.base.model_dump(mode="json").items() if k not in ("seed", "locked", "extra", "lora_rank")}
+        defaults = {"locked": self.base.locked, "lora_rank": self.base.lora_rank}
         return {"race": fixed, **defaults, **settings.recipe(), "checkpoint_sha256": checkpoint.sha256}
 
 
 def default_plan(limits: Limits, seeds: int = 3) -> Plan:
     base = RaceConfig.validate_with({"extra": EXTRAS}, limits)
-    scan = tuple(range(limits.frozen.min, limits.frozen.max + 1))
+    scan = tuple(range(limits.locked.min, limits.locked.max + 1))
     ranks = tuple(r for r in RANKS if limits.lora_rank.min <= r <= limits.lora_rank.max)
-    return Plan(base=base, seeds=tuple(range(seeds)), frozen_scan=scan, ranks=ranks)
+    return Plan(base=base, seeds=tuple(range(seeds)), locked_scan=scan, ranks=ranks)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Point:
     """One lane at one setting: its final accuracy across seeds, and what it trains."""
 
     strategy: str
-    frozen: int  # fine-tune's locked units (the race's k, for the other lanes)
+    locked: int  # fine-tune's locked units (the race's k, for the other lanes)
     lora_rank: int
     trainable_params: int  # in the last epoch: gradual's grow as it unlocks
     seeds: int
@@ -98,7 +98,7 @@ class Point:
     compute_s: float
 
 
-def summarise(rows: Sequence[dict[str, Any]], default_frozen: int, default_rank: int) -> list[Point]:
+def summarise(rows: Sequence[dict[str, Any]], default_locked: int, default_rank: int) -> list[Point]:
     """Each lane once (fine-tune at every k, LoRA at every rank), across its seeds.
 
     Scratch, frozen and gradual do not depend on k, nor anything but LoRA on the rank: they
@@ -106,16 +106,16 @@ def summarise(rows: Sequence[dict[str, Any]], default_frozen: int, default_rank:
     """
     groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     for r in sweep.finals(rows):
-        lane, k, rank = r["strategy"], r["frozen"], r["lora_rank"]
+        lane, k, rank = r["strategy"], r["locked"], r["lora_rank"]
         if lane == "lora":
-            wanted = k == default_frozen
+            wanted = k == default_locked
         elif lane == "finetune":
             wanted = r["extra"] == " ".join(EXTRAS) and rank == default_rank
         else:
-            wanted = r["extra"] == " ".join(EXTRAS) and k == default_frozen and rank == default_rank
+            wanted = r["extra"] == " ".join(EXTRAS) and k == default_locked and rank == default_rank
         if wanted:
             groups.setdefault(
-                (lane, k if lane == "finetune" else default_frozen, rank if lane == "lora" else default_rank), []
+                (lane, k if lane == "finetune" else default_locked, rank if lane == "lora" else default_rank), []
             ).append(r)
     points = []
     for (lane, k, rank), rs in groups.items():
@@ -124,7 +124,7 @@ def summarise(rows: Sequence[dict[str, Any]], default_frozen: int, default_rank:
         points.append(
             Point(
                 strategy=lane,
-                frozen=k,
+                locked=k,
                 lora_rank=rank,
                 trainable_params=rs[0]["trainable_params"],
                 seeds=len(rs),
@@ -136,7 +136,7 @@ def summarise(rows: Sequence[dict[str, Any]], default_frozen: int, default_rank:
             )
         )
     order = {name: i for i, name in enumerate(LABELS)}
-    return sorted(points, key=lambda p: (order[p.strategy], p.frozen, p.lora_rank))
+    return sorted(points, key=lambda p: (order[p.strategy], p.locked, p.lora_rank))
 
 
 def _one(points: Sequence[Point], strategy: str, **where: int) -> Point:
@@ -155,9 +155,9 @@ CLAIMS: dict[int | str, str] = {
 }
 
 
-def evaluate(points: Sequence[Point], default_frozen: int) -> list[Check]:
+def evaluate(points: Sequence[Point], default_locked: int) -> list[Check]:
     def lora() -> tuple[str, bool]:
-        lo, ft, fr = _one(points, "lora", lora_rank=4), _one(points, "finetune", frozen=default_frozen), _one(points, "frozen")
+        lo, ft, fr = _one(points, "lora", lora_rank=4), _one(points, "finetune", locked=default_locked), _one(points, "frozen")
         share = lo.trainable_params / ft.trainable_params
         ranks = ", ".join(f"r{p.lora_rank} {100 * p.test_acc:.1f}" for p in points if p.strategy == "lora")
         measured = (
@@ -169,7 +169,7 @@ def evaluate(points: Sequence[Point], default_frozen: int) -> list[Check]:
         return measured, share <= LORA_SHARE and lo.test_acc > fr.test_acc and near
 
     def gradual() -> tuple[str, bool]:
-        gr, fr, ft0 = _one(points, "gradual"), _one(points, "frozen"), _one(points, "finetune", frozen=0)
+        gr, fr, ft0 = _one(points, "gradual"), _one(points, "frozen"), _one(points, "finetune", locked=0)
         assert gr.source_acc is not None and ft0.source_acc is not None
         measured = (
             f"gradual {100 * gr.test_acc:.1f}, frozen {100 * fr.test_acc:.1f}; source kept: gradual "
@@ -184,7 +184,7 @@ def table(points: Sequence[Point]) -> str:
     """Markdown: each lane's trainable parameters and final accuracy (%), mean and range over seeds."""
     lines = ["| lane | k | rank | trainable | target | source | compute s |", "|---|---|---|---|---|---|---|"]
     for p in points:
-        k = str(p.frozen) if p.strategy == "finetune" else "–"
+        k = str(p.locked) if p.strategy == "finetune" else "–"
         rank = str(p.lora_rank) if p.strategy == "lora" else "–"
         source = "–" if p.source_acc is None else f"{100 * p.source_acc:.1f}"
         lines.append(
@@ -204,7 +204,7 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
         xs, ys = [p.trainable_params for p in pts], [100 * p.test_acc for p in pts]
         ax.plot(xs, ys, "o-" if len(pts) > 1 else "o", color=look.colour, label=look.label, lw=1.5, ms=6)
         for p, x, y in zip(pts, xs, ys, strict=True):
-            tag = f"k={p.frozen}" if lane == "finetune" else f"r={p.lora_rank}" if lane == "lora" else ""
+            tag = f"k={p.locked}" if lane == "finetune" else f"r={p.lora_rank}" if lane == "lora" else ""
             if tag:
                 ax.annotate(tag, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6, color=look.ink)
     ax.set_xscale("log")
@@ -221,11 +221,11 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
     if (shipped := sweep.read_shipped(csv_path, TABLE)) is None:
         return None
     meta, rows = shipped
-    default_frozen = int(meta["frozen"])
-    points = summarise(rows, default_frozen, int(meta["lora_rank"]))
+    default_locked = int(meta["locked"])
+    points = summarise(rows, default_locked, int(meta["lora_rank"]))
     return {
         "scenario": meta,
-        "default_frozen": default_frozen,
+        "default_locked": default_locked,
         "seeds": max((p.seeds for p in points), default=0),
         "looks": {name: asdict(look) for name, look in LOOKS.items()},
         "points": [asdict(p) for p in points],
@@ -239,7 +239,7 @@ def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress
         plan.races(), lambda res: plan.scenario(settings, res.card), out, TABLE, settings, base, fresh, progress
     )
     plot(
-        summarise(results.rows, base.frozen, base.lora_rank),
+        summarise(results.rows, base.locked, base.lora_rank),
         out,
         f"Ways to adapt, n = {base.n}, {base.epochs} epochs; mean of {len(plan.seeds)} seeds",
     )

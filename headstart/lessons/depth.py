@@ -22,13 +22,13 @@ from headstart.race.sources import SOURCES, Source
 from headstart.settings import Limits, Settings
 
 NS = (50, 1000)
-COLUMNS = ("source", "n", "frozen", "seed", "strategy", "epochs", "epoch", "test_acc")
+COLUMNS = ("source", "n", "locked", "seed", "strategy", "epochs", "epoch", "test_acc")
 
 
 TABLE = sweep.Table(
     COLUMNS,
-    key=("source", "n", "frozen", "seed"),
-    ints=frozenset({"n", "frozen", "seed", "epochs", "epoch"}),
+    key=("source", "n", "locked", "seed"),
+    ints=frozenset({"n", "locked", "seed", "epochs", "epoch"}),
     texts=frozenset({"source", "strategy"}),
     rows=sweep.epoch_rows(COLUMNS),
 )
@@ -44,7 +44,7 @@ class Plan:
 
     def races(self) -> list[RaceConfig]:
         return [
-            self.base.model_copy(update={"source": src, "n": n, "frozen": k, "seed": s})
+            self.base.model_copy(update={"source": src, "n": n, "locked": k, "seed": s})
             for src in self.sources
             for n in self.ns
             for k in self.depths
@@ -52,7 +52,7 @@ class Plan:
         ]
 
     def scenario(self, settings: Settings, shas: dict[Source, str]) -> dict[str, Any]:
-        fixed = {k: v for k, v in self.base.identity().items() if k not in ("seed", "n", "frozen", "source")}
+        fixed = {k: v for k, v in self.base.identity().items() if k not in ("seed", "n", "locked", "source")}
         return {"race": fixed, **settings.recipe(), "checkpoint_sha256": shas}
 
 
@@ -61,7 +61,7 @@ def default_plan(limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None
         base=RaceConfig.validate_with({}, limits),
         sources=tuple(SOURCES),
         ns=tuple(ns or NS),
-        depths=tuple(range(limits.frozen.min, limits.frozen.max + 1)),
+        depths=tuple(range(limits.locked.min, limits.locked.max + 1)),
         seeds=tuple(range(seeds)),
     )
 
@@ -84,7 +84,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[Depth]:
     so each seed counts once."""
     finals: dict[tuple[str, int, int], dict[int, float]] = {}
     for r in sweep.finals(rows):
-        locked = {"finetune": r["frozen"], "frozen": len(UNITS), "scratch": -1}[r["strategy"]]
+        locked = {"finetune": r["locked"], "frozen": len(UNITS), "scratch": -1}[r["strategy"]]
         finals.setdefault((r["source"], r["n"], locked), {})[r["seed"]] = r["test_acc"]
     return [
         Depth(src, n, k, len(accs), statistics.fmean(accs.values()), min(accs.values()), max(accs.values()))

@@ -75,9 +75,9 @@ def _poor_at_small(grid: Grid) -> tuple[str, bool]:
     return "; ".join(parts) + " (points against scratch)", True
 
 
-def evaluate(rows_by_source: Mapping[str, Sequence[dict[str, Any]]], default_frozen: int) -> list[Check]:
+def evaluate(rows_by_source: Mapping[str, Sequence[dict[str, Any]]], default_locked: int) -> list[Check]:
     """The checks on each source's sweep rows; one they lack data for is reported, not raised."""
-    grid = {s: summarise(rows, frozen=default_frozen) for s, rows in rows_by_source.items()}
+    grid = {s: summarise(rows, locked=default_locked) for s, rows in rows_by_source.items()}
     measures: dict[int | str, Callable[[], tuple[str, bool]]] = {
         "D1a": lambda: _closer_leads_more(grid),
         "D1": lambda: _closer_leads_by(grid),

@@ -48,8 +48,8 @@ def _start(rows: Sequence[dict[str, Any]]) -> float:
 
 def _forgets(rows: Sequence[dict[str, Any]], default_ratio: float) -> tuple[str, bool]:
     start = _start(rows)
-    naive = _mean(rows, "source_acc", strategy="finetune", keep="none", frozen=0, body_lr_ratio=NAIVE_RATIO)
-    gentle = _mean(rows, "source_acc", strategy="finetune", keep="none", frozen=0, body_lr_ratio=default_ratio)
+    naive = _mean(rows, "source_acc", strategy="finetune", keep="none", locked=0, body_lr_ratio=NAIVE_RATIO)
+    gentle = _mean(rows, "source_acc", strategy="finetune", keep="none", locked=0, body_lr_ratio=default_ratio)
     measured = (
         f"started at {100 * start:.1f}; body × head = {NAIVE_RATIO:g}: {100 * naive:.1f} ({100 * (naive - start):+.1f}); "
         f"{default_ratio:g}: {100 * gentle:.1f} ({100 * (gentle - start):+.1f})"
@@ -58,7 +58,7 @@ def _forgets(rows: Sequence[dict[str, Any]], default_ratio: float) -> tuple[str,
 
 
 def _keeps(rows: Sequence[dict[str, Any]], strength: float) -> tuple[str, bool]:
-    plain = {"strategy": "finetune", "frozen": 0, "body_lr_ratio": NAIVE_RATIO}
+    plain = {"strategy": "finetune", "locked": 0, "body_lr_ratio": NAIVE_RATIO}
     src0, tgt0 = (_mean(rows, key, keep="none", **plain) for key in ("source_acc", "test_acc"))
     parts, holds = [f"none: target {100 * tgt0:.1f}, source {100 * src0:.1f}"], True
     for keep, label in (("l2sp", "L2-SP"), ("ewc", "EWC")):
@@ -71,16 +71,16 @@ def _keeps(rows: Sequence[dict[str, Any]], strength: float) -> tuple[str, bool]:
 
 def _frozen_keeps(rows: Sequence[dict[str, Any]]) -> tuple[str, bool]:
     values = {r["source_acc"] for r in rows if r["strategy"] == "frozen"}
-    races = len({(r["keep"], r["keep_strength"], r["body_lr_ratio"], r["frozen"], r["seed"]) for r in rows})
+    races = len({(r["keep"], r["keep_strength"], r["body_lr_ratio"], r["locked"], r["seed"]) for r in rows})
     shown = ", ".join(f"{100 * v:.2f}" for v in sorted(values))
     return f"{shown} at every epoch of {races} races", len(values) == 1
 
 
 def _lock_to_keep(rows: Sequence[dict[str, Any]]) -> tuple[str, bool]:
-    ks = sorted({r["frozen"] for r in rows})
+    ks = sorted({r["locked"] for r in rows})
     where = {"strategy": "finetune", "keep": "none", "body_lr_ratio": NAIVE_RATIO}
     per_seed = [
-        [r["source_acc"] for r in finals(rows) if r["frozen"] == k and all(r[f] == v for f, v in where.items())] for k in ks
+        [r["source_acc"] for r in finals(rows) if r["locked"] == k and all(r[f] == v for f, v in where.items())] for k in ks
     ]
     left = [statistics.fmean(s) for s in per_seed]
     spread = [max(s) - min(s) for s in per_seed]

@@ -28,7 +28,7 @@ COLUMNS = (
     "keep",
     "keep_strength",
     "body_lr_ratio",
-    "frozen",
+    "locked",
     "seed",
     "strategy",
     "epochs",
@@ -47,11 +47,11 @@ def _strength(config: RaceConfig) -> float:
 
 TABLE = sweep.Table(
     COLUMNS,
-    key=("keep", "keep_strength", "body_lr_ratio", "frozen", "seed"),
-    ints=frozenset({"frozen", "seed", "epochs", "epoch"}),
+    key=("keep", "keep_strength", "body_lr_ratio", "locked", "seed"),
+    ints=frozenset({"locked", "seed", "epochs", "epoch"}),
     texts=frozenset({"keep", "strategy"}),
     rows=sweep.epoch_rows(COLUMNS, lambda c: {"keep_strength": _strength(c)}),
-    config_key=lambda c: (c.keep, _strength(c), c.body_lr_ratio, c.frozen, c.seed),
+    config_key=lambda c: (c.keep, _strength(c), c.body_lr_ratio, c.locked, c.seed),
 )
 
 
@@ -68,15 +68,15 @@ class Plan:
     strengths: tuple[float, ...]
     seeds: tuple[int, ...]
 
-    frozen_scan: tuple[int, ...] = ()
+    locked_scan: tuple[int, ...] = ()
 
     def races(self) -> list[RaceConfig]:
         naive = self.base.model_copy(update={"body_lr_ratio": NAIVE_RATIO})
         refs = [c.model_copy(update={"seed": s}) for c in (naive, self.base) for s in self.seeds]
         refs += [
-            naive.model_copy(update={"frozen": k, "seed": s})
-            for k in self.frozen_scan
-            if k != self.base.frozen
+            naive.model_copy(update={"locked": k, "seed": s})
+            for k in self.locked_scan
+            if k != self.base.locked
             for s in self.seeds
         ]
         kept = [
@@ -88,7 +88,7 @@ class Plan:
         return refs + kept
 
     def scenario(self, settings: Settings, checkpoint: Any) -> dict[str, Any]:
-        fixed = {k: v for k, v in self.base.identity().items() if k not in ("seed", "body_lr_ratio", "frozen")}
+        fixed = {k: v for k, v in self.base.identity().items() if k not in ("seed", "body_lr_ratio", "locked")}
         return {
             "race": fixed,
             "naive_ratio": NAIVE_RATIO,
@@ -100,9 +100,9 @@ class Plan:
 
 
 def default_plan(limits: Limits, seeds: int = 3) -> Plan:
-    base = RaceConfig.validate_with({"frozen": 0}, limits)
-    scan = tuple(range(limits.frozen.min, limits.frozen.max + 1))
-    return Plan(base=base, strengths=strengths(limits), seeds=tuple(range(seeds)), frozen_scan=scan)
+    base = RaceConfig.validate_with({"locked": 0}, limits)
+    scan = tuple(range(limits.locked.min, limits.locked.max + 1))
+    return Plan(base=base, strengths=strengths(limits), seeds=tuple(range(seeds)), locked_scan=scan)
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,11 @@ class Point:
     source_hi: float
 
 
-def summarise(rows: Sequence[dict[str, Any]], frozen: int = 0) -> list[Point]:
-    """Fine-tune's settings at ``frozen`` locked units, each across its seeds."""
+def summarise(rows: Sequence[dict[str, Any]], locked: int = 0) -> list[Point]:
+    """Fine-tune's settings at ``locked`` units locked, each across its seeds."""
     groups: dict[tuple[str, float, float], list[dict[str, Any]]] = {}
     for r in sweep.finals(rows):
-        if r["strategy"] != "finetune" or r["frozen"] != frozen:
+        if r["strategy"] != "finetune" or r["locked"] != locked:
             continue
         groups.setdefault((r["keep"], r["keep_strength"], r["body_lr_ratio"]), []).append(r)
     points = []

@@ -79,14 +79,14 @@ def _frozen_fast_then_flat(grid: Sequence[Point], ns: Sequence[int], largest: in
     return measured, bool(small) and leads and fr.mean < ft.mean
 
 
-def _cost(rows: Sequence[dict[str, Any]], grid: Sequence[Point], default_frozen: int, default_n: int) -> tuple[str, bool]:
-    scan = sorted((p for p in summarise(rows) if p.strategy == "finetune" and p.n == default_n), key=lambda p: p.frozen)
+def _cost(rows: Sequence[dict[str, Any]], grid: Sequence[Point], default_locked: int, default_n: int) -> tuple[str, bool]:
+    scan = sorted((p for p in summarise(rows) if p.strategy == "finetune" and p.n == default_n), key=lambda p: p.locked)
     params = [p.trainable_params for p in scan]
     secs = [p.compute_s_per_epoch for p in scan]
     per_epoch = {s: _at(grid, s, default_n).compute_s_per_epoch for s in TRIO}
     measured = (
-        f"n={default_n}, k={scan[0].frozen}…{scan[-1].frozen}: params {' > '.join(f'{p:,}' for p in params)}; "
-        f"fine-tune s/epoch {' → '.join(f'{s:.3f}' for s in secs)}; at k={default_frozen}: "
+        f"n={default_n}, k={scan[0].locked}…{scan[-1].locked}: params {' > '.join(f'{p:,}' for p in params)}; "
+        f"fine-tune s/epoch {' → '.join(f'{s:.3f}' for s in secs)}; at k={default_locked}: "
         + ", ".join(f"{s} {per_epoch[s]:.3f}" for s in TRIO)
     )
     holds = (
@@ -94,7 +94,7 @@ def _cost(rows: Sequence[dict[str, Any]], grid: Sequence[Point], default_frozen:
         and all(a > b for a, b in pairwise(params))
         and all(b < a * (1 + SAME_COST) for a, b in pairwise(secs))
         and secs[-1] < secs[0]
-        and per_epoch["frozen"] < per_epoch["finetune"] < per_epoch["scratch"]
+        and per_epoch["locked"] < per_epoch["finetune"] < per_epoch["scratch"]
     )
     return measured, holds
 
@@ -106,16 +106,16 @@ def _stable(grid: Sequence[Point]) -> tuple[str, bool]:
     return measured, worst[0] <= SEED_SPREAD_PTS and min(s[3] for s in spreads) >= 2
 
 
-def evaluate(rows: Sequence[dict[str, Any]], default_frozen: int, default_n: int) -> list[Check]:
+def evaluate(rows: Sequence[dict[str, Any]], default_locked: int, default_n: int) -> list[Check]:
     """The five checks on a sweep's rows; one the sweep has no data for is reported, not raised."""
-    grid = summarise(rows, frozen=default_frozen)
+    grid = summarise(rows, locked=default_locked)
     ns = sorted({p.n for p in grid})
     largest = ns[-1] if ns else 0
     measures: dict[int | str, Callable[[], tuple[str, bool]]] = {
         1: lambda: _head_start(grid),
         2: lambda: _gap_closes(grid, largest),
         3: lambda: _frozen_fast_then_flat(grid, ns, largest),
-        4: lambda: _cost(rows, grid, default_frozen, default_n),
+        4: lambda: _cost(rows, grid, default_locked, default_n),
         5: lambda: _stable(grid),
     }
     return run_checks(measures, CLAIMS, "the sweep lacks the sizes, seeds or k this needs")

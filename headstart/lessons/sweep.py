@@ -23,12 +23,12 @@ from headstart.race import sources
 from headstart.race.events import STRATEGIES, Epoch, RaceConfig
 from headstart.race.sources import Source
 from headstart.race.strategies import LOOKS
-from headstart.settings import Limits, Settings
+from headstart.settings import FORMER_NAMES, Limits, Settings, renamed
 
 COLUMNS = (
     "n",
     "seed",
-    "frozen",
+    "locked",
     "epochs",
     "strategy",
     "epoch",
@@ -62,19 +62,19 @@ class Plan:
     ns: tuple[int, ...]
     seeds: tuple[int, ...]
     base: RaceConfig
-    frozen_scan: tuple[int, ...] = ()
+    locked_scan: tuple[int, ...] = ()
 
     def races(self) -> list[RaceConfig]:
         grid = [self.base.model_copy(update={"n": n, "seed": s}) for n in self.ns for s in self.seeds]
-        scan = [self.base.model_copy(update={"frozen": k, "seed": s}) for k in self.frozen_scan for s in self.seeds]
+        scan = [self.base.model_copy(update={"locked": k, "seed": s}) for k in self.locked_scan for s in self.seeds]
         return list(dict.fromkeys(grid + scan))  # the scan at the default k is already in the grid
 
     def scenario(self, settings: Settings, checkpoint_sha: str) -> dict[str, Any]:
         """What makes two sweeps comparable: everything but n, seed and k."""
-        fixed = {k: v for k, v in self.base.identity().items() if k not in ("n", "seed", "frozen")}
+        fixed = {k: v for k, v in self.base.identity().items() if k not in ("n", "seed", "locked")}
         return {
             "race": fixed,
-            "default_frozen": self.base.frozen,
+            "default_locked": self.base.locked,
             "default_n": self.base.n,
             **settings.recipe(),
             "checkpoint_sha256": checkpoint_sha,
@@ -128,8 +128,8 @@ def epoch_rows(
 
 HEAD_START = Table(
     COLUMNS,
-    key=("n", "seed", "frozen"),
-    ints=frozenset({"n", "seed", "frozen", "epochs", "epoch", "trainable_params"}),
+    key=("n", "seed", "locked"),
+    ints=frozenset({"n", "seed", "locked", "epochs", "epoch", "trainable_params"}),
     texts=frozenset({"strategy"}),
     rows=epoch_rows(COLUMNS),
 )
@@ -185,7 +185,7 @@ def read_rows(path: Path, table: Table = HEAD_START) -> list[dict[str, Any]]:
             for row in reader:
                 if None in row or None in row.values():  # DictReader's marks of a field extra or missing
                     raise ValueError(f"not the {len(reader.fieldnames or ())} fields of its header")
-                rows.append({k: table.typed(k, v) for k, v in row.items()})
+                rows.append({k: table.typed(k, v) for k, v in renamed(row).items()})
         except (ValueError, csv.Error) as exc:  # UnicodeDecodeError, for one, is a ValueError
             where = f"line {reader.line_num}" if reader.line_num else "the header"
             raise SweepError(f"cannot read {where} of {path} ({exc}); {REMAKE}") from exc
@@ -200,9 +200,13 @@ def read_meta(path: Path) -> dict[str, Any]:
         return {}
     try:
         meta: dict[str, Any] = json.loads(path.read_text())
-        return meta
     except ValueError as exc:
         raise SweepError(f"cannot read {path} ({exc}); {REMAKE}") from exc
+    # Made before the locked units had their name: "frozen", "default_frozen".
+    return {FORMER_META.get(k, k): v for k, v in meta.items()}
+
+
+FORMER_META = {**FORMER_NAMES, **{f"default_{old}": f"default_{new}" for old, new in FORMER_NAMES.items()}}
 
 
 # Wraps the races still to run, to show them going by (the CLI's progress bar).
@@ -244,7 +248,7 @@ class Point:
 
     strategy: str
     n: int
-    frozen: int
+    locked: int
     seeds: int
     mean: float
     lo: float
@@ -258,14 +262,14 @@ def finals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["epoch"] == r["epochs"]]
 
 
-def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list[Point]:
-    """Per strategy and n (at fine-tune's ``frozen``, all k if None): the spread over seeds."""
+def summarise(rows: Sequence[dict[str, Any]], locked: int | None = None) -> list[Point]:
+    """Per strategy and n (at fine-tune's ``locked``, all k if None): the spread over seeds."""
     groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     first: dict[tuple[str, int, int], list[float]] = {}
     for r in rows:
-        if frozen is not None and r["frozen"] != frozen:
+        if locked is not None and r["locked"] != locked:
             continue
-        key = (r["strategy"], r["n"], r["frozen"])
+        key = (r["strategy"], r["n"], r["locked"])
         if r["epoch"] == r["epochs"]:
             groups.setdefault(key, []).append(r)
         if r["epoch"] == 1:
@@ -277,7 +281,7 @@ def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list
             Point(
                 strategy=strategy,
                 n=n,
-                frozen=k,
+                locked=k,
                 seeds=len(rs),
                 mean=statistics.fmean(accs),
                 lo=min(accs),
@@ -292,14 +296,14 @@ def summarise(rows: Sequence[dict[str, Any]], frozen: int | None = None) -> list
     return points
 
 
-def accuracy_table(rows: Sequence[dict[str, Any]], frozen: int) -> str:
-    """Markdown: test accuracy (%) after epoch 1 and after the last, per n at fine-tune's ``frozen``,
+def accuracy_table(rows: Sequence[dict[str, Any]], locked: int) -> str:
+    """Markdown: test accuracy (%) after epoch 1 and after the last, per n at fine-tune's ``locked``,
     as mean ± spread (max − min) over seeds; docs/scenario.md shows it for the shipped sweep."""
     order = ("finetune", "frozen", "scratch")
     cells: dict[tuple[int, str, str], list[float]] = {}
     last = 0
     for r in rows:
-        if r["frozen"] == frozen and r["epoch"] in (1, r["epochs"]):
+        if r["locked"] == locked and r["epoch"] in (1, r["epochs"]):
             when = "first" if r["epoch"] == 1 else "last"
             cells.setdefault((r["n"], r["strategy"], when), []).append(100 * r["test_acc"])
             last = max(last, r["epochs"])
@@ -378,11 +382,11 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
     if (shipped := read_shipped(csv_path)) is None:
         return None
     meta, rows = shipped
-    k = meta.get("default_frozen", rows[0]["frozen"] if rows else 0)
-    points = summarise(rows, frozen=k)
+    k = meta.get("default_locked", rows[0]["locked"] if rows else 0)
+    points = summarise(rows, locked=k)
     return {
         "scenario": meta,
-        "frozen": k,
+        "locked": k,
         "seeds": max((p.seeds for p in points), default=0),
         "points": [asdict(p) for p in points],
     }
@@ -396,7 +400,7 @@ def default_plan(
         ns=tuple(ns or log_spaced(limits.n.min, limits.n.max)),
         seeds=tuple(range(seeds)),
         base=base,
-        frozen_scan=tuple(range(limits.frozen.min, limits.frozen.max + 1)) if scan else (),
+        locked_scan=tuple(range(limits.locked.min, limits.locked.max + 1)) if scan else (),
     )
 
 
@@ -409,10 +413,10 @@ def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress
     results = run_plan(plan.races(), scenario, out, HEAD_START, settings, plan.base, fresh, progress)
     base = plan.base
     title = (
-        f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.frozen} units"
+        f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.locked} units"
         + ("" if base.source == sources.DEFAULT else f", pretrained {base.source}")
         + "; "
         f"band: min–max over {len(plan.seeds)} seeds"
     )
-    plot(summarise(results.rows, frozen=base.frozen), out, title)
+    plot(summarise(results.rows, locked=base.locked), out, title)
     return results

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, 
 from headstart.race import sources
 from headstart.race.sources import Source
 from headstart.race.strategies import EXTRAS, LOOKS, STRATEGIES, Extra, Strategy
-from headstart.settings import Choice, Choices, FloatRange, IntRange, Limits, get_settings
+from headstart.settings import FORMER_NAMES, Choice, Choices, FloatRange, IntRange, Limits, get_settings, renamed
 
 __all__ = ["STRATEGIES", "Strategy"]
 
@@ -78,7 +78,7 @@ class RaceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    frozen: int = _field("Fine-tune locks", "body units fine-tune locks, counted from the input; the rest train gently", "units")
+    locked: int = _field("Fine-tune locks", "body units fine-tune locks, counted from the input; the rest train gently", "units")
     n: int = _field("Target images", "target training images to learn from, balanced across the five classes", "size")
     epochs: int = _field("Epochs", "passes over the target training images")
     seed: int = _field("Seed", "seed for initialisation and shuffling")
@@ -131,7 +131,7 @@ class RaceConfig(BaseModel):
     def _defaults(cls, data: object, info: ValidationInfo) -> object:
         if isinstance(data, dict):
             limits = _limits(info)
-            data = {name: getattr(limits, name).default for name in cls.model_fields} | data
+            data = {name: getattr(limits, name).default for name in cls.model_fields} | renamed(data)
         return data
 
     @field_validator("*")
@@ -169,8 +169,21 @@ class RaceConfig(BaseModel):
         return self.model_dump(exclude=self._neutral())
 
     def key(self) -> str:
-        """A stable identity for caching finished races of this configuration."""
-        return self.model_dump_json(exclude=self._neutral())
+        """A stable identity for caching finished races of this configuration.
+
+        Written with each field's first name, so races stored before a rename keep their key.
+        """
+        key = self.model_dump_json(exclude=self._neutral())
+        for former, name in FORMER_NAMES.items():
+            key = key.replace(f'"{name}":', f'"{former}":', 1)
+        return key
+
+    @classmethod
+    def as_stored(cls, config: Mapping[str, Any]) -> RaceConfig:
+        """A stored race's configuration, unchecked against today's limits: its fields under
+        today's names, a list (the extra lanes) back to the tuple the field holds."""
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in renamed(config).items()}
+        return cls.model_construct(**fields)
 
 
 class Option(BaseModel):
@@ -195,6 +208,7 @@ class FieldSpec(BaseModel):
     neutral: str | list[str] | None = None  # the value at which it changes nothing
     moot_when: dict[str, str] | None = None  # other fields' values at which this one changes nothing
     needs: dict[str, str] | None = None  # an option another field must hold for this one to matter
+    former: list[str] = []  # names it had before, still read from links and the command line
 
 
 def race_fields(limits: Limits) -> list[FieldSpec]:
@@ -216,6 +230,7 @@ def race_fields(limits: Limits) -> list[FieldSpec]:
             neutral=extra["neutral"],
             moot_when=extra["moot_when"],
             needs=extra["needs"],
+            former=[old for old, new in FORMER_NAMES.items() if new == name],
         )
         if isinstance(allowed, Choice | Choices):
             text: dict[str, list[str]] = extra["options"]  # type: ignore[assignment]  # set by _field

@@ -24,11 +24,12 @@ from typing import Any, Literal
 
 from headstart.race import protocol, sources
 from headstart.race.events import RaceConfig, beyond_data
+from headstart.race.identity import cache_key
 from headstart.serving import class_codes
 from headstart.serving.fanout import Outbox, deliver
 from headstart.serving.metrics import Metrics
 from headstart.serving.queue import RaceQueue
-from headstart.serving.quotas import Rate, Refused
+from headstart.serving.quotas import NotFound, Rate, Refused, TooMany
 from headstart.serving.replays import Replays
 from headstart.settings import Limits, Settings
 from headstart.store import Store, StoreError
@@ -44,24 +45,7 @@ FINISHED: tuple[Status, ...] = ("done", "cancelled", "error")
 VIEWER_COUNT_DELAY_S = 0.25  # a broadcast race's viewers hear their number at most this often
 LISTING_WAIT_S = 1.0  # how long a listing of finished races waits for one being written
 
-# Bumped when what a stored race's compute clocks mean changes while its accuracies stay the
-# same (so the recipe, and the shipped sweep, stay valid): older races retrain, not replay.
-CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept (done's reused_s)
-# Bumped when what a stored race's events carry grows: older races retrain rather than replay without it.
-EVENTS = 2  # 2: each epoch carries source_acc
-
-
 SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only disk) is tried again so often
-
-
-def cache_key(config: RaceConfig, device: str | None, recipe: str | None, source_sha: str | None = None) -> str:
-    """Races are deterministic per configuration, seed, device and recipe: the key of a stored result.
-
-    The recipe names the default source's checkpoint; a race from another source names its own
-    too (``source_sha``), so a rebuilt checkpoint's races retrain rather than replay.
-    """
-    source = f"|source {source_sha}" if source_sha else ""
-    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}{source}"
 
 
 @dataclass
@@ -108,13 +92,6 @@ class Slot:
     max_n: int | None = None  # the most target images its dataset holds, balanced over the classes
     ready: bool = False
     failed_starts: int = 0  # workers in a row that died before they were ready
-
-
-def _config_as_stored(config: dict[str, Any]) -> RaceConfig:
-    """A stored race's configuration, unchecked against today's limits; a list (the extra
-    lanes) back to the tuple the field holds."""
-    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return RaceConfig.model_construct(**fields)
 
 
 class Hub:
@@ -203,7 +180,7 @@ class Hub:
         if broadcast:
             if not self.broadcasts.allow(address):
                 allowed = self.broadcasts.describe("races")
-                raise Refused("too_many_broadcasts", f"this address may broadcast {allowed}; try again shortly")
+                raise TooMany("too_many_broadcasts", f"this address may broadcast {allowed}; try again shortly")
             code = self.codes.of(owner) or self._new_code()
         race = self._submit(config, owner, address, joinable=lambda r: not broadcast or r.code in (None, code))
         if code is not None and race.code is None:
@@ -226,7 +203,7 @@ class Hub:
         minute: the whole space of codes could otherwise be tried in seconds."""
         typed, code = code, code.strip().upper()
         if self.guesses.exhausted(address):
-            raise Refused(
+            raise TooMany(
                 "too_many_guesses",
                 f"this address may try {self.guesses.describe('class codes')}; check the code on the board and try again shortly",
                 "code",
@@ -234,7 +211,7 @@ class Hub:
         race_id = self.codes.race_of(code) if len(code) == class_codes.LENGTH else None
         if race_id is None:
             self.guesses.allow(address)
-            raise Refused(
+            raise NotFound(
                 "unknown_code",
                 f"no broadcast race with code {typed!r}; a code is the {class_codes.LENGTH} letters on the teacher's screen",
                 "code",
@@ -244,7 +221,7 @@ class Hub:
         except Refused:
             # Unfinished races live in memory only. The code is still its starter's, so a page can
             # wait for the next race broadcast under it rather than send the class away.
-            raise Refused(
+            raise NotFound(
                 "race_lost",
                 f"the last race broadcast under code {code} did not finish before the server restarted; "
                 "the code will show the next race its starter broadcasts",
@@ -267,7 +244,7 @@ class Hub:
                 return race  # training it twice would give the same curves: watch this one
         in_flight = sum(1 for r in self.races.values() if r.owner == owner and not r.finished)
         if in_flight >= self.settings.max_races_per_client:
-            raise Refused(
+            raise TooMany(
                 "too_many_races",
                 f"you already have {in_flight} race(s) in flight (limit "
                 f"{self.settings.max_races_per_client}); cancel it or wait for it to finish",
@@ -301,7 +278,7 @@ class Hub:
         limit = self.settings.max_races_per_address
         held = sum(1 for r in self.races.values() if r.address == address and not r.finished and r.replay_of is None)
         if held >= limit:
-            raise Refused(
+            raise TooMany(
                 "too_many_races_from_address",
                 f"{held} races from this address are queued or training (limit {limit}); wait for one to finish",
             )
@@ -329,7 +306,7 @@ class Hub:
         if race is None and (stored := self.store.get(race_id)):
             race = Race(
                 id=race_id,
-                config=_config_as_stored(stored["config"]),
+                config=RaceConfig.as_stored(stored["config"]),
                 owner="",
                 status="done",
                 messages=stored["events"],
@@ -339,7 +316,7 @@ class Hub:
             self.races[race_id] = race
             self._forget_old()
         if race is None:
-            raise Refused("unknown_race", f"no race with id {race_id!r}", field="race_id")
+            raise NotFound("unknown_race", f"no race with id {race_id!r}", field="race_id")
         return race
 
     async def recent(self, limit: int, offset: int) -> dict[str, Any]:

@@ -15,11 +15,26 @@ MAX_KEYS = 10_000  # addresses (or other keys) a table remembers at once
 
 
 class Refused(Exception):
-    """A request the server will not take; code and message go to the client as an error."""
+    """A request the server will not take; code and message go to the client as an error,
+    with ``status`` as an HTTP request's answer."""
+
+    status = 409  # it conflicts with what the server holds now
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
+
+
+class NotFound(Refused):
+    """Something named that the server does not have: a race, or a class code."""
+
+    status = 404
+
+
+class TooMany(Refused):
+    """A limit reached: of races, connections, messages or guesses, per address or in all."""
+
+    status = 429
 
 
 class Rate:

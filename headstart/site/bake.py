@@ -30,10 +30,10 @@ from headstart.errors import SetupError
 from headstart.lessons.sweep import Progress, log_spaced
 from headstart.race import protocol, sources
 from headstart.race.events import RaceConfig
-from headstart.serving.hub import cache_key
+from headstart.race.identity import cache_key
 from headstart.settings import Settings
 from headstart.site import pages
-from headstart.store import Store
+from headstart.store import Store, today
 
 FORMAT = "headstart-bake/1"
 
@@ -47,7 +47,7 @@ class Grid:
     """Which races a bake holds: every combination of these values, the rest at their defaults."""
 
     n: tuple[int, ...]
-    frozen: tuple[int, ...]
+    locked: tuple[int, ...]
     seeds: tuple[int, ...]
     epochs: int
     sources: tuple[str, ...] = (sources.DEFAULT,)
@@ -55,9 +55,9 @@ class Grid:
     extras: tuple[tuple[str, ...], ...] = ((),)  # sets of extra lanes: none, or gradual and LoRA, …
 
     def races(self, settings: Settings) -> list[RaceConfig]:
-        combos = itertools.product(self.sources, self.keeps, self.extras, self.n, self.frozen, self.seeds)
+        combos = itertools.product(self.sources, self.keeps, self.extras, self.n, self.locked, self.seeds)
         fields = (
-            {"n": n, "frozen": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
+            {"n": n, "locked": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
             for source, keep, extra, n, k, s in combos
         )
         return [RaceConfig.validate_with(f, settings.limits) for f in fields]
@@ -68,7 +68,7 @@ def default_grid(settings: Settings) -> Grid:
     limits = settings.limits
     return Grid(
         n=tuple(log_spaced(limits.n.min, limits.n.max)),
-        frozen=tuple(range(limits.frozen.min, limits.frozen.max + 1)),
+        locked=tuple(range(limits.locked.min, limits.locked.max + 1)),
         seeds=(0, 1, 2),
         epochs=limits.epochs.default,
     )
@@ -135,7 +135,7 @@ def _bake(
         "races": {c.key(): race_id(key) for c, key in keyed},
     }
     written = [out / "races" / f"{race_id(key)}.json" for _, key in keyed]
-    pages.write(settings, out, [json.loads(p.read_text()) for p in written], device)
+    pages.write(settings, out, [today(json.loads(p.read_text())) for p in written], device)
     _write(out / "bake.json", index)  # last: a folder with a bake.json holds a whole bake
     return written
 
@@ -166,7 +166,7 @@ def read(out: Path) -> Iterable[dict[str, Any]]:
         raise BakeError(f"{out} holds no bake (no bake.json); make one with `python -m headstart bake --out {out}`")
     for path in sorted((out / "races").glob("*.json")):
         try:
-            yield json.loads(path.read_text())
+            yield today(json.loads(path.read_text()))
         except ValueError as exc:
             raise BakeError(f"cannot read {path} ({exc}); bake it again: delete it and re-run the bake") from exc
 

@@ -12,31 +12,29 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from headstart.lessons import adapters, depth, keeping, sweep
-from headstart.race import sources
-from headstart.serving.app import page_config, page_templates, races_csv
+from headstart.lessons.panels import every_panel
+from headstart.page import PAGES, page_config, templates
+from headstart.race.export import races_csv
 from headstart.settings import STATIC_DIR, Settings
-
-PAGES = ("index.html", "embed.html")
 
 
 def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device: str) -> None:
     """Write the site around a bake's races in ``out``: pages, modules, configuration, panels, CSVs."""
-    templates = page_templates().env
+    env = templates()
     for name in PAGES:
-        (out / name).write_text(templates.get_template(name).render(recorded=True))
+        (out / name).write_text(env.get_template(name).render(recorded=True))
     shutil.copytree(STATIC_DIR, out / "static", dirs_exist_ok=True)
     api = out / "api"
     api.mkdir(exist_ok=True)
     _dump(api / "config.json", config(settings, races, device))
-    for name, payload, csv_path in _panels(settings):
-        found = payload(csv_path)
+    for panel in every_panel():
+        found = panel.payload(panel.csv(settings))
         if found is not None:  # a sweep not shipped: its panel stays hidden, as on a live server
-            _dump(api / f"{name}.json", found)
+            _dump(api / f"sweep-{panel.name}.json", found)
     for race in races:
         (out / "races" / f"{race['race_id']}.csv").write_text(races_csv(race))
 
@@ -54,17 +52,6 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
         "races": [{"id": race["race_id"], "config": race["config"]} for race in races],
     }
     return found
-
-
-def _panels(settings: Settings) -> list[tuple[str, Callable[[Path], dict[str, Any] | None], Path]]:
-    """Each shipped sweep the page's panels draw: its file's name, how it is read, where from."""
-    by_source = [(f"sweep-{s}", sweep.page_payload, sources.checkpoint_path(settings.sweep_csv, s)) for s in sources.SOURCES]
-    return [
-        *by_source,
-        ("sweep-keep", keeping.page_payload, settings.keep_sweep_csv),
-        ("sweep-depth", depth.page_payload, settings.depth_sweep_csv),
-        ("sweep-lanes", adapters.page_payload, settings.lanes_sweep_csv),
-    ]
 
 
 def _dump(path: Path, data: dict[str, Any]) -> None:

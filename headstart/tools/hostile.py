@@ -41,7 +41,7 @@ except ImportError as exc:  # a tool's own dependencies, not the server's
     raise SystemExit(f"the hostile load test needs its extra: pip install -e '.[loadtest]' ({exc})") from None
 
 ATTACKER, LEGIT = "127.0.0.1", "127.0.0.2"
-STORED = {"n": 25, "epochs": 50, "frozen": 2, "seed": 999}  # trained once; replayed by the attacks
+STORED = {"n": 25, "epochs": 50, "locked": 2, "seed": 999}  # trained once; replayed by the attacks
 HEALTH_LIMIT_S = 1.0
 RSS_LIMIT_MB = 300.0
 

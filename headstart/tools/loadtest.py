@@ -37,7 +37,7 @@ except ImportError as exc:  # a tool's own dependencies, not the server's
     raise SystemExit(f"the load test needs its extra: pip install -e '.[loadtest]' ({exc})") from None
 
 CLIENT_NUMBERS = itertools.count()
-CONFIGS = [{"n": n, "epochs": 2, "frozen": k, "seed": s} for n in (25, 50) for k in (1, 3) for s in (0, 1)]
+CONFIGS = [{"n": n, "epochs": 2, "locked": k, "seed": s} for n in (25, 50) for k in (1, 3) for s in (0, 1)]
 
 
 def free_port() -> int:

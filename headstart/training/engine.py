@@ -181,7 +181,7 @@ def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[mod
     torch.manual_seed(config.seed)
     model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
     body = len(models.UNITS)
-    locked = {"scratch": 0, "frozen": body, "finetune": config.frozen, "gradual": lanes.gradual_locked(1), "lora": body}[name]
+    locked = {"scratch": 0, "frozen": body, "finetune": config.locked, "gradual": lanes.gradual_locked(1), "lora": body}[name]
     if name != "scratch":
         model.load_state_dict(res.pretrained(config.source).body, strict=False)
     model.lock(locked)

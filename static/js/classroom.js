@@ -49,7 +49,7 @@ function describe(race, labels) {
   const results = Object.entries(race.summary || {})
     .map(([s, r]) => `${labels[s]} ${percent(r.final_test_acc, 0)}`)
     .join(", ");
-  return `n ${c.n} · ${c.frozen} locked · ${c.epochs} epochs · seed ${c.seed}: ${results} (${seconds(race.wall_s || 0)})`;
+  return `n ${c.n} · ${c.locked} locked · ${c.epochs} epochs · seed ${c.seed}: ${results} (${seconds(race.wall_s || 0)})`;
 }
 
 // Fill the list each time it is opened, so it shows what the class has run since.

@@ -28,7 +28,7 @@ export function describeN(n, classes) {
   return `${n.toLocaleString("en")} images · ${per.toLocaleString("en")}${n % classes ? "+" : ""} per class`;
 }
 
-export function describeFrozen(k, units) {
+export function describeLocked(k, units) {
   if (k === 0) return "0 units · everything trains";
   return `${k} unit${k > 1 ? "s" : ""} · ${units.slice(0, k).map((u) => u.label).join(", ")}`;
 }
@@ -155,7 +155,7 @@ export class Controls {
     // Log sliders run over N_STEPS positions; the units slider over the units themselves.
     const range = () => this.table.field(field.name);
     const whole = field.kind === "int";
-    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeFrozen(v, this.body), log: show, count: show }[field.control];
+    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeLocked(v, this.body), log: show, count: show }[field.control];
     const slider = log
       ? { read: () => fromSlider(Number(input.value), range(), whole), position: (v) => toSlider(v, range()), text }
       : { read: () => Number(input.value), position: (v) => v, text };

@@ -107,6 +107,6 @@ export class DepthSweepPanel {
   pick(p) {
     const race = this.sweep.scenario.race || {};
     // Frozen is the race's own second lane: loading it sets fine-tune to lock all it can.
-    this.onPick({ ...race, source: p.source, n: p.n, frozen: Math.min(p.locked, FROZEN - 1) }, this.name(p));
+    this.onPick({ ...race, source: p.source, n: p.n, locked: Math.min(p.locked, FROZEN - 1) }, this.name(p));
   }
 }

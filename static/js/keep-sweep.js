@@ -103,7 +103,7 @@ export class KeepSweepPanel {
   mark(state) {
     for (const m of this.marks ?? []) {
       const { keep, strength, ratio } = m.dataset;
-      const same = state.frozen === 0 && state.keep === keep && state.body_lr_ratio === Number(ratio) && (keep === "none" || state.keep_strength === Number(strength));
+      const same = state.locked === 0 && state.keep === keep && state.body_lr_ratio === Number(ratio) && (keep === "none" || state.keep_strength === Number(strength));
       m.classList.toggle("current", same);
     }
   }
@@ -111,6 +111,6 @@ export class KeepSweepPanel {
   pick(p) {
     const race = this.sweep.scenario.race || {};
     const strength = p.keep === "none" ? {} : { keep_strength: p.keep_strength };
-    this.onPick({ ...race, frozen: 0, keep: p.keep, body_lr_ratio: p.body_lr_ratio, ...strength }, this.name(p));
+    this.onPick({ ...race, locked: 0, keep: p.keep, body_lr_ratio: p.body_lr_ratio, ...strength }, this.name(p));
   }
 }

@@ -28,7 +28,7 @@ export class LanesSweepPanel {
 
   name(p) {
     const label = this.sweep.looks[p.strategy].label;
-    if (p.strategy === "finetune") return `${label} locking ${p.frozen}`;
+    if (p.strategy === "finetune") return `${label} locking ${p.locked}`;
     if (p.strategy === "lora") return `${label} at rank ${p.lora_rank}`;
     return label;
   }
@@ -61,7 +61,7 @@ export class LanesSweepPanel {
     }
     for (const p of points) {
       const mark = svg("circle", { cx: x(p), cy: y(p), r: 6, fill: `var(--${p.strategy})` });
-      Object.assign(mark.dataset, { strategy: p.strategy, frozen: p.frozen, rank: p.lora_rank });
+      Object.assign(mark.dataset, { strategy: p.strategy, locked: p.locked, rank: p.lora_rank });
       pickable(mark, {
         label: `${this.name(p)}: ${this.numbers(p)}. Load it into the race.`,
         describe: () => (this.readout.textContent = `${this.name(p)}: ${this.numbers(p)}. Click to race it.`),
@@ -97,8 +97,8 @@ export class LanesSweepPanel {
   }
 
   pick(p) {
-    const { race, frozen, lora_rank: rank } = this.sweep.scenario;
-    const k = p.strategy === "finetune" ? p.frozen : frozen;
-    this.onPick({ ...race, frozen: k, extra: ["gradual", "lora"], lora_rank: p.strategy === "lora" ? p.lora_rank : rank }, this.name(p));
+    const { race, locked, lora_rank: rank } = this.sweep.scenario;
+    const k = p.strategy === "finetune" ? p.locked : locked;
+    this.onPick({ ...race, locked: k, extra: ["gradual", "lora"], lora_rank: p.strategy === "lora" ? p.lora_rank : rank }, this.name(p));
   }
 }

@@ -72,7 +72,7 @@ async function boot() {
   let loadPanel = () => {};
   const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), extra: $("fields-extra"), advanced: $("fields-advanced") }, {
     onChange(name) {
-      if (["frozen", "source", "extra", "lora_rank"].includes(name)) strip.show(ui);
+      if (["locked", "source", "extra", "lora_rank"].includes(name)) strip.show(ui);
       if (name === "extra") {
         chart.setLanes(ui.extra);
         nameTrain();

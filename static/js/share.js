@@ -21,7 +21,7 @@ export function bindShare({ table, ui, race, chart, status, links }) {
   );
   $("export-png").addEventListener("click", () => {
     const a = document.createElement("a");
-    const locks = `fine-tune locks ${ui.frozen} unit${ui.frozen === 1 ? "" : "s"}`;
+    const locks = `fine-tune locks ${ui.locked} unit${ui.locked === 1 ? "" : "s"}`;
     a.href = chart.png(`${ui.n.toLocaleString("en")} target images, ${locks}, ${ui.epochs} epochs, seed ${ui.seed}`);
     a.download = `headstart-${race.id || "chart"}.png`;
     a.click();

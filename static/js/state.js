@@ -1,7 +1,7 @@
 // The page's state as a typed table, in the manner of TensorFlow Playground's State.PROPS: the
 // race fields come from /api/config (name, label, kind, range, default), and this table reads
 // them from the URL query string and writes them back, with the race configuration's own names
-// (?frozen=3&n=200&epochs=10&seed=0). Nothing here names a field: a new one needs no edit.
+// (?locked=3&n=200&epochs=10&seed=0). Nothing here names a field: a new one needs no edit.
 
 // Whole numbers in full (the largest seed is 2,147,483,647, not 2,147,480,000); rates to six digits.
 export const show = (v) => {
@@ -104,12 +104,24 @@ export class StateTable {
     // ``join``: a class code from a /w/CODE link the server did not know (a typo, an ended race).
     const state = { hide: new Set(), race: params.get("race") || null, join: params.get("join"), problems: [] };
     for (const name of this.names) {
-      const { value, problem } = this.fit(name, params.get(name));
+      const { value, problem } = this.fit(name, this.given(params, name));
       state[name] = value;
       if (problem) state.problems.push(problem);
     }
-    for (const name of (params.get("hide") || "").split(",")) if (name.trim()) state.hide.add(name.trim());
+    for (const name of (params.get("hide") || "").split(",")) if (name.trim()) state.hide.add(this.current(name.trim()));
     return state;
+  }
+
+  // A field's value in a link: under its name, or a name it had before (``former``), which
+  // course pages already link with (?frozen=3 is ?locked=3).
+  given(params, name) {
+    const names = [name, ...(this.field(name).former ?? [])];
+    return params.get(names.find((n) => params.has(n)) ?? name);
+  }
+
+  // Today's name of a field a link names, by its own name or a former one.
+  current(name) {
+    return this.fields.find((f) => (f.former ?? []).includes(name))?.name ?? name;
   }
 
   // The race configuration the state describes, as a `start` message carries it.

@@ -6,10 +6,10 @@ import { compact, percent, seconds } from "./format.js";
 // Which units each strategy trains, from the unit list and the lock slider alone:
 // this is what lets the strip update instantly, before any training. Gradual starts as frozen
 // (its epochs then say what it unlocked); LoRA's body stays locked, each unit with an update.
-export function trainableUnits(strategy, units, frozen) {
+export function trainableUnits(strategy, units, locked) {
   const body = units.filter((u) => u.name !== "head");
   if (strategy === "scratch") return new Set(units.map((u) => u.name));
-  if (strategy === "finetune") return new Set([...body.slice(frozen).map((u) => u.name), "head"]);
+  if (strategy === "finetune") return new Set([...body.slice(locked).map((u) => u.name), "head"]);
   return new Set(["head"]);
 }
 
@@ -62,7 +62,7 @@ export class Strip {
   show(state) {
     this.rank = state.lora_rank;
     for (const [strategy, row] of Object.entries(this.rows)) row.hidden = this.extra.has(strategy) && !(state.extra ?? []).includes(strategy);
-    this.setFrozen(state.frozen);
+    this.setLocked(state.locked);
     const source = this.sources.find((s) => s.value === state.source);
     for (const [strategy, row] of Object.entries(this.rows)) {
       const origin = row.querySelector(".origin");
@@ -71,9 +71,9 @@ export class Strip {
     }
   }
 
-  setFrozen(frozen) {
+  setLocked(locked) {
     for (const [strategy, row] of Object.entries(this.rows)) {
-      const trainable = trainableUnits(strategy, this.units, frozen);
+      const trainable = trainableUnits(strategy, this.units, locked);
       const count = this.mark(row, trainable, strategy === "lora");
       if (strategy !== "lora") row.querySelector(".pill").textContent = pillText(count, this.total);
       else {

@@ -153,6 +153,6 @@ export class SweepPanel {
   pick(idx) {
     if (idx == null) return;
     const race = this.sweep.scenario.race || {};
-    this.onPick({ ...race, n: this.ns[idx], frozen: this.sweep.frozen });
+    this.onPick({ ...race, n: this.ns[idx], locked: this.sweep.locked });
   }
 }

@@ -117,18 +117,18 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     pill = page.locator(".s-finetune .pill")
     before = pill.inner_text()
 
-    page.locator("#frozen").focus()
+    page.locator("#locked").focus()
     page.keyboard.press("ArrowRight")
     expect(finetune_locked).to_have_count(3)
     assert pill.inner_text() != before and "trainable" in pill.inner_text()
-    assert page.locator("#frozen").get_attribute("aria-valuetext").startswith("3 units")
+    assert page.locator("#locked").get_attribute("aria-valuetext").startswith("3 units")
 
     page.locator("#n").focus()
     page.keyboard.press("End")
     expect(page.locator("#n-out")).to_contain_text("300 images · 60 per class")  # all the test data holds
     page.keyboard.press("Home")
     expect(page.locator("#n-out")).to_contain_text("25 images · 5 per class")
-    assert "frozen=3" in page.url and "n=25" in page.url
+    assert "locked=3" in page.url and "n=25" in page.url
 
     page.keyboard.press("Tab")  # keyboard reaches the rest of the controls
     heard(page)
@@ -155,7 +155,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
     page.locator("#metric").select_option("test_acc")
     assert page.locator(".s-scratch .clock").inner_text() != "0.00 s"  # the compute counter ticked
     csv = page.request.get(f"{live_server}/{page.locator('#export-csv').get_attribute('href')}").text()
-    assert csv.startswith("race_id,frozen,n,epochs") and len(csv.splitlines()) == 7
+    assert csv.startswith("race_id,locked,n,epochs") and len(csv.splitlines()) == 7
     with page.expect_download() as download:
         page.locator("#export-png").click()
     picture = Image.open(download.value.path())
@@ -167,7 +167,7 @@ def test_sliders_train_and_a_copied_link(browser: Browser, live_server: str) -> 
 
     link = f"{live_server}/?{page.evaluate('new URLSearchParams(location.search).toString()')}"
     again = open_page(browser, link.split("&race=")[0])
-    assert again.locator("#frozen").input_value() == "3"
+    assert again.locator("#locked").input_value() == "3"
     expect(again.locator("#n-out")).to_contain_text("25 images")
     assert again.locator("#epochs").input_value() == "2"
 
@@ -203,7 +203,7 @@ def test_the_epoch_axis_spans_the_whole_race_from_its_first_epoch(browser: Brows
 
 
 def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, live_server: str) -> None:
-    page = open_page(browser, f"{live_server}/?n=99999&frozen=9&epochs=abc&seed=1.5")
+    page = open_page(browser, f"{live_server}/?n=99999&locked=9&epochs=abc&seed=1.5")
     status = page.locator("#status")
     expect(status).to_have_attribute("data-kind", "error")
     for said in (
@@ -214,7 +214,7 @@ def test_a_bad_link_or_field_is_named_with_what_is_allowed(browser: Browser, liv
     ):
         expect(status).to_contain_text(said)
     expect(page.locator("#n-out")).to_contain_text("300 images")
-    assert page.locator("#frozen").input_value() == "4"
+    assert page.locator("#locked").input_value() == "4"
 
     page.locator("#epochs").fill("500")
     page.locator("#epochs").press("Tab")
@@ -564,7 +564,7 @@ def test_recent_races_the_server_cannot_list_say_why(browser: Browser, live_serv
 
 def test_a_long_race_says_about_how_long_it_has_left(browser: Browser, live_server: str) -> None:
     """Timed by the worker's clock (emitted_at): the server is scripted here, so the figure is exact."""
-    config = {"frozen": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}
+    config = {"locked": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}
 
     def scripted(ws: WebSocketRoute) -> None:
         def answer(text: str | bytes) -> None:
@@ -733,7 +733,7 @@ def test_the_embed_shows_in_slides_opened_from_disk(browser: Browser, live_serve
 
 
 def test_the_source_task_view_shows_what_fine_tuning_forgets(browser: Browser, live_server: str) -> None:
-    page = open_page(browser, live_server + "/?n=25&epochs=2&frozen=0&body_lr_ratio=1&seed=31")
+    page = open_page(browser, live_server + "/?n=25&epochs=2&locked=0&body_lr_ratio=1&seed=31")
     page.locator("#train").click()
     expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
     page.locator("#metric").select_option("source_acc")
@@ -747,7 +747,7 @@ def test_the_source_task_view_shows_what_fine_tuning_forgets(browser: Browser, l
 
 
 def test_keeping_the_source_task_with_l2sp_trains_it_and_carries_it_in_the_link(browser: Browser, live_server: str) -> None:
-    page = open_page(browser, live_server + "/?n=25&epochs=2&frozen=0&body_lr_ratio=1&seed=31")
+    page = open_page(browser, live_server + "/?n=25&epochs=2&locked=0&body_lr_ratio=1&seed=31")
     strength = page.locator("#keep_strength")
     expect(strength).to_be_disabled()  # no regulariser chosen: its strength would change nothing
     expect(page.locator("#keep_strength-out")).to_contain_text("(no effect)")
@@ -784,7 +784,7 @@ def test_the_trade_off_panel_loads_a_regulariser_and_an_embed_can_hide_it(browse
     point.click()
     expect(page.locator("#status")).to_contain_text("Loaded EWC λ = 0.1")
     expect(page.locator("#keep")).to_have_value("ewc")
-    assert all(part in page.url for part in ("keep=ewc", "keep_strength=0.1", "frozen=0", "body_lr_ratio=1"))
+    assert all(part in page.url for part in ("keep=ewc", "keep_strength=0.1", "locked=0", "body_lr_ratio=1"))
     expect(point).to_have_class(re.compile("current"))
     shot(page, "keep-sweep.png")
 
@@ -831,7 +831,7 @@ def test_the_layer_by_layer_panel_loads_a_source_size_and_depth(browser: Browser
     point.click()
     expect(page.locator("#source")).to_have_value("far")
     expect(page.locator(".s-finetune .origin")).to_have_text("pretrained: far")
-    assert all(part in page.url for part in ("source=far", "n=50", "frozen=1"))
+    assert all(part in page.url for part in ("source=far", "n=50", "locked=1"))
     expect(page.locator("#sweep-readout")).to_contain_text("the body pretrained far")  # the head start of that body
     assert not page.errors  # type: ignore[attr-defined]
 

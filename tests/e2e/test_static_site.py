@@ -23,7 +23,7 @@ from tests.e2e.test_page import browser, course_page, shot
 
 __all__ = ["browser"]  # the module's Chromium, shared with the page's tests
 pytestmark = pytest.mark.browser
-GRID = bake.Grid(n=(50, 200), frozen=(2,), seeds=(0,), epochs=2)
+GRID = bake.Grid(n=(50, 200), locked=(2,), seeds=(0,), epochs=2)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,8 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
         expect(page.locator(needs_a_server)).to_be_hidden()
     # One value recorded: shown, not movable. The data slider snaps to the two recorded sizes.
     expect(page.locator("#epochs")).to_be_disabled()
-    expect(page.locator("#frozen")).to_be_disabled()
-    expect(page.locator("#frozen-out")).to_contain_text("(the one value recorded)")
+    expect(page.locator("#locked")).to_be_disabled()
+    expect(page.locator("#locked-out")).to_contain_text("(the one value recorded)")
     far = page.locator('#source option[value="far"]')  # a source no race was recorded with: shown, not choosable
     expect(far).to_be_disabled()
     expect(far).to_have_text("Far: scrambled pixels (not recorded)")
@@ -126,7 +126,7 @@ def test_the_static_site_replays_recorded_races_with_no_server(browser: Browser,
     shot(page, "static-site.png")
 
     # A link to settings no race was recorded at says so, and offers the nearest.
-    page.goto(static_host + "/index.html?n=120&frozen=3")
+    page.goto(static_host + "/index.html?n=120&locked=3")
     nearest = "Target images 120 was not recorded on this site; using the nearest recorded, 200"
     expect(page.locator("#status")).to_contain_text(nearest)
     expect(page.locator("#status")).to_contain_text("using the nearest recorded, 2 (recorded: 2)")
@@ -160,7 +160,7 @@ def test_the_static_embed_replays_in_a_course_page(browser: Browser, static_host
 
 
 def test_a_bake_with_the_extra_lanes_offers_only_the_sets_it_recorded(browser: Browser, tiny: Settings, tmp_path: Path) -> None:
-    grid = bake.Grid(n=(50,), frozen=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
+    grid = bake.Grid(n=(50,), locked=(2,), seeds=(0,), epochs=1, extras=((), ("gradual", "lora")))
     bake.bake(tiny, grid, tmp_path / "site")
     with serving_files(tmp_path / "site") as base:
         page = browser.new_page()
@@ -174,7 +174,7 @@ def test_a_bake_with_the_extra_lanes_offers_only_the_sets_it_recorded(browser: B
         expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=30_000)
         assert sorted({e for e in page.evaluate("window.headstart.chart.current.map((e) => e.strategy)")}) == [
             "finetune",
-            "frozen",
+            "locked",
             "gradual",
             "lora",
             "scratch",

@@ -1,0 +1,1 @@
+"""The server's routes, one router per resource: status, races, panels, pages and the websocket."""

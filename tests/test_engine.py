@@ -32,7 +32,7 @@ def test_a_tiny_race_emits_plan_epochs_and_done(res: engine.Resources) -> None:
     plan = events[0]
     assert plan.train_size == 50 and plan.test_size == res.settings.test_size
     assert [u.name for u in plan.units] == [*models.UNITS, "head"]
-    assert plan.strategies["locked"].trainable_units == ["head"]
+    assert plan.strategies["frozen"].trainable_units == ["head"]
     assert plan.strategies["finetune"].trainable_units == ["stage2", "stage3", "stage4", "head"]
     assert plan.strategies["scratch"].trainable_params == plan.strategies["scratch"].total_params
     for e in epochs:
@@ -40,7 +40,7 @@ def test_a_tiny_race_emits_plan_epochs_and_done(res: engine.Resources) -> None:
     for name in STRATEGIES:
         own = [e.compute_s for e in epochs if e.strategy == name]
         assert own == sorted(own)  # each strategy's own clock only moves forward
-    assert events[-1].summary["locked"].final_test_acc == epochs[-2].test_acc
+    assert events[-1].summary["frozen"].final_test_acc == epochs[-2].test_acc
     # Everything is JSON-serialisable, with the documented field names.
     assert set(epochs[0].model_dump()) >= {
         "type",
@@ -79,7 +79,7 @@ def test_warming_up_keeps_the_default_locked_passes_timed_again_and_changes_no_r
     got = [e for e in events if isinstance(e, Epoch)]
     assert [(e.strategy, e.train_loss, e.test_acc) for e in got] == [(e.strategy, e.train_loss, e.test_acc) for e in expected]
     summary = events[-1].summary
-    assert summary["finetune"].reused_s > 0 and summary["locked"].reused_s > 0 and summary["scratch"].reused_s == 0
+    assert summary["finetune"].reused_s > 0 and summary["frozen"].reused_s > 0 and summary["scratch"].reused_s == 0
 
 
 def test_epochs_are_handed_over_a_round_at_a_time(res: engine.Resources) -> None:
@@ -275,7 +275,7 @@ def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints
     # Frozen's body is locked: every epoch, exactly the checkpoint's own accuracy on the probe images.
     pretrained = models.build(res.settings.width, res.settings.blocks_per_stage, num_classes=len(res.settings.source_classes))
     pretrained.load_state_dict(res.pretrained("near").state)
-    assert by["locked"] == [pretrain.accuracy(pretrained.to(res.device), res.pretrained("near").probe)] * 3
+    assert by["frozen"] == [pretrain.accuracy(pretrained.to(res.device), res.pretrained("near").probe)] * 3
     assert all(a is not None and 0 <= a <= 1 for a in by["finetune"])
 
 
@@ -293,7 +293,7 @@ def knowing(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> engine.
 def test_full_rate_fine_tuning_forgets_the_source_task_and_gentle_forgets_less(knowing: engine.Resources) -> None:
     def forgot(**kw: object) -> tuple[float, float]:
         done = next(e for e in race(knowing, locked=0, lr_head=0.1, epochs=8, n=200, **kw) if isinstance(e, Done))
-        kept, left = done.summary["locked"].final_source_acc, done.summary["finetune"].final_source_acc
+        kept, left = done.summary["frozen"].final_source_acc, done.summary["finetune"].final_source_acc
         assert kept is not None and left is not None
         return kept, left
 

@@ -92,5 +92,5 @@ def test_each_strategy_is_charged_its_whole_locked_pass_whatever_ran_before(tiny
     res.cache._store = OrderedDict((key, kept) for key, kept in res.cache._store.items() if key[1] == 4)
     mark_kept_as_costing_100_s()
     continued = summary(2)  # frozen continues the kept four units: it pays for them and its fifth
-    assert 200 < continued["locked"].compute_s < 201 and 199 < continued["locked"].reused_s <= 200
+    assert 200 < continued["frozen"].compute_s < 201 and 199 < continued["frozen"].reused_s <= 200
     assert continued["finetune"].compute_s < 100 and continued["finetune"].reused_s == 0  # ran its two units itself

@@ -45,7 +45,7 @@ def test_with_little_data_the_pretrained_strategies_lead(res: Resources) -> None
     _, done = race(res, n=50, epochs=3, seed=0)
     acc = {name: s.final_test_acc for name, s in done.summary.items()}
     assert acc["finetune"] > acc["scratch"] + 0.05, acc
-    assert acc["locked"] > acc["scratch"], acc
+    assert acc["frozen"] > acc["scratch"], acc
 
 
 def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resources) -> None:
@@ -54,9 +54,9 @@ def test_locking_more_units_trains_fewer_parameters_for_less_compute(res: Resour
     epochs, k = res.settings.limits.epochs.default, res.settings.limits.locked
     plans, dones = zip(*(race(res, n=100, epochs=epochs, frozen=f) for f in (k.min, k.default, k.max)), strict=True)
     params = [p.strategies["finetune"].trainable_params for p in plans]
-    assert params[0] > params[1] > params[2] > plans[0].strategies["locked"].trainable_params
+    assert params[0] > params[1] > params[2] > plans[0].strategies["frozen"].trainable_params
     compute = {name: s.compute_s for name, s in dones[1].summary.items()}
-    assert compute["locked"] < compute["finetune"] < compute["scratch"], compute
+    assert compute["frozen"] < compute["finetune"] < compute["scratch"], compute
     assert dones[2].summary["finetune"].compute_s < dones[0].summary["finetune"].compute_s
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from headstart.race.events import STRATEGIES, Done, Plan, RaceConfig, StrategySummary
 from headstart.serving.hub import Hub, Race
 from headstart.settings import Settings
-from headstart.workers.processes import Cancelled, EventOut, Finished, Ready, WorkerMessage
+from headstart.workers.interface import Cancelled, EventOut, Finished, Ready, WorkerMessage
 
 
 class FakeWorker:

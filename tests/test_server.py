@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from headstart import store as store_module
 from headstart.race import identity
 from headstart.serving import hub as hub_module
+from headstart.serving import pool as pool_module
+from headstart.serving import registry as registry_module
 from headstart.serving.app import create_app
 from headstart.serving.deps import get_app_settings
 from headstart.settings import IntRange, Limits, Settings
@@ -112,7 +114,9 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
         "neutral": None,
         "moot_when": None,
         "needs": None,
+        "former": [],
     }
+    assert fields["locked"]["former"] == ["frozen"]  # links with ?frozen= still read
     assert fields["extra"]["kind"] == "set" and [o["value"] for o in fields["extra"]["options"]] == ["gradual", "lora"]
     assert fields["lora_rank"]["needs"] == {"extra": "lora"} and fields["extra"]["neutral"] == []
     assert [o["value"] for o in fields["keep"]["options"]] == ["none", "l2sp", "ewc"] and fields["keep"]["neutral"] == "none"
@@ -212,7 +216,7 @@ def test_the_limits_a_page_is_given_stay_the_settings_while_the_data_holds_more(
     limits = Limits(n=IntRange(min=25, max=250, default=100))
     hub = hub_module.Hub(tiny.model_copy(update={"limits": limits, "database": tmp_path / "races.sqlite3"}))
     assert hub.limits() == limits  # the worker has not said what its data holds yet
-    hub.slots.append(hub_module.Slot(worker=None, max_n=300))  # type: ignore[arg-type]
+    hub.slots.append(pool_module.Slot(worker=None, max_n=300))  # type: ignore[arg-type]
     assert hub.limits() == limits
     hub.slots[0].max_n = 200
     assert hub.limits().n == IntRange(min=25, max=200, default=100) and hub.limits().epochs == limits.epochs
@@ -398,7 +402,7 @@ def test_a_race_the_store_cannot_keep_still_finishes_replays_from_memory_and_is_
     full = Store(settings.database)
     full.close()  # every write to it fails, as on a full or read-only disk
     monkeypatch.setattr(store, "save", full.save)
-    monkeypatch.setattr(hub_module, "SAVE_RETRY_S", 0.2)
+    monkeypatch.setattr(registry_module, "SAVE_RETRY_S", 0.2)
     config = TINY | {"seed": 17}
     with client.websocket_connect("/ws") as ws:
         first = run_race(ws, config)
@@ -566,12 +570,12 @@ def test_a_worker_that_keeps_dying_before_it_is_ready_is_not_restarted_for_ever(
     starts: list[int] = []
     go = tmp_path / "go"
 
-    def crashing(self: hub_module.Worker) -> None:  # as a library that crashes the process on load
+    def crashing(self: pool_module.Worker) -> None:  # as a library that crashes the process on load
         self.process = multiprocessing.get_context("spawn").Process(target=crash_when, args=(str(go),), daemon=True)
         self.process.start()
         starts.append(self.process.pid)
 
-    monkeypatch.setattr(hub_module.Worker, "start", crashing)
+    monkeypatch.setattr(pool_module.Worker, "start", crashing)
     with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
         with c.websocket_connect("/ws") as idle:
             idle.send_text("{")

@@ -33,7 +33,7 @@ def test_a_sweep_writes_every_epoch_of_every_race_and_a_plot(tiny: Settings, tmp
         assert (tmp_path / f"s{suffix}").stat().st_size > 5000
     assert b"<svg" in (tmp_path / "s.svg").read_bytes()[:500]
     # Regenerated, the committed pictures stay byte for byte as they were.
-    points = sweep.summarise(results.rows, frozen=plan.base.locked)
+    points = sweep.summarise(results.rows, locked=plan.base.locked)
     sweep.plot(points, tmp_path / "s.csv", "title")
     sweep.plot(points, tmp_path / "again.csv", "title")
     assert (tmp_path / "again.svg").read_bytes() == (tmp_path / "s.svg").read_bytes()

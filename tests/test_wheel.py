@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -33,6 +34,12 @@ def installed(wheel: Path) -> Path:
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)
     return site
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    listed = set(tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PROJECT_DIR).parts) for p in (PROJECT_DIR / "headstart").rglob("__init__.py")}
+    assert found <= listed, f"not in pyproject.toml's packages: {sorted(found - listed)}"
 
 
 def test_the_wheel_installs_one_package_and_nothing_else_at_the_top(wheel: Path) -> None:

@@ -94,7 +94,7 @@ def _cost(rows: Sequence[dict[str, Any]], grid: Sequence[Point], default_locked:
         and all(a > b for a, b in pairwise(params))
         and all(b < a * (1 + SAME_COST) for a, b in pairwise(secs))
         and secs[-1] < secs[0]
-        and per_epoch["locked"] < per_epoch["finetune"] < per_epoch["scratch"]
+        and per_epoch["frozen"] < per_epoch["finetune"] < per_epoch["scratch"]
     )
     return measured, holds
 

@@ -6,6 +6,8 @@ knows what a race is.
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from headstart.errors import SetupError
@@ -72,3 +74,16 @@ def describe_device(device: torch.device) -> str:
         return kernels(device)
     threads = torch.get_num_threads()
     return f"{kernels(device)} ({threads} thread{'s' if threads != 1 else ''})"
+
+
+class Stopwatch:
+    """Seconds since it started, with ``time.perf_counter``; given a device, ``elapsed`` first
+    waits for the work queued on it, so a GPU's asynchronous kernels are counted."""
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.device, self.start = device, time.perf_counter()
+
+    def elapsed(self) -> float:
+        if self.device is not None:
+            sync(self.device)
+        return time.perf_counter() - self.start

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from headstart.race.sources import Source
 from headstart.race.strategies import raced
 from headstart.settings import FASHION_CLASSES, Settings
 from headstart.training import checkpoint, cuda_graphs, data, devices, lanes, models, regularisers
+from headstart.training.devices import Stopwatch
 from headstart.training.feature_cache import FeatureCache, Features
 
 
@@ -97,9 +97,9 @@ class Resources:
         test = data.target_test(dataset, settings).to(device)
         layout = devices.memory_format(device, settings.width)
         cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
-        res = cls(settings, dataset, device, test, cache, layout)
-        res.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
-        return res
+        resources = cls(settings, dataset, device, test, cache, layout)
+        resources.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
+        return resources
 
     def pretrained(self, source: Source) -> Pretrained:
         """A source's body, loaded the first time a race asks for it, then kept."""
@@ -170,22 +170,22 @@ class Trainer:
         self.step, self.count_correct = (cuda_graphs.Replayed(step), cuda_graphs.Replayed(count)) if graphed else (step, count)
 
 
-def build_model(name: Strategy, config: RaceConfig, res: Resources) -> tuple[models.ResNet, int]:
+def build_model(name: Strategy, config: RaceConfig, resources: Resources) -> tuple[models.ResNet, int]:
     """A fresh model for one strategy, and how many body units its kept prefix holds: the
     locked units its trainable layers start after (none for LoRA, whose locked units all learn
     an update).
 
     Seeding before construction gives every strategy the same new head.
     """
-    s = res.settings
+    settings = resources.settings
     torch.manual_seed(config.seed)
-    model = models.build(s.width, s.blocks_per_stage, num_classes=len(s.target_classes))
+    model = models.build(settings.width, settings.blocks_per_stage, num_classes=len(settings.target_classes))
     body = len(models.UNITS)
     locked = {"scratch": 0, "frozen": body, "finetune": config.locked, "gradual": lanes.gradual_locked(1), "lora": body}[name]
     if name != "scratch":
-        model.load_state_dict(res.pretrained(config.source).body, strict=False)
+        model.load_state_dict(resources.pretrained(config.source).body, strict=False)
     model.lock(locked)
-    model = model.to(res.device, memory_format=res.layout)  # type: ignore[call-overload]  # torch's stubs omit this overload
+    model = model.to(resources.device, memory_format=resources.layout)  # type: ignore[call-overload]  # torch's stubs omit this overload
     if name == "lora":
         for _, unit in model.units():
             lanes.attach_lora(unit, config.lora_rank)
@@ -218,16 +218,16 @@ def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weigh
     return groups
 
 
-def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, res: Resources) -> regularisers.Penalty | None:
+def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, resources: Resources) -> regularisers.Penalty | None:
     """Fine-tune's pull back toward the pretrained body, when the race asks for one."""
     if name != "finetune" or config.keep == "none":
         return None
-    pretrained = res.pretrained(config.source)
+    pretrained = resources.pretrained(config.source)
     if config.keep == "l2sp":
         return regularisers.pull(model, pretrained.body, config.keep_strength)
     if pretrained.fisher is None:
         raise checkpoint.CheckpointError(
-            f"{sources.checkpoint_path(res.settings.checkpoint, config.source)}: no source-task Fisher beside it, "
+            f"{sources.checkpoint_path(resources.settings.checkpoint, config.source)}: no source-task Fisher beside it, "
             f"which EWC needs; run `python -m headstart pretrain --fisher-only --source {config.source}`"
         )
     return regularisers.pull(model, pretrained.body, config.keep_strength, pretrained.fisher)
@@ -269,70 +269,72 @@ def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
 
 
 def _locked_outputs(
-    model: models.ResNet, locked: int, train: data.Split, res: Resources, card: checkpoint.Card
+    model: models.ResNet, locked: int, train: data.Split, resources: Resources, card: checkpoint.Card
 ) -> tuple[Features, Features]:
     """The first ``locked`` units' outputs on the training and test images, kept or computed."""
 
     def features(images: str, x: torch.Tensor) -> Features:
-        return res.cache.features(card.sha256, locked, images, x, model.layers_between, res.settings.eval_batch_size)
+        return resources.cache.features(card.sha256, locked, images, x, model.layers_between, resources.settings.eval_batch_size)
 
-    return features(f"train:{len(train)}", train.x), features("test", res.test.x)
+    return features(f"train:{len(train)}", train.x), features("test", resources.test.x)
 
 
-def _prepare(t: Trainer, train: data.Split, res: Resources) -> float:
+def _prepare(trainer: Trainer, train: data.Split, resources: Resources) -> float:
     """Point the trainer at its inputs: the locked units' outputs, or the images themselves.
 
     Returns what those outputs cost to compute from the images: the strategy's own cost,
     whether it ran them now, continued a shallower strategy's, or found them kept.
     """
-    if not res.settings.cache_features:
-        t.train_x, t.test_x, t.source_from = train.x, res.test.x, 0
-        if t.pretrained is not None and t.pretrained.probe is not None:
-            t.source_x = t.pretrained.probe.x
+    if not resources.settings.cache_features:
+        trainer.train_x, trainer.test_x, trainer.source_from = train.x, resources.test.x, 0
+        if trainer.pretrained is not None and trainer.pretrained.probe is not None:
+            trainer.source_x = trainer.pretrained.probe.x
         return 0.0
-    if t.pretrained is None:  # scratch: nothing locked, nothing kept; its images as they are
-        t.train_x, t.test_x = train.x, res.test.x
+    if trainer.pretrained is None:  # scratch: nothing locked, nothing kept; its images as they are
+        trainer.train_x, trainer.test_x = train.x, resources.test.x
         return 0.0
-    on_train, on_test = _locked_outputs(t.model, t.locked, train, res, t.pretrained.card)
-    t.train_x, t.test_x = on_train.x, on_test.x
+    on_train, on_test = _locked_outputs(trainer.model, trainer.locked, train, resources, trainer.pretrained.card)
+    trainer.train_x, trainer.test_x = on_train.x, on_test.x
     return on_train.seconds + on_test.seconds
 
 
-def _unlock(t: Trainer, locked: int, train: data.Split, res: Resources, graphed: bool, measure_source: bool) -> float:
+def _unlock(trainer: Trainer, locked: int, train: data.Split, resources: Resources, graphed: bool, measure_source: bool) -> float:
     """Gradual's next unit unlocked: its kept prefix one unit shorter, its step bound anew.
 
     Returns what the shorter prefix's outputs cost (kept, continued or computed), the
     seconds its clock is charged, untimed work (the source probe's prefix) aside.
     """
-    t0 = time.perf_counter()
-    t.model.lock(locked)
-    t.locked = locked
-    t.trainable = t.model.layers_from(locked) if res.settings.cache_features else t.model
-    cost = _prepare(t, train, res)
-    t.bind(graphed)
-    devices.sync(res.device)
-    spent = time.perf_counter() - t0
+    clock = Stopwatch(resources.device)
+    trainer.model.lock(locked)
+    trainer.locked = locked
+    trainer.trainable = trainer.model.layers_from(locked) if resources.settings.cache_features else trainer.model
+    cost = _prepare(trainer, train, resources)
+    trainer.bind(graphed)
+    spent = clock.elapsed()
     if measure_source:
-        _prepare_source(t, res)
+        _prepare_source(trainer, resources)
     return max(spent, cost)
 
 
-def _prepare_source(t: Trainer, res: Resources) -> None:
+def _prepare_source(trainer: Trainer, resources: Resources) -> None:
     """The locked units' outputs on the source probe images, kept like the others; untimed."""
-    if t.pretrained is None or t.pretrained.probe is None or not res.settings.cache_features:
+    if trainer.pretrained is None or trainer.pretrained.probe is None or not resources.settings.cache_features:
         return
-    t.source_x, t.source_from = _source_outputs(t.model, t.locked, res, t.pretrained).x, t.locked
+    trainer.source_x, trainer.source_from = (
+        _source_outputs(trainer.model, trainer.locked, resources, trainer.pretrained).x,
+        trainer.locked,
+    )
 
 
-def _source_outputs(model: models.ResNet, locked: int, res: Resources, pretrained: Pretrained) -> Features:
+def _source_outputs(model: models.ResNet, locked: int, resources: Resources, pretrained: Pretrained) -> Features:
     """The first ``locked`` units' outputs on the source probe images, kept or computed."""
     assert pretrained.probe is not None
-    x, batch = pretrained.probe.x, res.settings.eval_batch_size
-    return res.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
+    x, batch = pretrained.probe.x, resources.settings.eval_batch_size
+    return resources.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
 
 
 @torch.inference_mode()
-def _source_accuracy(t: Trainer, res: Resources) -> float | None:
+def _source_accuracy(trainer: Trainer, resources: Resources) -> float | None:
     """What the strategy's body, as it stands, still knows of the source task: its accuracy
     with the checkpoint's own source head on the source probe images.
 
@@ -341,14 +343,14 @@ def _source_accuracy(t: Trainer, res: Resources) -> float | None:
     3) Fine-tune's unlocked units run in eval mode (BatchNorm's running statistics), as the
        target evaluation does; nothing about the model changes.
     """
-    if t.pretrained is None or t.pretrained.probe is None:
+    if trainer.pretrained is None or trainer.pretrained.probe is None:
         return None
-    if t.name == "frozen" and t.source_acc is not None:
-        return t.source_acc
-    body = t.model.layers_between(t.source_from, len(models.UNITS)).eval()
-    probe, head = t.pretrained.probe, t.pretrained.head
-    batch, correct = res.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=res.device)
-    for xs, ys in zip(t.source_x.split(batch), probe.y.split(batch), strict=True):
+    if trainer.name == "frozen" and trainer.source_acc is not None:
+        return trainer.source_acc
+    body = trainer.model.layers_between(trainer.source_from, len(models.UNITS)).eval()
+    probe, head = trainer.pretrained.probe, trainer.pretrained.head
+    batch, correct = resources.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=resources.device)
+    for xs, ys in zip(trainer.source_x.split(batch), probe.y.split(batch), strict=True):
         xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
         correct += (head(body(xs)).argmax(1) == ys).sum()
     return correct.item() / len(probe)
@@ -377,30 +379,30 @@ def _count_correct(trainable: nn.Module, correct: torch.Tensor, xs: torch.Tensor
     correct.add_((trainable(xs).argmax(1) == ys).sum())
 
 
-def _train_epoch(t: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]) -> None:
+def _train_epoch(trainer: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]) -> None:
     """One pass over the data, summing loss and correct predictions into the trainer's sums.
 
     Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on,
     and walking the whole model twice an epoch cost frozen a fifth of its head's time.
     """
-    t.trainable.train()
-    t.model.head.restart_statistics()
+    trainer.trainable.train()
+    trainer.model.head.restart_statistics()
     n = len(y)
     order = torch.randperm(n, generator=gen).to(y.device)
     # Shuffled once per epoch, so each batch is a view rather than a gather of its own.
-    xs, ys = t.train_x[order], y[order]
-    t.loss_sum.zero_()
-    t.correct.zero_()
+    xs, ys = trainer.train_x[order], y[order]
+    trainer.loss_sum.zero_()
+    trainer.correct.zero_()
     # Equal-sized batches: no straggler batch of one image to upset BatchNorm.
     steps = steps_per_epoch(n, batch)
     for xb, yb in zip(xs.tensor_split(steps), ys.tensor_split(steps), strict=True):
         if should_stop():
             raise RaceCancelled
-        t.step(xb, yb)
-        t.scheduler.step()
+        trainer.step(xb, yb)
+        trainer.scheduler.step()
 
 
-def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> None:
+def _evaluate(trainer: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> None:
     """Count correct test predictions into the trainer's ``test_correct``, on the device.
 
     Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
@@ -408,139 +410,150 @@ def _evaluate(t: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_form
     switch format for evaluation only, outside inference mode so their parameters stay
     ordinary tensors.
     """
-    t.trainable.eval()
+    trainer.trainable.eval()
     if layout != torch.channels_last:
-        t.trainable.to(memory_format=torch.channels_last)
-    t.test_correct.zero_()
+        trainer.trainable.to(memory_format=torch.channels_last)
+    trainer.test_correct.zero_()
     with torch.inference_mode():
-        for xs, ys in zip(t.test_x.split(batch), y.split(batch), strict=True):
-            t.count_correct(xs, ys)
+        for xs, ys in zip(trainer.test_x.split(batch), y.split(batch), strict=True):
+            trainer.count_correct(xs, ys)
     if layout != torch.channels_last:
-        t.trainable.to(memory_format=layout)
+        trainer.trainable.to(memory_format=layout)
 
 
 def run_race(
-    config: RaceConfig, res: Resources, should_stop: Callable[[], bool] = lambda: False, measure_source: bool = True
+    config: RaceConfig, resources: Resources, should_stop: Callable[[], bool] = lambda: False, measure_source: bool = True
 ) -> Iterator[RaceEvent]:
-    """Train the three strategies on ``config``, yielding plan, epoch… and done events.
+    """Train the strategies of ``config`` side by side, yielding plan, epoch… and done events.
+
+    1) Each strategy gets a fresh model, optimizer and schedule (its clock starts here).
+    2) Its locked units' outputs are computed once, or continued, or found kept.
+    3) Every epoch, each strategy trains, is evaluated, and is reported, a round at a time.
 
     ``measure_source=False`` leaves out the source-task measurement (``source_acc`` None):
     the benchmark counts the race's own arithmetic without it."""
-    s = res.settings
-    wall0 = time.perf_counter()
-    train, test = res.train_split(config.n), res.test
-    res.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
-    trainers: list[Trainer] = []
-    graphed = res.device.type == "cuda" and s.cuda_graphs
-    for name in raced(config.extra):
-        t0 = time.perf_counter()
-        model, locked = build_model(name, config, res)
-        # LoRA's locked units sit among its trainable layers: the whole model, whose train()
-        # keeps their BatchNorm statistics as pretrained.
-        trainable = model.layers_from(locked) if s.cache_features and name != "lora" else model
-        groups = param_groups(name, model, config, s.weight_decay)
-        if graphed:
-            # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
-            for group in groups:
-                group["lr"] = torch.tensor(group["lr"], device=res.device)
-        opt = torch.optim.AdamW(groups, fused=True, capturable=graphed)
-        batch = batch_size(name, s)
-        sched = lr_schedule(name, opt, config.epochs, steps_per_epoch(len(train), batch), s)
-        t = Trainer(name, model, locked, batch, opt, sched, trainable, keep_penalty(name, model, config, res))
-        t.pretrained = None if name == "scratch" else res.pretrained(config.source)
-        t.bind(graphed)
-        t.compute_s = time.perf_counter() - t0
-        trainers.append(t)
-
-    # What trains never changes during a race: counted once, reported with every epoch.
-    plans = {t.name: strategy_plan(t.model, t.batch) for t in trainers}
+    race_clock = Stopwatch()
+    train, test = resources.train_split(config.n), resources.test
+    resources.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
+    graphed = resources.device.type == "cuda" and resources.settings.cuda_graphs
+    trainers = [_new_trainer(name, config, resources, len(train), graphed) for name in raced(config.extra)]
+    # What trains never changes during a race (gradual's set aside): counted once, reported with every epoch.
+    plans = {trainer.name: strategy_plan(trainer.model, trainer.batch) for trainer in trainers}
     yield Plan(
         config=config,
-        device=devices.describe_device(res.device),
-        units=describe_units(s),
+        device=devices.describe_device(resources.device),
+        units=describe_units(resources.settings),
         strategies=plans,
         train_size=len(train),
         test_size=len(test),
-        classes=[FASHION_CLASSES[c] for c in s.target_classes],
+        classes=[FASHION_CLASSES[c] for c in resources.settings.target_classes],
     )
-
-    # Shallowest first, so a deeper prefix continues from a shallower one's features. Each
-    # is charged its whole locked pass, so its clock is its own cost, whatever ran before.
-    for t in sorted(trainers, key=lambda t: t.locked):
-        t0 = time.perf_counter()
-        cost = _prepare(t, train, res)
-        devices.sync(res.device)
-        spent = time.perf_counter() - t0
-        t.compute_s += max(spent, cost)
-        t.reused_s = max(0.0, cost - spent)
-        if measure_source:
-            _prepare_source(t, res)
+    _prepare_all(trainers, train, resources, measure_source)
     # The same shuffling for every strategy: they see the same batches in the same order.
-    gens = {t.name: torch.Generator().manual_seed(config.seed) for t in trainers}
+    shuffles = {trainer.name: torch.Generator().manual_seed(config.seed) for trainer in trainers}
     source_s = 0.0
-
     for epoch in range(1, config.epochs + 1):
         finished: list[Epoch] = []
-        for t in trainers:
-            if t.name == "gradual" and lanes.gradual_locked(epoch) != t.locked:
-                t.compute_s += _unlock(t, lanes.gradual_locked(epoch), train, res, graphed, measure_source)
-            t0 = time.perf_counter()
+        for trainer in trainers:
+            if trainer.name == "gradual" and lanes.gradual_locked(epoch) != trainer.locked:
+                trainer.compute_s += _unlock(trainer, lanes.gradual_locked(epoch), train, resources, graphed, measure_source)
             try:
-                _train_epoch(t, train.y, t.batch, gens[t.name], should_stop)
+                trained = _epoch(trainer, epoch, plans[trainer.name], train, resources, shuffles[trainer.name], should_stop)
             except RaceCancelled:
-                # What the round finished is real training: a cancelled race keeps it.
-                yield from finished
+                yield from finished  # what the round finished is real training: a cancelled race keeps it
                 raise
-            devices.sync(res.device)
-            train_s = time.perf_counter() - t0
-            _evaluate(t, test.y, s.eval_batch_size, res.layout)
-            # One host sync per strategy per epoch, here, rather than one per batch.
-            loss_v, acc_v = t.loss_sum.item() / len(train), t.correct.item() / len(train)
-            test_v = t.test_correct.item() / len(test)
-            t.compute_s += time.perf_counter() - t0
-            t.last_acc, t.best_acc = test_v, max(t.best_acc, test_v)
-            t1 = time.perf_counter()
-            t.source_acc = _source_accuracy(t, res) if measure_source else None  # measured after the clock stopped
-            source_s += time.perf_counter() - t1
-            plan = plans[t.name]
-            changing = t.name == "gradual"
-            finished.append(
-                Epoch(
-                    strategy=t.name,
-                    epoch=epoch,
-                    train_loss=loss_v,
-                    train_acc=acc_v,
-                    test_acc=test_v,
-                    trainable_params=models.count_params(t.model, trainable_only=True) if changing else plan.trainable_params,
-                    total_params=plan.total_params,
-                    compute_s=t.compute_s,
-                    images_per_s=len(train) / max(train_s, 1e-9),
-                    source_acc=t.source_acc,
-                    trainable_units=strategy_plan(t.model, t.batch).trainable_units if changing else None,
-                )
-            )
+            measuring = Stopwatch()
+            trainer.source_acc = _source_accuracy(trainer, resources) if measure_source else None  # after its clock stopped
+            source_s += measuring.elapsed()
+            finished.append(trained.model_copy(update={"source_acc": trainer.source_acc}))
         # Handed over a round at a time, so what viewers do with them (a browser redrawing its
-        # chart) lands on the next round's first and longest epoch, scratch's, rather than on
-        # frozen's few milliseconds: a browser on the same two CPU cores had tripled those.
+        # chart) lands on the next round's first and longest epoch, scratch's.
         yield from finished
+    summary = {
+        trainer.name: StrategySummary(
+            final_test_acc=trainer.last_acc,
+            best_test_acc=trainer.best_acc,
+            compute_s=trainer.compute_s,
+            final_source_acc=trainer.source_acc,
+            reused_s=trainer.reused_s,
+        )
+        for trainer in trainers
+    }
+    yield Done(summary=summary, wall_s=race_clock.elapsed(), source_s=source_s)
 
-    yield Done(
-        summary={
-            t.name: StrategySummary(
-                final_test_acc=t.last_acc,
-                best_test_acc=t.best_acc,
-                compute_s=t.compute_s,
-                final_source_acc=t.source_acc,
-                reused_s=t.reused_s,
-            )
-            for t in trainers
-        },
-        wall_s=time.perf_counter() - wall0,
-        source_s=source_s,
+
+def _new_trainer(name: Strategy, config: RaceConfig, resources: Resources, train_size: int, graphed: bool) -> Trainer:
+    """One strategy's fresh model, optimizer and schedule, its clock charged for making them."""
+    clock = Stopwatch()
+    model, locked = build_model(name, config, resources)
+    # LoRA's locked units sit among its trainable layers: the whole model, whose train()
+    # keeps their BatchNorm statistics as pretrained.
+    trainable = model.layers_from(locked) if resources.settings.cache_features and name != "lora" else model
+    groups = param_groups(name, model, config, resources.settings.weight_decay)
+    if graphed:
+        # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
+        for group in groups:
+            group["lr"] = torch.tensor(group["lr"], device=resources.device)
+    optimizer = torch.optim.AdamW(groups, fused=True, capturable=graphed)
+    batch = batch_size(name, resources.settings)
+    schedule = lr_schedule(name, optimizer, config.epochs, steps_per_epoch(train_size, batch), resources.settings)
+    trainer = Trainer(name, model, locked, batch, optimizer, schedule, trainable, keep_penalty(name, model, config, resources))
+    trainer.pretrained = None if name == "scratch" else resources.pretrained(config.source)
+    trainer.bind(graphed)
+    trainer.compute_s = clock.elapsed()
+    return trainer
+
+
+def _prepare_all(trainers: list[Trainer], train: data.Split, resources: Resources, measure_source: bool) -> None:
+    """Every strategy's inputs, shallowest first, so a deeper prefix continues from a shallower
+    one's outputs. Each is charged its whole locked pass, so its clock is its own cost,
+    whatever ran before."""
+    for trainer in sorted(trainers, key=lambda trainer: trainer.locked):
+        clock = Stopwatch(resources.device)
+        cost = _prepare(trainer, train, resources)
+        spent = clock.elapsed()
+        trainer.compute_s += max(spent, cost)
+        trainer.reused_s = max(0.0, cost - spent)
+        if measure_source:
+            _prepare_source(trainer, resources)
+
+
+def _epoch(
+    trainer: Trainer,
+    epoch: int,
+    plan: StrategyPlan,
+    train: data.Split,
+    resources: Resources,
+    shuffle: torch.Generator,
+    should_stop: Callable[[], bool],
+) -> Epoch:
+    """One epoch of one strategy, trained and evaluated on its own clock."""
+    clock = Stopwatch()
+    training = Stopwatch(resources.device)
+    _train_epoch(trainer, train.y, trainer.batch, shuffle, should_stop)
+    train_s = training.elapsed()
+    _evaluate(trainer, resources.test.y, resources.settings.eval_batch_size, resources.layout)
+    # One host sync per strategy per epoch, here, rather than one per batch.
+    loss, accuracy = trainer.loss_sum.item() / len(train), trainer.correct.item() / len(train)
+    test_accuracy = trainer.test_correct.item() / len(resources.test)
+    trainer.compute_s += clock.elapsed()
+    trainer.last_acc, trainer.best_acc = test_accuracy, max(trainer.best_acc, test_accuracy)
+    changing = trainer.name == "gradual"
+    return Epoch(
+        strategy=trainer.name,
+        epoch=epoch,
+        train_loss=loss,
+        train_acc=accuracy,
+        test_acc=test_accuracy,
+        trainable_params=models.count_params(trainer.model, trainable_only=True) if changing else plan.trainable_params,
+        total_params=plan.total_params,
+        compute_s=trainer.compute_s,
+        images_per_s=len(train) / max(train_s, 1e-9),
+        trainable_units=strategy_plan(trainer.model, trainer.batch).trainable_units if changing else None,
     )
 
 
-def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
+def warm_up(resources: Resources, config: RaceConfig | None = None) -> None:
     """Pay a process's one-off costs untimed, then keep ``config``'s locked passes, timed warm.
 
     1) One epoch of ``config`` runs untimed, so no strategy's clock pays for kernel choice,
@@ -549,16 +562,16 @@ def warm_up(res: Resources, config: RaceConfig | None = None) -> None:
     2) The locked passes run again, warm, and are kept: a kept pass is charged to every later
        race at the price it was computed at. (Measurements: docs/performance.md, "Warm-up".)
     """
-    config = config or RaceConfig.validate_with({}, res.settings.limits)
-    for _ in run_race(config.model_copy(update={"epochs": 1}), res):
+    config = config or RaceConfig.validate_with({}, resources.settings.limits)
+    for _ in run_race(config.model_copy(update={"epochs": 1}), resources):
         pass
-    res.cache.clear()
-    if not res.settings.cache_features:
+    resources.cache.clear()
+    if not resources.settings.cache_features:
         return
-    train = res.train_split(config.n)
-    pretrained = res.pretrained(config.source)
+    train = resources.train_split(config.n)
+    pretrained = resources.pretrained(config.source)
     for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
-        model, locked = build_model(name, config, res)
-        _locked_outputs(model, locked, train, res, pretrained.card)
+        model, locked = build_model(name, config, resources)
+        _locked_outputs(model, locked, train, resources, pretrained.card)
         if pretrained.probe is not None:
-            _source_outputs(model, locked, res, pretrained)
+            _source_outputs(model, locked, resources, pretrained)

@@ -3,7 +3,7 @@
 Each worker is an actor holding its resources (dataset, checkpoints, kept features) for as
 long as it lives, on whichever machine of the cluster Ray places it, with a share of a GPU
 where the cluster has them. A race is a streaming call: the actor yields the same messages a
-local worker process sends (headstart/workers/processes.py), as they happen, and a thread here hands them to
+local worker process sends (headstart/workers/interface.py), as they happen, and a thread here hands them to
 the hub through ``poll``. An actor that dies is a worker that died: the hub hears it and makes
 a fresh one, as for a local process. The hub sees only ``TrainingWorker``.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 from headstart.errors import SetupError
 from headstart.settings import Settings
-from headstart.workers.processes import Fatal, RunRace, WorkerMessage, load, race_messages
+from headstart.workers.interface import Fatal, RunRace, WorkerMessage
+from headstart.workers.runner import load, race_messages
 
 log = logging.getLogger(__name__)
 

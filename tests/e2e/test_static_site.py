@@ -174,7 +174,7 @@ def test_a_bake_with_the_extra_lanes_offers_only_the_sets_it_recorded(browser: B
         expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=30_000)
         assert sorted({e for e in page.evaluate("window.headstart.chart.current.map((e) => e.strategy)")}) == [
             "finetune",
-            "locked",
+            "frozen",
             "gradual",
             "lora",
             "scratch",

@@ -220,3 +220,16 @@ export class Controls {
     this.show();
   }
 }
+
+// What only a server can do: class races (a code, a broadcast) and the list of recent races.
+const NEEDS_A_SERVER = ["broadcast", "join", "recent"];
+
+// Hide the controls a link names (`hide=seed,advanced`); a name the page does not know is a
+// problem for the status line, so an author testing an embed sees a misspelt one at once.
+export function hideControls(ui, recorded) {
+  const hidden = recorded ? [...ui.hide, ...NEEDS_A_SERVER] : ui.hide;
+  for (const name of hidden) document.querySelectorAll(`[data-control="${CSS.escape(name)}"]`).forEach((el) => (el.hidden = true));
+  const hideable = [...new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control))].sort();
+  const unknown = [...ui.hide].filter((name) => !hideable.includes(name));
+  if (unknown.length) ui.problems.push(`hide= names nothing called ${unknown.map((n) => `"${n}"`).join(", ")}; it can hide ${hideable.join(", ")}.`);
+}

@@ -1,4 +1,4 @@
-// Number formatting shared by the strip, the counters and the chart.
+// Numbers and sentences shared by the strip, the counters, the chart and the page's notes.
 
 export function compact(n) {
   if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)} M`;
@@ -19,4 +19,12 @@ export function timeLeft(s) {
   if (!(s >= 5)) return "";
   if (s < 90) return `About ${Math.round(s / 5) * 5} s left`;
   return `About ${Math.round(s / 60)} min left`;
+}
+
+// Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.
+export function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
+  const parts = [];
+  if (warm > 0) parts.push(`Fine-tune ramps its rates up over its first ${warm} epoch${warm === 1 ? "" : "s"}, so the new head's random first steps do not disturb the pretrained units.`);
+  if (cosine) parts.push("Every rate then decays along a cosine to zero by the last epoch.");
+  return parts.join(" ");
 }

@@ -1,7 +1,8 @@
-// Entry module: wires the state, the controls, the race, the strip, the chart and the socket.
+// Entry module: builds the parts (the state, the strip, the chart, the panels, the controls, the
+// race and its socket) and wires them together; what each does is in its own module.
 
 import { StateTable } from "./state.js";
-import { Controls } from "./controls.js";
+import { Controls, hideControls } from "./controls.js";
 import { Race } from "./race.js";
 import { RaceView } from "./race-view.js";
 import { Strip } from "./strip.js";
@@ -10,38 +11,15 @@ import { Socket } from "./socket.js";
 import { clientId } from "./client.js";
 import { bindJoin, bindRecent } from "./classroom.js";
 import { bindShare } from "./share.js";
-import { SweepPanel } from "./sweep.js";
-import { KeepSweepPanel } from "./keep-sweep.js";
-import { DepthSweepPanel } from "./depth-sweep.js";
-import { LanesSweepPanel } from "./lanes-sweep.js";
+import { Panels } from "./panels.js";
 import { StatusLine, sentence } from "./status.js";
+import { scheduleNote } from "./format.js";
 import { workerWatch } from "./server-state.js";
 import { api, recorded } from "./api.js";
 import { RecordedRaces } from "./recorded.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
-
-// Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.
-function scheduleNote({ warmup_epochs: warm, cosine_decay: cosine }) {
-  const parts = [];
-  if (warm > 0) parts.push(`Fine-tune ramps its rates up over its first ${warm} epoch${warm === 1 ? "" : "s"}, so the new head's random first steps do not disturb the pretrained units.`);
-  if (cosine) parts.push("Every rate then decays along a cosine to zero by the last epoch.");
-  return parts.join(" ");
-}
-
-// What only a server can do: class races (a code, a broadcast) and the list of recent races.
-const NEEDS_A_SERVER = ["broadcast", "join", "recent"];
-
-// Hide the controls a link names (`hide=seed,advanced`); a name the page does not know is a
-// problem for the status line, so an author testing an embed sees a misspelt one at once.
-function hideControls(ui) {
-  const hidden = recorded ? [...ui.hide, ...NEEDS_A_SERVER] : ui.hide;
-  for (const name of hidden) document.querySelectorAll(`[data-control="${CSS.escape(name)}"]`).forEach((el) => (el.hidden = true));
-  const hideable = [...new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control))].sort();
-  const unknown = [...ui.hide].filter((name) => !hideable.includes(name));
-  if (unknown.length) ui.problems.push(`hide= names nothing called ${unknown.map((n) => `"${n}"`).join(", ")}; it can hide ${hideable.join(", ")}.`);
-}
 
 async function boot() {
   const client = clientId(); // settled while the config loads (a stored id is first checked with open pages)
@@ -67,9 +45,15 @@ async function boot() {
 
   // The button says how many lanes it races: three, or up to five with the extra ones.
   const nameTrain = () => ($("train").textContent = `Train all ${["three", "four", "five"][(ui.extra ?? []).length] ?? ""}`);
-  let sweep = null;
-  let keepSweep = null;
-  let loadPanel = () => {};
+  // A point picked in a panel is loaded once no race runs (``loadPicked``, below).
+  const panels = new Panels({
+    ui,
+    labels,
+    onPick(picked, said) {
+      if (race.running) return status.set("A race is running: pick from a panel when it ends.");
+      loadPicked(picked, said);
+    },
+  });
   const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), extra: $("fields-extra"), advanced: $("fields-advanced") }, {
     onChange(name) {
       if (["locked", "source", "extra", "lora_rank"].includes(name)) strip.show(ui);
@@ -77,15 +61,14 @@ async function boot() {
         chart.setLanes(ui.extra);
         nameTrain();
       }
-      if (name === "n") sweep?.refresh();
-      if (name === "source") loadPanel(sweep, "sweep");
-      keepSweep?.mark(ui);
+      if (name === "source") panels.sourceChanged();
+      panels.mark(ui);
       if (name === "epochs") chart.expectEpochs(ui.epochs);
       table.write(ui);
     },
     onProblem: (problem) => status.set(problem, "error"),
   });
-  hideControls(ui);
+  hideControls(ui, recorded);
   strip.show(ui);
   chart.setLanes(ui.extra);
   nameTrain();
@@ -159,7 +142,7 @@ async function boot() {
   // (no regulariser) is set to it, so the race is the one the point shows. Each value is fitted
   // as if typed: what this server's data or a bake's races cannot give is said after what
   // ``said`` makes of the race loaded.
-  const loadPicked = (picked, said) => {
+  function loadPicked(picked, said) {
     for (const f of table.fields) if (f.neutral !== null && !(f.name in picked)) picked[f.name] = f.neutral;
     const source = ui.source;
     const problems = [];
@@ -173,65 +156,11 @@ async function boot() {
     chart.setLanes(ui.extra);
     nameTrain();
     table.write(ui);
-    if (ui.source !== source) loadPanel(sweep, "sweep"); // the head start of the body now chosen
-    else sweep.refresh();
-    keepSweep.mark(ui);
+    if (ui.source !== source) panels.sourceChanged(); // the head start of the body now chosen
+    panels.mark(ui);
     status.set([said(ui), ...problems, "Press Train to race it."].join(" "), problems.length ? "error" : "");
-  };
-  const busy = () => race.running && status.set("A race is running: pick from a panel when it ends.");
-
-  // The big picture: every size of the shipped sweep; clicking one sets up that race.
-  sweep = new SweepPanel($("sweep-chart"), {
-    readout: $("sweep-readout"),
-    labels,
-    currentN: () => ui.n,
-    onPick(picked) {
-      if (busy()) return;
-      // The shipped sweep reaches sizes a smaller dataset on this server may not hold.
-      loadPicked(picked, (loaded) => `Loaded ${loaded.n.toLocaleString("en")} images from the sweep.`);
-    },
-  });
-  // What keeping the source task costs: clicking a point sets up that fine-tuning.
-  keepSweep = new KeepSweepPanel($("keep-sweep-chart"), {
-    readout: $("keep-sweep-readout"),
-    onPick(picked, name) {
-      if (busy()) return;
-      loadPicked(picked, () => `Loaded ${name}, every unit unlocked; race it with y set to source-task accuracy.`);
-    },
-  });
-  // The head-start panel shows the chosen source's sweep, where one is shipped.
-  loadPanel = (panel, id) => {
-    if (ui.hide.has(id)) return;
-    const section = $({ sweep: "sweep", keep: "keep-sweep", source: "depth-sweep", extra: "lanes-sweep" }[id]);
-    panel.load(ui.source).then(
-      (found) => {
-        section.hidden = !found;
-        if (found) panel.show();
-        keepSweep.mark(ui);
-      },
-      () => {},
-    );
-  };
-  // Layer by layer: clicking a point sets up that source, size and depth.
-  const depthSweep = new DepthSweepPanel($("depth-sweep-chart"), {
-    readout: $("depth-sweep-readout"),
-    onPick(picked, name) {
-      if (busy()) return;
-      loadPicked(picked, () => `Loaded ${name}.`); // the server's data may hold fewer images
-    },
-  });
-  loadPanel(sweep, "sweep");
-  loadPanel(keepSweep, "keep");
-  loadPanel(depthSweep, "source");
-  // What each way of adapting costs: clicking a point sets up that race, every lane added.
-  const lanesSweep = new LanesSweepPanel($("lanes-sweep-chart"), {
-    readout: $("lanes-sweep-readout"),
-    onPick(picked, name) {
-      if (busy()) return;
-      loadPicked(picked, () => `Loaded ${name}, every lane added.`);
-    },
-  });
-  loadPanel(lanesSweep, "extra");
+  }
+  panels.showAll();
 
   view.sync();
   if (ui.join !== null) {
@@ -245,7 +174,7 @@ async function boot() {
   if (config.worker_error) worker.sayCannotTrain();
   worker.awaitWorker();
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
-  window.headstart = { ui, race, chart, sweep, keepSweep };
+  window.headstart = { ui, race, chart, sweep: panels.sweep, keepSweep: panels.keep };
 }
 
 boot().catch((err) => {

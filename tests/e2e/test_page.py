@@ -270,6 +270,16 @@ def test_axis_text_grows_with_the_screen_as_the_page_text_does(browser: Browser,
     assert not page.errors
 
 
+def test_links_written_with_the_former_name_of_the_locked_units_still_work(browser: Browser, live_server: str) -> None:
+    """Course pages link with ``frozen=`` and hide it by that name: both still mean the locked units."""
+    page = open_page(browser, f"{live_server}/embed?frozen=3&n=25&hide=frozen")
+    expect(page.locator(".s-finetune .unit.locked")).to_have_count(3)
+    assert page.locator("#locked").input_value() == "3"
+    expect(page.locator("[data-control=locked]")).to_be_hidden()
+    expect(page.locator("#status")).not_to_have_attribute("data-kind", "error")
+    assert not page.errors
+
+
 def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_server: str) -> None:
     page = browser.new_page(viewport={"width": 800, "height": 600})
     src = f"{live_server}/embed?n=25&epochs=2&hide=seed,advanced,colour"

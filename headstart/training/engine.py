@@ -382,8 +382,8 @@ def _count_correct(trainable: nn.Module, correct: torch.Tensor, xs: torch.Tensor
 def _train_epoch(trainer: Trainer, y: torch.Tensor, batch: int, gen: torch.Generator, should_stop: Callable[[], bool]) -> None:
     """One pass over the data, summing loss and correct predictions into the trainer's sums.
 
-    Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on,
-    and walking the whole model twice an epoch cost frozen a fifth of its head's time.
+    Only the trainable layers change mode: locked units stay in eval mode from ``lock`` on, so
+    frozen's epoch walks its head alone.
     """
     trainer.trainable.train()
     trainer.model.head.restart_statistics()

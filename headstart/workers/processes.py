@@ -25,12 +25,8 @@ _ctx = mp.get_context("spawn")  # forking a process that holds torch threads or 
 
 
 def _exit_with_the_server() -> None:
-    """End this process when the server that started it ends, however it ends.
-
-    A server stopped cleanly tells its worker to stop; a killed one (kill -9, the OOM killer, a
-    crash) cannot, and its worker then lived on, orphaned, holding the device and most of a
-    gigabyte, for every restart after.
-    """
+    """End this process when the server that started it ends, however it ends: a killed server
+    (kill -9, the OOM killer) cannot tell its worker to stop, and an orphan holds the device."""
     server = mp.parent_process()
     if server is not None:
         server.join()  # returns once the server's end of a pipe closes, which it does as it dies
@@ -41,10 +37,8 @@ def _serve(
     settings_json: dict[str, Any], commands: mp.Queue[RunRace | None], results: mp.Queue[WorkerMessage], cancel: Any
 ) -> None:
     """The worker process's main loop."""
-    # Ctrl-C in a terminal, and systemd's stop, signal the whole group, the worker with its server.
-    # The server stops it in order (its race cancelled, then told to stop), and it ends with its
-    # server in any case; at their defaults the signals killed it first, with a KeyboardInterrupt
-    # traceback, and the server, not yet shutting down, started a fresh one.
+    # Ctrl-C and systemd's stop signal the whole group: the worker leaves them to its server,
+    # which stops it in order (its race cancelled first), and it ends with its server anyway.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_with_the_server, daemon=True, name="server-watch").start()

@@ -76,7 +76,7 @@ class Connection:
         """Whether a start of ``config`` would join a race this connection follows already,
         which takes no more room: the hub joins an identical race still training."""
         races = (self.hub.races.get(race_id) for race_id in self.watching)
-        return any(r is not None and r.config == config and not r.finished and r.replay_of is None for r in races)
+        return any(r is not None and r.config == config and r.trains for r in races)
 
     def unwatch(self, race_id: str) -> None:
         """Nothing more from that race. A race left with no viewers is cancelled after the grace

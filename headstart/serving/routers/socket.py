@@ -11,35 +11,26 @@ from headstart.race import protocol
 from headstart.serving import guard
 from headstart.serving.connection import Connection
 from headstart.serving.hub import Hub
-from headstart.serving.quotas import Counter, client_address
+from headstart.serving.quotas import Counter, Refused, TooMany, client_address
 from headstart.settings import Settings
 
 router = APIRouter()
 
 
-async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
-    await ws.send_json(protocol.error(code, message))
-    await ws.close(code=close_code)
-
-
-def _no_room(ws: WebSocket, settings: Settings, address: str) -> tuple[str, str] | None:
-    """Why this connection cannot be taken (an error code and message), or None."""
+def _check_room(ws: WebSocket, settings: Settings, address: str) -> None:
+    """Refuse a page from another origin (a policy) or past a connection limit (try again later)."""
     origin = ws.headers.get("origin")
     if not guard.origin_allowed(origin, ws.headers.get("host", ""), settings):
-        return (
-            "origin_not_allowed",
-            f"pages from {origin} may not use this server; HEADSTART_ALLOWED_ORIGINS lists others that may",
-        )
+        why = f"pages from {origin} may not use this server; HEADSTART_ALLOWED_ORIGINS lists others that may"
+        raise Refused("origin_not_allowed", why)
     if ws.app.state.connections >= settings.max_connections:
-        return "too_many_connections", f"the server is at its limit of {settings.max_connections} connections; try again shortly"
+        why = f"the server is at its limit of {settings.max_connections} connections; try again shortly"
+        raise TooMany("too_many_connections", why)
     per_address: Counter = ws.app.state.per_address
     if per_address[address] >= settings.max_connections_per_address:
         limit = settings.max_connections_per_address
-        return (
-            "too_many_connections_from_address",
-            f"this address has {limit} connections open (limit {limit}); close a page and try again",
-        )
-    return None
+        why = f"this address has {limit} connections open (limit {limit}); close a page and try again"
+        raise TooMany("too_many_connections_from_address", why)
 
 
 @router.websocket("/ws")
@@ -50,9 +41,12 @@ async def websocket(ws: WebSocket) -> None:
         ws.client.host if ws.client else None, ws.headers, settings.trusted_proxy_header, settings.trusted_proxies
     )
     await ws.accept()
-    if refused := _no_room(ws, settings, address):
-        code, message = refused
-        return await _refuse(ws, code, message, 1008 if code == "origin_not_allowed" else 1013)
+    try:
+        _check_room(ws, settings, address)
+    except Refused as exc:
+        await ws.send_json(protocol.error(exc.code, exc.message))
+        # 1013: a limit, so try again later; 1008: a policy, so trying again will not help.
+        return await ws.close(code=1013 if isinstance(exc, TooMany) else 1008)
     ws.app.state.connections += 1
     ws.app.state.per_address.add(address)
     conn = Connection(ws, hub, settings, address)

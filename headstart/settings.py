@@ -210,16 +210,20 @@ class Settings(BaseSettings):
     # again: the cause is not chance (a crashing library, memory too small), and restarting
     # it for ever would only keep a core busy. The server says why it cannot train.
     worker_start_tries: int = Field(default=3, ge=1)
+    # Races waiting for a worker, from every address together. Full, it makes room for an address
+    # holding fewer by dropping the newest waiting race of the address holding the most.
     max_queue: int = Field(default=32, ge=1)
+    # Races a worker holds paused, each having given the worker to a smaller race from another
+    # address at an epoch's end (its models stay in the worker's memory); 0 never pauses one.
+    max_paused_per_worker: int = Field(default=2, ge=0)
     max_races_per_client: int = Field(default=1, ge=1)
     max_connections: int = Field(default=200, ge=1)
     # The largest websocket message a client may send, checked by the transport before it is read.
     max_message_bytes: int = Field(default=8192, ge=256)
-    # Per client address: a class behind one school router shares an address, so these leave room
-    # for a class, while one client can no longer take what every other needs.
+    # Per client address: a class behind one school router shares an address, so this leaves room
+    # for a class, while one client can no longer take what every other needs. Where the global
+    # limit is reached, the address holding the most gives way to one holding fewer.
     max_connections_per_address: int = Field(default=60, ge=1)
-    # Races queued or training that one address started (joining a race or a replay takes no slot).
-    max_races_per_address: int = Field(default=6, ge=1)
     broadcasts_per_address_per_minute: int = Field(default=6, ge=1)
     # Class codes a client may try per minute (a mistyped code costs one; the page's own look-ups too).
     code_guesses_per_address_per_minute: int = Field(default=20, ge=1)

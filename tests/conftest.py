@@ -67,7 +67,6 @@ def tiny_settings(root: Path, **overrides: object) -> Settings:
         # Every test client shares one address: its tests are not one client flooding the server.
         "broadcasts_per_address_per_minute": 1000,
         "code_guesses_per_address_per_minute": 1000,
-        "max_races_per_address": 100,
         "max_connections_per_address": 1000,
     }
     return Settings(**(fields | overrides))

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -38,7 +40,6 @@ def strict(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings
             "max_connections_per_address": 2,
             "broadcasts_per_address_per_minute": 2,
             "messages_per_connection_per_10s": 10,
-            "max_races_per_address": 1,
             "max_races_per_client": 3,
             "max_watched_per_connection": 2,
             "replay_interval_s": 0.0,
@@ -84,7 +85,7 @@ def test_connections_are_limited_per_address(client: TestClient) -> None:
             assert other.receive_json()["code"] == "unknown_race"
 
 
-def test_broadcasts_and_queued_races_are_limited_per_address(client: TestClient) -> None:
+def test_broadcasts_are_limited_per_address_while_its_races_all_queue(client: TestClient) -> None:
     with (
         client.websocket_connect("/ws?client=b1", headers=at("10.0.2.1")) as one,
         client.websocket_connect("/ws?client=b2", headers=at("10.0.2.1")) as two,
@@ -93,7 +94,9 @@ def test_broadcasts_and_queued_races_are_limited_per_address(client: TestClient)
         one.send_json({"type": "start", "config": LONG | {"seed": 201}, "broadcast": True})
         first = one.receive_json()["race_id"]
         two.send_json({"type": "start", "config": LONG | {"seed": 202}, "broadcast": True})
-        assert first_error(two)["code"] == "too_many_races_from_address"  # its one slot is taken
+        second = two.receive_json()  # a class on one address: queued, not refused
+        assert second["type"] == "accepted"
+        two.send_json({"type": "cancel", "race_id": second["race_id"]})
         two.send_json({"type": "start", "config": LONG | {"seed": 203}, "broadcast": True})
         refused = first_error(two)
         assert refused["code"] == "too_many_broadcasts" and "2 races a minute" in refused["message"]
@@ -110,7 +113,7 @@ def test_a_stored_race_replays_without_a_queue_slot(client: TestClient) -> None:
         while (done := ws.receive_json())["type"] != "done":
             pass
         ws.send_json({"type": "unwatch", "race_id": done["race_id"]})  # as the page does when it moves on
-        ws.send_json({"type": "start", "config": LONG | {"seed": 302}})  # takes the address's one slot
+        ws.send_json({"type": "start", "config": LONG | {"seed": 302}})  # keeps the worker busy
         long = ws.receive_json()["race_id"]
         ws.send_json({"type": "start", "config": {"n": 25, "epochs": 1, "seed": 301}})
         while (replay := ws.receive_json())["type"] not in ("accepted", "error") or replay.get("race_id") == long:
@@ -246,13 +249,17 @@ def test_a_code_whose_last_race_was_a_replay_names_it_after_a_restart(tiny: Sett
 
 
 def test_the_queue_takes_each_address_in_turn(strict: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from headstart.race.cost import race_cost
     from headstart.race.events import RaceConfig
     from headstart.serving.hub import Hub, Race
 
     hub = Hub(strict.model_copy(update={"database": tmp_path / "q.sqlite3"}))
     config = RaceConfig.validate_with({}, strict.limits)
     arrivals = [("flood", "a1"), ("flood", "a2"), ("flood", "a3"), ("class", "b1"), ("flood", "a4"), ("class", "b2")]
-    hub.waiting.extend(Race(id=rid, config=config, owner=rid, address=address) for address, rid in arrivals)
+    hub.waiting.extend(
+        Race(id=rid, config=config, owner=rid, address=address, cost=race_cost(config, strict), created=i)
+        for i, (address, rid) in enumerate(arrivals)
+    )
     assert [r.id for r in hub._queue_order()] == ["a1", "b1", "a2", "b2", "a3", "a4"]
     hub.store.close()
 
@@ -286,3 +293,23 @@ def test_starting_a_race_already_followed_needs_no_more_room(client: TestClient)
         ws.send_json({"type": "start", "config": LONG | {"seed": 523}})  # a new race still needs room
         assert first_error(ws)["code"] == "too_many_watched"
         ws.send_json({"type": "cancel", "race_id": accepted["race_id"]})
+
+
+def test_a_full_server_makes_room_for_an_address_holding_less(strict: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three connections from one address fill the server; a newcomer from another gets in, and
+    the oldest idle one of the three is told why and closed with 1013."""
+    full = strict.model_copy(
+        update={"database": tmp_path / "full.sqlite3", "max_connections": 3, "max_connections_per_address": 3}
+    )
+    with TestClient(create_app(full)) as c, ExitStack() as held:
+        crowd = [held.enter_context(c.websocket_connect("/ws", headers=at("10.0.7.1"))) for _ in range(3)]
+        with c.websocket_connect("/ws", headers=at("10.0.7.2")) as newcomer:
+            told = crowd[0].receive_json()
+            assert told["code"] == "too_many_connections" and "max_connections" in told["message"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                crowd[0].receive_json()
+            assert closed.value.code == 1013
+            newcomer.send_json({"type": "watch", "race_id": "nosuchrace"})
+            assert newcomer.receive_json()["code"] == "unknown_race"  # in, and answered
+            with c.websocket_connect("/ws", headers=at("10.0.7.1")) as again:  # 2 held, newcomer 1: no room
+                assert again.receive_json()["code"] == "too_many_connections"

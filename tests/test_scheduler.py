@@ -22,6 +22,8 @@ class FakeWorker:
         self.messages: queue.Queue[WorkerMessage] = queue.Queue()
         self.running: tuple[str, dict[str, Any]] | None = None
         self.ran: list[str] = []
+        self.dropped: list[str] = []
+        self.pausing = False
         self._alive = False
 
     def start(self) -> None:
@@ -45,6 +47,12 @@ class FakeWorker:
         if self.running:
             self.messages.put(Cancelled(self.running[0]))
             self.running = None
+
+    def pause_race(self) -> None:
+        self.pausing = True
+
+    def drop_race(self, race_id: str) -> None:
+        self.dropped.append(race_id)
 
     def poll(self, timeout: float) -> WorkerMessage | None:
         try:
@@ -91,7 +99,6 @@ def run(tiny: Settings, tmp_path: Any, test: Callable[[Hub, Workers], Awaitable[
         update={
             "database": tmp_path / "races.sqlite3",
             "max_concurrent_races": workers,
-            "max_races_per_address": 10,
             "orphan_grace_s": 600.0,
         }
     )
@@ -131,7 +138,7 @@ def test_an_address_holding_workers_waits_its_turn_behind_one_holding_none(tiny:
         await until(lambda: a1.status == a2.status == "running")
         b1 = start(hub, 4, "10.0.0.2")
         assert positions(hub) == [b1.id, a3.id]  # a3 came first, but its address holds both workers
-        assert hub._position_message(b1) == {"type": "queued", "race_id": b1.id, "position": 1}  # as its viewers hear
+        assert hub._position_message(b1) == {"type": "queued", "race_id": b1.id, "position": 1, "paused": False}
         first = workers.training(a1)
         first.finish()
         await until(lambda: b1.status == "running")
@@ -189,21 +196,3 @@ def test_a_worker_dying_mid_race_is_said_and_a_fresh_one_takes_the_next(tiny: Se
         assert hub.store.find(second.key or "") is not None  # what finished is kept
 
     run(tiny, tmp_path, test, workers=1)
-
-
-def test_the_queue_takes_addresses_in_turn_counting_races_already_training() -> None:
-    from dataclasses import dataclass
-
-    from headstart.serving.queue import RaceQueue
-
-    @dataclass(eq=False)
-    class R:
-        id: str
-        address: str
-        code: str | None = None
-
-    a1, a2, b1, c1, t1 = R("a1", "A"), R("a2", "A"), R("b1", "B"), R("c1", "C"), R("t1", "T", code="WXYZ")
-    queue_ = RaceQueue([a1, a2, b1, c1, t1])
-    assert [r.id for r in queue_.order()] == ["t1", "a1", "b1", "c1", "a2"]  # the broadcast first in turn 0
-    assert [r.id for r in queue_.order([R("b0", "B")])] == ["t1", "a1", "c1", "a2", "b1"]  # B holds a worker
-    assert queue_.position(b1, [R("b0", "B")]) == 5

@@ -15,6 +15,13 @@ from headstart.settings import Settings
 
 UNITS = ("stem", "stage1", "stage2", "stage3", "stage4")
 UNIT_LABELS = ("stem", "stage 1", "stage 2", "stage 3", "stage 4")
+SIDES = (14, 14, 7, 4, 2)  # each unit's output map, in pixels a side, from a 28-pixel image
+EVERY = 2  # gradual's epochs between unlocks: the head alone for the first two, then one unit more each two
+
+
+def gradual_locked(epoch: int) -> int:
+    """Body units gradual keeps locked in ``epoch`` (1-based): all five at first, one fewer every ``EVERY``."""
+    return max(0, len(UNITS) - (epoch - 1) // EVERY)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,12 @@ class Queued(_ServerMessage):
     type: Literal["queued"] = "queued"
     race_id: str
     position: int  # 1 = next to train
+    # Seconds until it starts, at the pace this server's workers have trained so far; None
+    # until one race has finished here.
+    wait_s: float | None = None
+    # Set when the race trained some epochs, then gave its worker to a smaller race from
+    # another address: it resumes where it stopped.
+    paused: bool = False
 
 
 class Cancelled(_ServerMessage):

@@ -1,13 +1,21 @@
-"""Whether the server takes a race: the limits per client, per address and in all.
+"""Whether the server takes a race: the limit per client, and a fair share of the queue.
 
 Joining an identical race in flight and replaying a stored one take no queue slot, so only a
-race that would train meets the queue's limits (docs/reliability.md says why each is enough).
+race that would train meets the queue's limit. An address's share is bounded by sharing, not
+by a small count: the queue takes any number of one address's races while it has room, trains
+them in fair turns with every other address's (queue.py), and, once full, makes room for an
+address holding fewer by dropping the newest waiting race of the address holding the most
+(docs/reliability.md says why that is enough).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from headstart.race.events import RaceConfig, beyond_data
 from headstart.serving.quotas import Refused, TooMany
+from headstart.serving.races import Race
 from headstart.serving.registry import Registry
 from headstart.settings import Settings
 
@@ -27,14 +35,28 @@ def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | No
         raise Refused("dataset_too_small", f"config.n: {why}", "config.n")
 
 
-def may_queue(address: str, registry: Registry, waiting: int, settings: Settings) -> None:
-    """Refuse a race that would take a queue slot past the queue's or this address's limit."""
-    limit = settings.max_races_per_address
-    held = sum(1 for r in registry if r.address == address and r.trains)
-    if held >= limit:
-        raise TooMany(
-            "too_many_races_from_address",
-            f"{held} races from this address are queued or training (limit {limit}); wait for one to finish",
-        )
-    if waiting >= settings.max_queue:
-        raise Refused("queue_full", f"the queue is full ({settings.max_queue} races waiting); try again shortly")
+def make_room(address: str, waiting: Iterable[Race], settings: Settings) -> Race | None:
+    """Room in the queue for a race from ``address``: None where there is some, or the race to
+    drop to make it, the newest of the address waiting with the most, where that address would
+    still hold more than ``address`` does. Refused where every address holds its share."""
+    queued = [race for race in waiting if not race.paused]  # a paused race holds a worker's memory, not a slot
+    limit = settings.max_queue
+    if len(queued) < limit:
+        return None
+    held = Counter(race.address for race in queued)
+    most, count = max(held.items(), key=lambda item: (item[1], max(r.created for r in queued if r.address == item[0])))
+    if count >= held[address] + 2:
+        return max((race for race in queued if race.address == most), key=lambda race: race.created)
+    raise TooMany(
+        "queue_full",
+        f"the queue is full ({limit} races waiting, max_queue) and this address already has "
+        f"{held[address]} of them, as many as any other; start it again once one has trained",
+    )
+
+
+def dropped_reason(settings: Settings, count: int) -> str:
+    """What the viewers of a race dropped by ``make_room`` are told."""
+    return (
+        f"dropped from the queue to make room for another address's race: the queue holds {settings.max_queue} "
+        f"waiting races (max_queue), and this address had the most of them ({count}). Start it again when you like"
+    )

@@ -22,8 +22,9 @@ from headstart.race import protocol
 from headstart.serving import guard, lan
 from headstart.serving.connection import store_unavailable
 from headstart.serving.hub import Hub
-from headstart.serving.quotas import Counter, Refused
+from headstart.serving.quotas import Refused
 from headstart.serving.routers import pages, panels, races, socket, status
+from headstart.serving.sockets import Sockets
 from headstart.settings import STATIC_DIR, Settings, get_settings
 from headstart.store import StoreError
 
@@ -78,8 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(guard.Guard, settings=settings)
     app.state.hub, app.state.settings = hub, settings
     app.state.templates = Jinja2Templates(env=page.templates())
-    app.state.connections = 0
-    app.state.per_address = Counter()  # open websockets per client address
+    app.state.sockets = Sockets(settings)  # open websockets per client address
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
     for router in (status.router, races.router, panels.router, pages.router, socket.router):
         app.include_router(router)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from headstart.race import protocol
 from headstart.race.events import RaceConfig
-from headstart.serving.fanout import Outbox
+from headstart.serving.fanout import Closing, Outbox
 from headstart.serving.hub import Hub
 from headstart.serving.quotas import Rate, Refused, TooMany
 from headstart.settings import Settings
@@ -39,6 +39,17 @@ class Connection:
         self.rate = Rate(settings.messages_per_connection_per_10s, 10)
         self.told_too_fast = False  # one error per flood, not one per message
 
+    @property
+    def idle(self) -> bool:
+        """Following no race in flight."""
+        races = (self.hub.races.get(race_id) for race_id in self.watching)
+        return not any(race is not None and not race.finished for race in races)
+
+    def close_for(self, code: str, message: str) -> None:
+        """Tell the page why, then close: 1013, so it may try again later."""
+        self.send_error(code, message)
+        self.outbox.put_nowait(Closing(1013, code))
+
     def send_error(self, code: str, message: str, field: str | None = None, race_id: str | None = None) -> None:
         self.outbox.put_nowait(protocol.error(code, message, field, race_id))
 
@@ -49,6 +60,9 @@ class Connection:
                 limit = self.settings.max_outbox_messages
                 log.warning("closing a connection from %s: %d messages waited for it", self.address, limit)
                 await self.ws.close(code=1008, reason=f"too slow: {limit} messages waited (max_outbox_messages)")
+                return
+            if isinstance(message, Closing):
+                await self.ws.close(code=message.code, reason=message.reason)
                 return
             if message.get("type") == "accepted":  # shared by every viewer; personalised on the way out
                 message = {**message, "yours": self.hub.owner_of(message["race_id"]) == self.client}

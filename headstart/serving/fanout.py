@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 
-class Outbox(asyncio.Queue[dict[str, Any] | None]):
+@dataclass(frozen=True)
+class Closing:
+    """Last in an outbox: close the connection with this code and reason once what came before is sent."""
+
+    code: int
+    reason: str
+
+
+class Outbox(asyncio.Queue[dict[str, Any] | Closing | None]):
     """One connection's messages on their way out, at most ``limit`` waiting.
 
     A client that reads slower than that (or not at all) would grow the server's memory
@@ -25,7 +34,7 @@ class Outbox(asyncio.Queue[dict[str, Any] | None]):
         self.limit = limit
         self.overflowed = False
 
-    def put_nowait(self, item: dict[str, Any] | None) -> None:
+    def put_nowait(self, item: dict[str, Any] | Closing | None) -> None:
         if self.overflowed:
             return
         if self.qsize() >= self.limit:

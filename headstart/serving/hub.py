@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from headstart.race import protocol
+from headstart.race.cost import race_cost
 from headstart.race.events import RaceConfig
 from headstart.serving import admission
 from headstart.serving.classroom import Classroom
@@ -31,9 +32,10 @@ from headstart.serving.quotas import Refused
 from headstart.serving.races import Race, Status
 from headstart.serving.registry import Registry
 from headstart.serving.replays import Replays
+from headstart.serving.turns import Turns
 from headstart.settings import Limits, Settings
 from headstart.store import Store
-from headstart.workers.interface import Cancelled, EventOut, Failed, Finished, TrainingWorker, WorkerMessage
+from headstart.workers.interface import Cancelled, EventOut, Failed, Finished, Paused, TrainingWorker, WorkerMessage
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class Hub:
         self.registry = Registry(settings, self.store)
         self.classroom = Classroom(settings, self.registry)
         self.pool = Pool(settings, new_worker or default_workers(settings), self._on_race, self._on_lost, self._on_gave_up)
-        self.waiting: RaceQueue[Race] = RaceQueue()
+        self.turns = Turns(settings, self.pool)
         self.metrics = Metrics()
         self.replays = Replays(settings.replay_interval_s)
         self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
@@ -56,6 +58,10 @@ class Hub:
     @property
     def races(self) -> dict[str, Race]:
         return self.registry.races
+
+    @property
+    def waiting(self) -> RaceQueue[Race]:
+        return self.turns.waiting
 
     @property
     def slots(self) -> list[Slot]:
@@ -114,7 +120,7 @@ class Hub:
         queued = race in self.waiting  # a replay never queues: it streams from the store
         if queued or race.replay_of:
             if queued:
-                self.waiting.remove(race)
+                self._unqueue(race)
             self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason=reason))
             self._announce_positions()
             return
@@ -188,13 +194,18 @@ class Hub:
         ready = self.pool.ready_slot()
         # A replay streams from the store: it needs no queue slot, so no queue limit applies.
         stored = self.registry.stored(config, ready.device, ready.recipe) if ready and ready.device else None
-        if not stored:
-            admission.may_queue(address, self.registry, len(self.waiting), self.settings)
         race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner, address=address)
-        self.registry.add(race)
         if stored:
+            self.registry.add(race)
             self._replay(race, stored)
             return race
+        if dropped := admission.make_room(address, self.waiting, self.settings):
+            count = sum(1 for r in self.waiting if r.address == dropped.address and not r.paused)
+            self._unqueue(dropped)
+            reason = admission.dropped_reason(self.settings, count)
+            self._finish(dropped, "cancelled", protocol.Cancelled(race_id=dropped.id, reason=reason))
+        race.cost = race_cost(config, self.settings)
+        self.registry.add(race)
         self._publish(race, protocol.Accepted(race_id=race.id, config=config))
         self.waiting.append(race)
         self._dispatch()
@@ -215,11 +226,23 @@ class Hub:
             log.info("race %s has no viewers left; cancelling", race.id)
             self.cancel(race.id, reason="no viewers left")
 
+    def _unqueue(self, race: Race) -> None:
+        """Out of the queue; a paused race is dropped from its worker's memory too."""
+        self.waiting.remove(race)
+        for slot in self.slots:
+            if race in slot.parked:
+                slot.parked.remove(race)
+                slot.worker.drop_race(race.id)
+
     def _dispatch(self) -> None:
         for slot in self.slots:
-            while slot.race is None and slot.worker.alive and self.waiting:
-                race = self._queue_order()[0]
+            while slot.race is None and slot.worker.alive and (race := self.turns.next_for(slot)):
                 self.waiting.remove(race)
+                if race.paused:  # resumed where it stopped, in the memory of the worker that paused it
+                    slot.parked.remove(race)
+                    race.status, race.paused, slot.race = "running", False, race
+                    slot.worker.run(race.id, race.config.model_dump())
+                    continue
                 # An identical race may have finished while this one waited (another class's,
                 # which a broadcast does not join): replay it rather than train it again. This
                 # process trained it, so memory has it; the store was searched when this one came.
@@ -232,19 +255,25 @@ class Hub:
                 slot.worker.run(race.id, race.config.model_dump())
 
     def _announce_positions(self) -> None:
+        """Ask any race that should give way to pause at its round's end (turns.py), then tell
+        every waiting race's viewers where it stands."""
+        for slot in self.turns.to_pause():
+            if slot.race:
+                slot.race.yielding = True
+                slot.worker.pause_race()
         self.metrics.queued.set(len(self.waiting))
         self.metrics.running.set(len(self.pool.busy()))
-        for position, race in enumerate(self._queue_order(), 1):
-            message = protocol.wire(protocol.Queued(race_id=race.id, position=position))
+        for race, queued in self.turns.positions():
+            message = protocol.wire(queued)
             for outbox in race.subscribers:
                 outbox.put_nowait(message)
 
     def _position_message(self, race: Race) -> dict[str, Any]:
-        return protocol.wire(protocol.Queued(race_id=race.id, position=self._queue_order().index(race) + 1))
+        return protocol.wire(next(queued for r, queued in self.turns.positions() if r is race))
 
     def _queue_order(self) -> list[Race]:
         """The waiting races in the order they will train (queue.py)."""
-        return self.waiting.order(self.pool.busy())
+        return self.turns.order()
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""
@@ -277,17 +306,27 @@ class Hub:
             case EventOut(event=event, emitted_at=emitted_at):
                 if event.type == "plan":
                     race.device = event.device
+                rounds = race.rounds_done
+                race.epochs_seen += event.type == "epoch"
                 self.metrics.event_latency.observe(max(0.0, time.time() - emitted_at))
                 message = protocol.race_event(event, race.id, emitted_at)
                 if event.type == "done":
                     # Finished as soon as viewers can see it, so a repeat request replays it rather
                     # than attaching to a race that will say nothing more.
                     self._finish(race, "done", message)
+                    self.turns.learn(race, event.wall_s)
                     race.key = self.registry.key(race.config, race.device, slot.recipe)
                     self.registry.save(race.snapshot(), race.key, time.time())
                 else:
                     self._publish(race, message)
+                    if race.rounds_done > rounds:  # what it has left shrank: a waiting race may now go first
+                        self._announce_positions()
             case Finished():
+                self._free(slot)
+            case Paused():
+                race.status, race.paused, race.yielding = "queued", True, False
+                slot.parked.append(race)
+                self.waiting.append(race)
                 self._free(slot)
             case Cancelled():
                 reason = race.stop_reason or "stopped before the last epoch"
@@ -298,15 +337,18 @@ class Hub:
                 self._free(slot)
 
     def _on_lost(self, slot: Slot, code: int | None) -> None:
-        """A worker died and a fresh one is starting: its race ends, saying so; the next may go to it."""
-        if slot.race:
-            message = (
-                f"the training worker stopped unexpectedly (exit code {code}); a fresh worker is starting, "
-                "so start the race again"
-            )
-            self._finish(slot.race, "error", protocol.Error(code="worker_died", message=message, race_id=slot.race.id))
-            slot.race = None
+        """A worker died and a fresh one is starting: its race, and those it held paused, end,
+        saying so; the next may go to it."""
+        message = (
+            f"the training worker stopped unexpectedly (exit code {code}); a fresh worker is starting, so start the race again"
+        )
+        for race in slot.parked:
+            self.waiting.remove(race)
+        for race in [*([slot.race] if slot.race else []), *slot.parked]:
+            self._finish(race, "error", protocol.Error(code="worker_died", message=message, race_id=race.id))
+        slot.race, slot.parked = None, []
         self._dispatch()
+        self._announce_positions()
 
     def _on_gave_up(self, slot: Slot) -> None:
         """No more workers: every race waiting to train, and any training, ends with the reason,

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.serving.races import Race
@@ -33,6 +33,7 @@ class Slot:
     max_n: int | None = None  # the most target images its dataset holds, balanced over the classes
     ready: bool = False
     failed_starts: int = 0  # workers in a row that died before they were ready
+    parked: list[Race] = field(default_factory=list)  # races paused in its worker's memory
 
 
 def default_workers(settings: Settings) -> Callable[[], TrainingWorker]:

@@ -1,12 +1,13 @@
-"""The races waiting for a worker, and the order they train in: fair turns.
+"""The races waiting for a worker, and the order they train in: fair shares of the work.
 
-The hub adds a race when no worker is free and takes the first in order when one is; every
-viewer of a waiting race is told its position. The order is decided here alone.
+The hub adds a race when no worker is free (or when one pauses to let another train) and takes
+the first in order when one is; every viewer of a waiting race is told its position. The order
+is decided here alone, from what each race has left to do (headstart/race/cost.py).
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -15,30 +16,44 @@ class Waiting(Protocol):
     id: str
     address: str  # where its starter's request came from
     code: str | None  # a broadcast race's class code
+    created: float  # when it was asked for: its place among equals
+    paused: bool  # started, then paused to let another train: it resumes before its address's next
+
+    @property
+    def left(self) -> float:
+        """The work it has still to do, in multiply-accumulates."""
 
 
 R = TypeVar("R", bound="Waiting")
 
 
 class RaceQueue(deque[R], Generic[R]):
-    """Waiting races in arrival order; ``order`` gives the order they will train in."""
+    """Waiting races; ``order`` gives the order they will train in."""
+
+    def ranked(self, training: Iterable[R] = ()) -> list[tuple[float, R]]:
+        """Each waiting race with its address's work up to and including it, least first.
+
+        1) An address's work is what its races have left: those training first, then a paused
+           one, then its waiting ones, a broadcast first, then in the order they came.
+        2) A race stands at its address's work through it; the least goes first, and among
+           equals a broadcast, then the earliest.
+        So a small race from an address with nothing running goes before another address's
+        hour of large races; equal races from several addresses take turns, as round robin
+        would; and splitting work into many small races gains an address nothing, since they
+        add up. ``training`` counts as work its address holds.
+        """
+        held: defaultdict[str, float] = defaultdict(float)
+        for race in training:
+            held[race.address] += race.left
+        ranked = []
+        for race in sorted(self, key=lambda r: (not r.paused, r.code is None, r.created)):
+            held[race.address] += race.left
+            ranked.append((held[race.address], race))
+        ranked.sort(key=lambda pair: (pair[0], pair[1].code is None, pair[1].created))
+        return ranked
 
     def order(self, training: Iterable[R] = ()) -> list[R]:
-        """Round robin over the addresses that started them, each address's in arrival order.
-
-        1) One address that queues many races delays another's by at most one of its own.
-        2) An address's races already ``training`` count as its turns taken: with several
-           workers, no address holds two while another's race waits.
-        3) Within a turn, a broadcast race goes first: a class watching a teacher's race does
-           not wait behind every student's own.
-        """
-        seen = Counter(race.address for race in training)
-        ranked = []
-        for arrival, race in enumerate(self):
-            turn = seen[race.address]
-            seen[race.address] += 1
-            ranked.append((turn, race.code is None, arrival, race))
-        return [race for *_, race in sorted(ranked, key=lambda r: r[:3])]
+        return [race for _, race in self.ranked(training)]
 
     def position(self, race: R, training: Iterable[R] = ()) -> int:
         """Where ``race`` stands: 1 trains next."""

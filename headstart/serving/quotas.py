@@ -68,26 +68,6 @@ class Rate:
         return f"{self.count} {what} {'a minute' if self.per_s == 60 else f'per {self.per_s:g} s'}"
 
 
-class Counter:
-    """How many of something each key holds now (open connections per address)."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, int] = {}
-
-    def __getitem__(self, key: str) -> int:
-        return self._held.get(key, 0)
-
-    def add(self, key: str) -> None:
-        self._held[key] = self[key] + 1
-
-    def remove(self, key: str) -> None:
-        left = self[key] - 1
-        if left > 0:
-            self._held[key] = left
-        else:
-            self._held.pop(key, None)  # an address that holds nothing takes no room
-
-
 def client_address(peer: str | None, headers: Mapping[str, str], header: str | None, proxies: tuple[str, ...]) -> str:
     """The address a request came from: its peer, or, when that peer is a trusted proxy, the
     address the proxy names in ``header`` (its last hop: the one the proxy itself saw)."""

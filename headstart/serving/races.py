@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from headstart.race.cost import Cost
 from headstart.race.events import RaceConfig
+from headstart.race.strategies import raced
 from headstart.serving.fanout import Outbox
 
 Status = Literal["queued", "running", "done", "cancelled", "error"]
@@ -31,6 +33,20 @@ class Race:
     stop_reason: str | None = None  # why it was asked to stop, told to viewers once the worker stops
     viewers_due: asyncio.TimerHandle | None = None  # a viewer count about to be told
     key: str | None = None  # once trained to the end here: its cache_key, for a repeat to replay
+    cost: Cost | None = None  # its arithmetic, known before it starts
+    epochs_seen: int = 0  # epoch events so far, every lane's
+    paused: bool = False  # held paused in a worker's memory, waiting to resume there
+    yielding: bool = False  # asked to pause at the end of its round
+
+    @property
+    def rounds_done(self) -> int:
+        """Epochs every lane has finished."""
+        return self.epochs_seen // len(raced(self.config.extra))
+
+    @property
+    def left(self) -> float:
+        """The work it has still to do, in multiply-accumulates."""
+        return self.cost.left(self.rounds_done) if self.cost else 0.0
 
     @property
     def finished(self) -> bool:

@@ -25,7 +25,7 @@ from headstart.settings import get_settings
 
 def measure(backend: str, workers: int, races: int, database: Path) -> dict[str, Any]:
     update: dict[str, Any] = {"backend": backend, "max_concurrent_races": workers, "database": database}
-    update |= {"max_races_per_address": races, "max_queue": races, "allowed_hosts": ("testserver",)}  # the in-process client
+    update |= {"max_queue": races, "allowed_hosts": ("testserver",)}  # the in-process client
     settings = get_settings().model_copy(update=update)
     walls: list[float] = []
     with TestClient(create_app(settings)) as client:

@@ -22,15 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from headstart.race.architecture import EVERY as EVERY
 from headstart.race.architecture import UNITS
+from headstart.race.architecture import gradual_locked as gradual_locked
 
-EVERY = 2  # epochs between unlocks: the head alone for the first two, then one unit more each two
 DECAY = 2.6  # each unit's rate is the one above it divided by this
-
-
-def gradual_locked(epoch: int) -> int:
-    """Body units gradual keeps locked in ``epoch`` (1-based): all five at first, one fewer every ``EVERY``."""
-    return max(0, len(UNITS) - (epoch - 1) // EVERY)
 
 
 def gradual_rate(unit: str, body_rate: float) -> float:

@@ -21,6 +21,13 @@ class RunRace:
 
 
 @dataclass(frozen=True)
+class DropRace:
+    """To the worker: forget this paused race (its viewers cancelled it, or it cannot resume)."""
+
+    race_id: str
+
+
+@dataclass(frozen=True)
 class Ready:
     """The worker loaded its data and checkpoint and trained the default race once."""
 
@@ -56,12 +63,20 @@ class Cancelled:
 
 
 @dataclass(frozen=True)
+class Paused:
+    """The race stopped at the end of an epoch's round, as asked, and is kept in the worker's
+    memory: a later ``run`` of its id resumes it where it stopped."""
+
+    race_id: str
+
+
+@dataclass(frozen=True)
 class Failed:
     race_id: str
     why: str
 
 
-WorkerMessage = Ready | Fatal | EventOut | Finished | Cancelled | Failed
+WorkerMessage = Ready | Fatal | EventOut | Finished | Cancelled | Paused | Failed
 
 
 class TrainingWorker(Protocol):
@@ -80,10 +95,17 @@ class TrainingWorker(Protocol):
         """How it ended, once it is not alive (None while it runs, or where unknown)."""
 
     def run(self, race_id: str, config: dict[str, Any]) -> None:
-        """Train this race: its events come back through ``poll``, then ``Finished``."""
+        """Train this race, or resume it where it paused: its events come back through ``poll``,
+        then ``Finished`` (or ``Paused``)."""
 
     def stop_race(self) -> None:
         """Stop the race it trains: it answers ``Cancelled`` within a batch."""
+
+    def pause_race(self) -> None:
+        """Pause the race it trains at the end of its current round: it answers ``Paused``."""
+
+    def drop_race(self, race_id: str) -> None:
+        """Forget a race it holds paused."""
 
     def poll(self, timeout: float) -> WorkerMessage | None:
         """Its next message, waiting at most ``timeout`` seconds (called from a reader thread)."""

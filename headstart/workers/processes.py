@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.settings import Settings
-from headstart.workers.interface import RunRace, WorkerMessage
-from headstart.workers.runner import load, race_messages
+from headstart.workers.interface import DropRace, RunRace, WorkerMessage
+from headstart.workers.runner import Parking, load
 
 log = logging.getLogger(__name__)
 _ctx = mp.get_context("spawn")  # forking a process that holds torch threads or CUDA is unsafe
@@ -34,7 +34,11 @@ def _exit_with_the_server() -> None:
 
 
 def _serve(
-    settings_json: dict[str, Any], commands: mp.Queue[RunRace | None], results: mp.Queue[WorkerMessage], cancel: Any
+    settings_json: dict[str, Any],
+    commands: mp.Queue[RunRace | DropRace | None],
+    results: mp.Queue[WorkerMessage],
+    cancel: Any,
+    pause: Any,
 ) -> None:
     """The worker process's main loop."""
     # Ctrl-C and systemd's stop signal the whole group: the worker leaves them to its server,
@@ -46,11 +50,15 @@ def _serve(
     results.put(said)
     if res is None:
         return
+    parked = Parking()
     while True:
         command = commands.get()
         if command is None:
             return
-        for message in race_messages(res, command, cancel.is_set):
+        if isinstance(command, DropRace):
+            parked.drop(command.race_id)
+            continue
+        for message in parked.train(res, command, cancel.is_set, pause.is_set):
             results.put(message)
 
 
@@ -63,11 +71,12 @@ class Worker:
     commands: Any = field(default_factory=_ctx.Queue)
     results: Any = field(default_factory=_ctx.Queue)
     cancel: Any = field(default_factory=_ctx.Event)
+    pause: Any = field(default_factory=_ctx.Event)
 
     def start(self) -> None:
         self.process = _ctx.Process(
             target=_serve,
-            args=(self.settings.model_dump(mode="json"), self.commands, self.results, self.cancel),
+            args=(self.settings.model_dump(mode="json"), self.commands, self.results, self.cancel, self.pause),
             name="headstart-worker",
             daemon=True,
         )
@@ -87,11 +96,18 @@ class Worker:
         return self.process.exitcode if self.process else None
 
     def run(self, race_id: str, config: dict[str, Any]) -> None:
-        self.cancel.clear()  # cleared before sending, so a cancel that follows is never lost
+        self.cancel.clear()  # cleared before sending, so a cancel or pause that follows is never lost
+        self.pause.clear()
         self.commands.put(RunRace(race_id, config))
 
     def stop_race(self) -> None:
         self.cancel.set()
+
+    def pause_race(self) -> None:
+        self.pause.set()
+
+    def drop_race(self, race_id: str) -> None:
+        self.commands.put(DropRace(race_id))
 
     def poll(self, timeout: float) -> WorkerMessage | None:
         try:

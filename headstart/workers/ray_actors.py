@@ -18,7 +18,7 @@ from typing import Any
 from headstart.errors import SetupError
 from headstart.settings import Settings
 from headstart.workers.interface import Fatal, RunRace, WorkerMessage
-from headstart.workers.runner import load, race_messages
+from headstart.workers.runner import Parking, load
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,25 @@ class _Trainer:
 
     def __init__(self, settings_json: dict[str, Any]) -> None:
         self.res, self.said = load(settings_json)
-        self.stop = threading.Event()
+        self.stop, self.pausing = threading.Event(), threading.Event()
+        self.parked = Parking()
 
     def ready(self) -> WorkerMessage:
         return self.said
 
     def run(self, race_id: str, config: dict[str, Any]) -> Any:
         self.stop.clear()
-        yield from race_messages(self.res, RunRace(race_id, config), self.stop.is_set)
+        self.pausing.clear()
+        yield from self.parked.train(self.res, RunRace(race_id, config), self.stop.is_set, self.pausing.is_set)
 
     def cancel(self) -> None:
         self.stop.set()
+
+    def pause(self) -> None:
+        self.pausing.set()
+
+    def drop(self, race_id: str) -> None:
+        self.parked.drop(race_id)
 
 
 class RayWorker:
@@ -81,8 +89,8 @@ class RayWorker:
 
         has_gpus = ray.cluster_resources().get("GPU", 0)  # type: ignore[no-untyped-call]
         gpus = self.settings.ray_gpus_per_worker if has_gpus else 0
-        # Two calls at once: a race, and the cancel that stops it.
-        options: dict[str, Any] = {"max_concurrency": 2, "num_cpus": 1, "num_gpus": gpus}
+        # Calls at once: a race, and the cancel or pause that stops it.
+        options: dict[str, Any] = {"max_concurrency": 3, "num_cpus": 1, "num_gpus": gpus}
         self.actor = ray.remote(_Trainer).options(**options).remote(self.settings.model_dump(mode="json"))
         self._alive = True
         threading.Thread(target=self._follow, args=(self.actor.ready.remote(),), daemon=True, name="ray-ready").start()
@@ -116,6 +124,12 @@ class RayWorker:
 
     def stop_race(self) -> None:
         self.actor.cancel.remote()
+
+    def pause_race(self) -> None:
+        self.actor.pause.remote()
+
+    def drop_race(self, race_id: str) -> None:
+        self.actor.drop.remote(race_id)
 
     def poll(self, timeout: float) -> WorkerMessage | None:
         try:

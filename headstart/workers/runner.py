@@ -11,11 +11,22 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from headstart.settings import Settings
-from headstart.workers.interface import Cancelled, EventOut, Failed, Fatal, Finished, Ready, RunRace, WorkerMessage
+from headstart.workers.interface import (
+    Cancelled,
+    EventOut,
+    Failed,
+    Fatal,
+    Finished,
+    Paused,
+    Ready,
+    RunRace,
+    WorkerMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +77,7 @@ def ready(res: Any) -> Ready:
     return Ready(device=device, recipe=recipe, max_n=target_capacity(res.dataset, settings))
 
 
-def race_messages(res: Any, command: RunRace, should_stop: Callable[[], bool]) -> Iterator[WorkerMessage]:
+def race_messages(res: Any, command: RunRace, should_stop: Callable[[], bool]) -> Generator[WorkerMessage]:
     """One race as a worker reports it, wherever it runs: its events, then how it ended."""
     import torch
 
@@ -88,3 +99,59 @@ def race_messages(res: Any, command: RunRace, should_stop: Callable[[], bool]) -
     except Exception as exc:
         log.error("race %s failed:\n%s", race_id, traceback.format_exc())
         yield Failed(race_id, f"training failed: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _Held:
+    messages: Generator[WorkerMessage]
+    last_lane: str | None  # the lane whose epoch ends a round
+    paused_s: float = 0.0  # time spent paused so far
+    paused_at: float = 0.0
+
+
+class Parking:
+    """Races paused at the end of an epoch's round, held in this worker's memory (models,
+    optimizers, kept features) until they resume or are dropped.
+
+    A race pauses only between rounds, where every lane has trained the same epochs, and
+    resumes the same generator: its numbers are those of an uninterrupted run, since each lane
+    shuffles with its own seeded generator and nothing random is drawn after the models are
+    built. The time it spent paused is taken out of its ``wall_s``.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def train(
+        self, res: Any, command: RunRace, should_stop: Callable[[], bool], should_pause: Callable[[], bool]
+    ) -> Iterator[WorkerMessage]:
+        """A race's messages: from its start, or from where it paused; it pauses at the first
+        round's end (or right after its plan) once ``should_pause`` says so."""
+        race_id = command.race_id
+        held = self._held.pop(race_id, None)
+        if held is None:
+            held = _Held(race_messages(res, command, should_stop), None)
+        else:
+            held.paused_s += time.perf_counter() - held.paused_at
+        for message in held.messages:
+            event = message.event if isinstance(message, EventOut) else None
+            if event is not None and event.type == "done" and held.paused_s:
+                event = event.model_copy(update={"wall_s": max(0.0, event.wall_s - held.paused_s)})
+                message = EventOut(race_id, event, time.time())
+            yield message
+            if event is not None and event.type == "plan":
+                held.last_lane = list(event.strategies)[-1]
+            at_boundary = event is not None and (event.type == "plan" or getattr(event, "strategy", None) == held.last_lane)
+            if at_boundary and should_pause():
+                held.paused_at = time.perf_counter()
+                self._held[race_id] = held
+                yield Paused(race_id)
+                return
+
+    def drop(self, race_id: str) -> None:
+        held = self._held.pop(race_id, None)
+        if held is not None:
+            held.messages.close()  # its models and features go with it

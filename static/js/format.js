@@ -14,11 +14,22 @@ export function seconds(s) {
   return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
 }
 
+// Seconds as a class would say them: to the nearest 5 s, or to the minute past 90 s.
+function roughly(s) {
+  return s < 90 ? `about ${Math.round(s / 5) * 5} s` : `about ${Math.round(s / 60)} min`;
+}
+
 // How long a race has to go, for a class deciding whether to wait: nothing under a few seconds.
 export function timeLeft(s) {
   if (!(s >= 5)) return "";
-  if (s < 90) return `About ${Math.round(s / 5) * 5} s left`;
-  return `About ${Math.round(s / 60)} min left`;
+  const left = roughly(s);
+  return `${left[0].toUpperCase()}${left.slice(1)} left`;
+}
+
+// How long a queued race should wait before it starts, as the server estimates it.
+export function waitFor(s) {
+  if (s === null || s === undefined) return "";
+  return s < 5 ? "starting in a moment" : `${roughly(s)} to wait`;
 }
 
 // Why fine-tune starts slower than frozen: it warms up, by design, to spare the pretrained units.

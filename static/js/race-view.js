@@ -1,7 +1,7 @@
 // What the page does with each message the server sends about the race it shows: it moves the
 // race's status (race.js) and redraws the controls, the strip, the chart and the status line.
 
-import { percent, seconds, timeLeft } from "./format.js";
+import { percent, seconds, timeLeft, waitFor } from "./format.js";
 import { sentence } from "./status.js";
 import { api } from "./api.js";
 
@@ -96,7 +96,14 @@ export class RaceView {
   }
 
   queued(msg) {
-    this.status.set(`Waiting in the queue: position ${msg.position}.`);
+    // A wait is said once the server has timed a race; a paused race says why it stopped.
+    const wait = waitFor(msg.wait_s);
+    const where = `position ${msg.position}${wait ? `, ${wait}` : ""}`;
+    this.status.set(
+      msg.paused
+        ? `Paused to let a smaller race from another address train; it resumes where it stopped (${where}).`
+        : `Waiting in the queue: ${where}.`,
+    );
   }
 
   plan(msg) {

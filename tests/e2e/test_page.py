@@ -874,3 +874,30 @@ def test_adding_both_lanes_races_five_strategies_and_an_embed_can_hide_them(brow
     expect(embed.locator("#lanes-sweep")).to_be_hidden()  # its panel goes with it
     expect(embed.locator(".s-lora.strip-row")).to_be_visible()  # hidden control, still raced
     assert not page.errors and not embed.errors  # type: ignore[attr-defined]
+
+
+def test_a_queued_race_says_its_wait_and_why_it_paused(browser: Browser, live_server: str) -> None:
+    """The server's estimate of the wait, and a race paused for a smaller one, in the page's words."""
+    config = {"locked": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}
+    said: list[dict] = [
+        {"type": "accepted", "race_id": "R1", "yours": True, "config": config},
+        {"type": "queued", "race_id": "R1", "position": 3, "wait_s": 42.0},
+    ]
+
+    def scripted(ws: WebSocketRoute) -> None:
+        def answer(text: str | bytes) -> None:
+            if json.loads(text)["type"] == "start":
+                for message in said:
+                    ws.send(json.dumps(message))
+
+        ws.on_message(answer)
+
+    profile = browser.new_context()
+    profile.route_web_socket(re.compile(r"/ws"), scripted)
+    page = open_page(profile, live_server + "/")
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_text("Waiting in the queue: position 3, about 40 s to wait.")
+    waits = page.evaluate("import('/static/js/format.js').then((f) => [null, 3, 42, 400].map(f.waitFor))")
+    assert waits == ["", "starting in a moment", "about 40 s to wait", "about 7 min to wait"]
+    assert not page.errors
+    profile.close()

@@ -28,7 +28,7 @@ async def healthz(hub: HubDep) -> dict[str, Any]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, hub: HubDep) -> Response:
-    hub.metrics.connections.set(request.app.state.connections)
+    hub.metrics.connections.set(len(request.app.state.sockets))
     hub.count_workers()
     return Response(hub.metrics.render(), media_type=hub.metrics.content_type)
 

@@ -71,23 +71,30 @@ def test_a_paused_race_comes_first_within_its_address_and_a_broadcast_among_equa
     assert ids(RaceQueue([later, paused, student, teacher]).order()) == ["teacher", "paused", "student", "later"]
 
 
-def race(address: str, settings: Settings, seed: int) -> Race:
-    config = RaceConfig.validate_with({"n": 50, "epochs": 1, "seed": seed}, settings.limits)
-    return Race(id=f"{address}-{seed}", config=config, owner=f"{address}-{seed}", address=address)
+def race(address: str, settings: Settings, seed: int, n: int = 50, epochs: int = 1) -> Race:
+    config = RaceConfig.validate_with({"n": n, "epochs": epochs, "seed": seed}, settings.limits)
+    cost = race_cost(config, settings)
+    return Race(id=f"{address}-{seed}", config=config, owner=f"{address}-{seed}", address=address, cost=cost)
 
 
-def test_a_full_queue_drops_the_newest_race_of_the_address_holding_most(tiny: Settings) -> None:
+def test_a_full_queue_drops_the_race_that_would_train_last_to_fit_one_that_would_not(tiny: Settings) -> None:
     settings = tiny.model_copy(update={"max_queue": 4})
-    waiting = [race("flood", settings, 1), race("class", settings, 2), race("flood", settings, 3)]
-    assert admission.make_room("newcomer", waiting, settings) is None  # room left
+    waiting = [race("flood", settings, seed) for seed in (1, 2, 3)]
+    newcomer = race("newcomer", settings, 9)
+    assert admission.make_room(newcomer, waiting, [], settings) is None  # room left
     waiting.append(race("flood", settings, 4))
-    assert admission.make_room("newcomer", waiting, settings) is waiting[-1]  # flood's newest gives way
-    assert admission.make_room("class", waiting, settings) is waiting[-1]  # class holds 1: 3 ≥ 1 + 2
-    waiting[-1] = race("class", settings, 5)  # flood 2, class 2: nobody holds more than its share
+    assert admission.make_room(newcomer, waiting, [], settings) is waiting[-1]  # flood's last turn gives way
+    waiting[-2:] = [race("class", settings, 5), race("class", settings, 6)]  # flood 2, class 2
     with pytest.raises(TooMany) as refused:
-        admission.make_room("class", waiting, settings)
+        admission.make_room(race("class", settings, 7), waiting, [], settings)  # it would be last
     assert refused.value.code == "queue_full" and "max_queue" in refused.value.message
-    assert admission.make_room("newcomer", waiting, settings) in waiting  # 2 ≥ 0 + 2
+    assert admission.make_room(newcomer, waiting, [], settings) is waiting[-1]  # class's second turn
+    equal = [race(f"a{i}", settings, 10 + i) for i in range(4)]  # four addresses, one race each
+    small = race("small", settings, 8)  # asked for after them, as a newcomer is
+    with pytest.raises(TooMany):
+        admission.make_room(small, equal, [], settings)  # as small as theirs, so last among equals
+    large = [race(f"a{i}", settings, 10 + i, n=5000, epochs=50) for i in range(4)]
+    assert admission.make_room(small, large, [], settings) is large[-1]  # smaller than any: goes in
 
 
 @dataclass(eq=False)

@@ -272,6 +272,25 @@ def test_the_hostile_load_test_passes_against_the_embedded_default() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_crowds_from_many_addresses_leave_a_newcomer_its_share() -> None:
+    """A class on one address, then 12 addresses' sockets, largest races and half-open requests,
+    each beside a newcomer: docs/reliability.md, 'Fair shares'."""
+    hostile = [sys.executable, "-m", "headstart.tools.hostile", "--addresses", "12"]
+    result = subprocess.run(hostile, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "30 students on one address → 30 done" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_classroom_load_test_passes_with_every_client_on_one_address() -> None:
+    loadtest = [sys.executable, "-m", "headstart.tools.loadtest", "--one-address"]
+    result = subprocess.run(loadtest, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def test_starting_a_race_already_followed_needs_no_more_room(client: TestClient) -> None:
     """At its limit, a connection may still start the race it follows: it joins it again."""
     with (

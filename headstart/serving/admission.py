@@ -3,21 +3,30 @@
 Joining an identical race in flight and replaying a stored one take no queue slot, so only a
 race that would train meets the queue's limit. An address's share is bounded by sharing, not
 by a small count: the queue takes any number of one address's races while it has room, trains
-them in fair turns with every other address's (queue.py), and, once full, makes room for an
-address holding fewer by dropping the newest waiting race of the address holding the most
-(docs/reliability.md says why that is enough).
+them in fair turns with every other address's (queue.py), and, once full, makes room for a
+race that would train before the last one by dropping that last one (docs/reliability.md
+says why that is enough).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
 from headstart.race.events import RaceConfig, beyond_data
+from headstart.serving.queue import RaceQueue
 from headstart.serving.quotas import Refused, TooMany
 from headstart.serving.races import Race
 from headstart.serving.registry import Registry
-from headstart.settings import Settings
+from headstart.settings import Limits, Settings
+
+
+def offered(limits: Limits, held: int | None) -> Limits:
+    """``limits`` with n capped at the ``held`` target images the worker's dataset holds, once it
+    has said: a page then offers only races this server can train. The worker trains the
+    default race before it is ready, so a dataset it reports always holds the default n."""
+    if held is None or held >= limits.n.max:
+        return limits
+    return limits.model_copy(update={"n": limits.n.model_copy(update={"max": held})})
 
 
 def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | None, settings: Settings) -> None:
@@ -35,28 +44,29 @@ def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | No
         raise Refused("dataset_too_small", f"config.n: {why}", "config.n")
 
 
-def make_room(address: str, waiting: Iterable[Race], settings: Settings) -> Race | None:
-    """Room in the queue for a race from ``address``: None where there is some, or the race to
-    drop to make it, the newest of the address waiting with the most, where that address would
-    still hold more than ``address`` does. Refused where every address holds its share."""
-    queued = [race for race in waiting if not race.paused]  # a paused race holds a worker's memory, not a slot
+def make_room(race: Race, waiting: Iterable[Race], training: Iterable[Race], settings: Settings) -> Race | None:
+    """Room in the queue for ``race``: None where there is some; where it is full, the waiting
+    race that would train last in the queue's fair order (queue.py), to drop so ``race`` fits.
+    Refused where ``race`` itself would be last: then no address holds more than its share."""
+    waiting = list(waiting)
+    queued = [r for r in waiting if not r.paused]  # a paused race holds a worker's memory, not a slot
     limit = settings.max_queue
     if len(queued) < limit:
         return None
-    held = Counter(race.address for race in queued)
-    most, count = max(held.items(), key=lambda item: (item[1], max(r.created for r in queued if r.address == item[0])))
-    if count >= held[address] + 2:
-        return max((race for race in queued if race.address == most), key=lambda race: race.created)
+    order = [r for r in RaceQueue([*waiting, race]).order(training) if not r.paused]
+    if order[-1] is not race:
+        return order[-1]
     raise TooMany(
         "queue_full",
-        f"the queue is full ({limit} races waiting, max_queue) and this address already has "
-        f"{held[address]} of them, as many as any other; start it again once one has trained",
+        f"the queue is full ({limit} races waiting, max_queue), and this race would train after every one of "
+        "them: this address already has its share; start it again once one has trained",
     )
 
 
-def dropped_reason(settings: Settings, count: int) -> str:
+def dropped_reason(settings: Settings, address_waiting: int) -> str:
     """What the viewers of a race dropped by ``make_room`` are told."""
     return (
         f"dropped from the queue to make room for another address's race: the queue holds {settings.max_queue} "
-        f"waiting races (max_queue), and this address had the most of them ({count}). Start it again when you like"
+        f"waiting races (max_queue), and this one would have trained last, its address having "
+        f"{address_waiting} waiting. Start it again when you like"
     )

@@ -120,7 +120,7 @@ class Hub:
         queued = race in self.waiting  # a replay never queues: it streams from the store
         if queued or race.replay_of:
             if queued:
-                self._unqueue(race)
+                self.turns.unqueue(race)
             self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason=reason))
             self._announce_positions()
             return
@@ -166,15 +166,8 @@ class Hub:
                 race.orphan_timer = self._loop.call_later(self.settings.orphan_grace_s, self._cancel_orphan, race)
 
     def limits(self) -> Limits:
-        """The settings' limits, n capped at what the worker's dataset holds once it has said.
-
-        A page then offers only races this server can train. The worker trains the default race
-        before it is ready, so a dataset it reports always holds the default n.
-        """
-        limits, held = self.settings.limits, self.pool.holds()
-        if held is None or held >= limits.n.max:
-            return limits
-        return limits.model_copy(update={"n": limits.n.model_copy(update={"max": held})})
+        """The settings' limits, n capped at what the worker's dataset holds (admission.py)."""
+        return admission.offered(self.settings.limits, self.pool.holds())
 
     def health(self) -> dict[str, Any]:
         return self.pool.health() | {"queued": len(self.waiting), "error": self.worker_error}
@@ -199,12 +192,12 @@ class Hub:
             self.registry.add(race)
             self._replay(race, stored)
             return race
-        if dropped := admission.make_room(address, self.waiting, self.settings):
+        race.cost = race_cost(config, self.settings)
+        if dropped := admission.make_room(race, self.waiting, self.pool.busy(), self.settings):
             count = sum(1 for r in self.waiting if r.address == dropped.address and not r.paused)
-            self._unqueue(dropped)
+            self.turns.unqueue(dropped)
             reason = admission.dropped_reason(self.settings, count)
             self._finish(dropped, "cancelled", protocol.Cancelled(race_id=dropped.id, reason=reason))
-        race.cost = race_cost(config, self.settings)
         self.registry.add(race)
         self._publish(race, protocol.Accepted(race_id=race.id, config=config))
         self.waiting.append(race)
@@ -225,14 +218,6 @@ class Hub:
         if not race.subscribers and not race.finished:
             log.info("race %s has no viewers left; cancelling", race.id)
             self.cancel(race.id, reason="no viewers left")
-
-    def _unqueue(self, race: Race) -> None:
-        """Out of the queue; a paused race is dropped from its worker's memory too."""
-        self.waiting.remove(race)
-        for slot in self.slots:
-            if race in slot.parked:
-                slot.parked.remove(race)
-                slot.worker.drop_race(race.id)
 
     def _dispatch(self) -> None:
         for slot in self.slots:
@@ -257,10 +242,7 @@ class Hub:
     def _announce_positions(self) -> None:
         """Ask any race that should give way to pause at its round's end (turns.py), then tell
         every waiting race's viewers where it stands."""
-        for slot in self.turns.to_pause():
-            if slot.race:
-                slot.race.yielding = True
-                slot.worker.pause_race()
+        self.turns.pause_due()
         self.metrics.queued.set(len(self.waiting))
         self.metrics.running.set(len(self.pool.busy()))
         for race, queued in self.turns.positions():

@@ -46,6 +46,21 @@ class Turns:
                 due.append(slot)
         return due
 
+    def pause_due(self) -> None:
+        """Ask each race that should give way (``to_pause``) to pause at its round's end."""
+        for slot in self.to_pause():
+            if slot.race:
+                slot.race.yielding = True
+                slot.worker.pause_race()
+
+    def unqueue(self, race: Race) -> None:
+        """Out of the queue; a paused race is dropped from its worker's memory too."""
+        self.waiting.remove(race)
+        for slot in self.pool.slots:
+            if race in slot.parked:
+                slot.parked.remove(race)
+                slot.worker.drop_race(race.id)
+
     def learn(self, race: Race, wall_s: float) -> None:
         """A race trained here to its end in ``wall_s``: the pace waits are told in."""
         if race.cost is None or race.cost.total <= 0 or wall_s <= 0:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.tools import crowds
 from headstart.tools.loadtest import Server, rss_mb
 
 try:
@@ -276,19 +277,27 @@ async def guesses(server: Server) -> str:
     return f"{sent:,} guesses → " + ", ".join(f"{n:,} {k}" for k, n in answers.most_common())
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    random.seed(args.seed)
-    folder = Path(tempfile.mkdtemp(prefix="headstart-hostile-"))
-    log = folder / "server.log"
-    server = Server(folder / "races.sqlite3", env={"HEADSTART_MAX_QUEUE": "32"}, log=log)
-    t0 = time.perf_counter()
-    await server.start()
+async def watched(server: Server, name: str, scenario: Callable[[], Awaitable[tuple[bool, str]]]) -> bool:
+    """Run one scenario while watching ``/healthz`` and the web process's memory; print what happened."""
+    seen, stop = Watch(), asyncio.Event()
+    watching = asyncio.create_task(monitor(server, seen, stop))
+    fine, said = await scenario()
+    stop.set()
+    await watching
+    held = seen.health_max_s <= HEALTH_LIMIT_S and not seen.health_failures and seen.rss_peak_mb <= RSS_LIMIT_MB
+    print(
+        f"{name}: {said}\n    /healthz max {seen.health_max_s:.3f} s ({seen.health_failures} failed), "
+        f"web RSS peak {seen.rss_peak_mb:.0f} MB",
+        flush=True,
+    )
+    return fine and held
+
+
+async def attacks_from_one_address(server: Server, args: argparse.Namespace) -> bool:
+    """Each attack of one client, with a legitimate race on another address beside it."""
     async with socket(server, "setup", LEGIT) as ws:  # the stored race the attacks replay and watch
         await ws.send(json.dumps({"type": "start", "config": STORED}))
         stored = (await until(ws, ("done",)))["race_id"]
-    async with httpx.AsyncClient() as http:
-        before = (await http.get(server.base + "/api/races?limit=100")).json()["total"]
-
     attacks: list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]] = [
         ("class-code flood", lambda: codes(server)),
         ("repeated watch", lambda: repeat_watch(server, stored)),
@@ -301,35 +310,45 @@ async def main_async(args: argparse.Namespace) -> int:
     ]
     if args.only:
         attacks = [(name, attack) for name, attack in attacks if any(word in name for word in args.only)]
-    rows, ok = [], True
+    ok = True
     for number, (name, attack) in enumerate(attacks):
-        seen, stop = Watch(), asyncio.Event()
-        watching = asyncio.create_task(monitor(server, seen, stop))
-        running: asyncio.Task[Any] = asyncio.create_task(attack())
-        await asyncio.sleep(1)  # the attack under way
-        legit = await legit_race(server, 7000 + number)
-        said = await asyncio.wait_for(running, timeout=120)
-        if isinstance(said, tuple):  # an attack that holds something until the legitimate race is done
-            said, release = said
-            await release()
-        stop.set()
-        await watching
-        held = seen.health_max_s <= HEALTH_LIMIT_S and not seen.health_failures and seen.rss_peak_mb <= RSS_LIMIT_MB
-        ok &= held and legit.startswith("finished")
-        rows.append((name, said, seen, legit))
-        print(
-            f"{name}: {said}\n    /healthz max {seen.health_max_s:.3f} s ({seen.health_failures} failed), "
-            f"web RSS peak {seen.rss_peak_mb:.0f} MB; legitimate race {legit}",
-            flush=True,
-        )
 
+        async def beside(attack: Callable[[], Coroutine[Any, Any, Any]] = attack, number: int = number) -> tuple[bool, str]:
+            running: asyncio.Task[Any] = asyncio.create_task(attack())
+            await asyncio.sleep(1)  # the attack under way
+            legit = await legit_race(server, 7000 + number)
+            said = await asyncio.wait_for(running, timeout=120)
+            if isinstance(said, tuple):  # an attack that holds something until the legitimate race is done
+                said, release = said
+                await release()
+            return legit.startswith("finished"), f"{said}\n    legitimate race {legit}"
+
+        ok &= await watched(server, name, beside)
+    return ok
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    random.seed(args.seed)
+    folder = Path(tempfile.mkdtemp(prefix="headstart-hostile-"))
+    log = folder / "server.log"
+    server = Server(folder / "races.sqlite3", env={"HEADSTART_MAX_QUEUE": "32"}, log=log)
+    t0 = time.perf_counter()
+    await server.start()
+    async with httpx.AsyncClient() as http:
+        before = (await http.get(server.base + "/api/races?limit=100")).json()["total"]
+    if args.addresses:
+        ok = await crowds.run(server, args.addresses, lambda name, scenario: watched(server, name, scenario))
+        finished = 30 + 3  # the class's races and the newcomers'
+    else:
+        ok = await attacks_from_one_address(server, args)
+        finished = 1 + (len(args.only) if args.only else 8)  # the stored race, then one legitimate race each
     async with httpx.AsyncClient() as http:
         after = (await http.get(server.base + "/api/races?limit=100")).json()["total"]
     server.stop()
     leaked = re.findall(r"client=(?!…)[0-9A-Za-z]", log.read_text())
-    print(f"\nfinished races before the attacks {before}, after {after} (each legitimate race adds one)")
+    print(f"\nfinished races before {before}, after {after} (each finished race here adds one)")
     print(f"client ids in the server's log: {len(leaked)}")
-    ok &= after >= before + len(attacks) and not leaked
+    ok &= after >= before + finished and not leaked
     print(f"total {time.perf_counter() - t0:.0f} s")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
@@ -339,6 +358,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m headstart.tools.hostile", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", metavar="WORD", help="run only the attacks whose names hold one of these words")
+    parser.add_argument(
+        "--addresses",
+        type=int,
+        metavar="N",
+        help="instead, crowds from N loopback addresses (60 sockets, 6 of the largest races and 60 half-open "
+        "requests each) and a class of 30 on one address, each beside a newcomer on an address of its own",
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1500)))
 

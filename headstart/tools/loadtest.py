@@ -121,20 +121,25 @@ def check_stream(msgs: list[dict[str, Any]]) -> str | None:
     return None if epochs == want else f"epochs out of order or missing: {epochs}"
 
 
+ONE_ADDRESS = "127.0.5.1"
+
+
 async def follow(
     url: str,
     first: dict[str, Any],
     latencies: list[float],
     drop_after: int | None = None,
     on_message: Callable[[dict[str, Any]], object] | None = None,
+    address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``first`` and collect messages of its race until done (or until dropping).
 
     Each client comes from a loopback address of its own, as each student's device on a
-    school network does, so the server's limits per address apply as they would there."""
+    school network does, so the server's limits per address apply as they would there; or
+    from ``address``, as a class behind one router does."""
     out: list[dict[str, Any]] = []
     n = next(CLIENT_NUMBERS)
-    async with connect(url, local_addr=(f"127.0.{1 + n // 250}.{1 + n % 250}", 0)) as ws:
+    async with connect(url, local_addr=(address or f"127.0.{1 + n // 250}.{1 + n % 250}", 0)) as ws:
         joined = time.time()
         await ws.send(json.dumps(first))
         while True:
@@ -149,16 +154,22 @@ async def follow(
                 return out
 
 
-async def classroom(server: Server, latencies: list[float]) -> dict[str, Any]:
+async def classroom(server: Server, latencies: list[float], address: str | None = None) -> dict[str, Any]:
+    """30 pages start races, then 30 more watch them; all from ``address`` where given."""
     url = server.base.replace("http", "ws") + "/ws"
     rss_before = rss_mb(server.pid)
     starters = [
-        asyncio.create_task(follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)}, latencies))
+        asyncio.create_task(
+            follow(f"{url}?client=s{i}", {"type": "start", "config": random.choice(CONFIGS)}, latencies, address=address)
+        )
         for i in range(30)
     ]
     streams = await asyncio.gather(*starters)
     races = list({s[0]["race_id"] for s in streams})
-    watchers = [follow(f"{url}?client=w{i}", {"type": "watch", "race_id": random.choice(races)}, latencies) for i in range(30)]
+    watchers = [
+        follow(f"{url}?client=w{i}", {"type": "watch", "race_id": random.choice(races)}, latencies, address=address)
+        for i in range(30)
+    ]
     streams += await asyncio.gather(*watchers)
     problems = [p for p in map(check_stream, streams) if p]
     return {
@@ -254,7 +265,7 @@ async def main_async(args: argparse.Namespace) -> int:
     latencies: list[float] = []
     await server.start()
     t0 = time.perf_counter()
-    load = await classroom(server, latencies)
+    load = await classroom(server, latencies, ONE_ADDRESS if args.one_address else None)
     report = await faults(server, latencies)
     async with httpx.AsyncClient() as http:
         # The dropped clients' races train on (or wait out their grace): a restart now would race
@@ -310,6 +321,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m headstart.tools.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=["local", "ray"], default="local", help="where the workers train")
+    parser.add_argument(
+        "--one-address", action="store_true", help=f"every classroom client from {ONE_ADDRESS}, as a class behind one router"
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1200)))
 

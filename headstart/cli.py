@@ -72,8 +72,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Headstart: transfer learning, raced live.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the page and the API")
-    serve.add_argument("--host", default=settings.host)
-    serve.add_argument("--port", type=_port, default=settings.port, help=f"TCP port, 1..65535 (default {settings.port})")
+    serve.add_argument("--host", default=settings.server.host)
+    serve.add_argument(
+        "--port", type=_port, default=settings.server.port, help=f"TCP port, 1..65535 (default {settings.server.port})"
+    )
     serve.add_argument("--preload", type=Path, default=None, help="a bake's folder: its races replay instead of training")
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
@@ -107,7 +109,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help=f"CSV path (default {settings.sweep_csv}, named for a source; with --keep, {settings.keep_sweep_csv})",
+        help=f"CSV path (default {settings.paths.sweep_csv}, named for a source; with --keep, {settings.paths.keep_sweep_csv})",
     )
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     sweep.set_defaults(subparser=sweep)
@@ -130,7 +132,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         "--source", choices=list(SOURCES), default=DEFAULT, help=f"what to pretrain on: {', '.join(SOURCES)} (default {DEFAULT})"
     )
     pre.add_argument(
-        "--out", type=Path, default=None, help=f"weights path (default beside {settings.checkpoint}, named for the source)"
+        "--out",
+        type=Path,
+        default=None,
+        help=f"weights path (default beside {settings.network.checkpoint}, named for the source)",
     )
     pre.add_argument("--fisher-only", action="store_true", help="only recompute the source task's Fisher (EWC's)")
     return parser
@@ -159,7 +164,7 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
     res = Resources.load(settings)
     held = target_capacity(res.dataset, settings)
     if config.n > held:  # a smaller Fashion-MNIST folder than the limits were set for
-        parser.error(f"argument --n: {beyond_data(config.n, held, len(settings.target_classes))}")
+        parser.error(f"argument --n: {beyond_data(config.n, held, len(settings.data.target_classes))}")
     warm_up(res, config)  # its compute clocks, like the page's, leave out the process's first-call costs
     for event in run_race(config, res):
         sys.stdout.write(event.model_dump_json() + "\n")
@@ -188,14 +193,14 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
             yield config
 
     if args.by == "locked":
-        out = args.out or settings.depth_sweep_csv
+        out = args.out or settings.paths.depth_sweep_csv
         by_depth = depth.default_plan(limits, seeds=args.seeds, ns=args.n)
         depths = depth.run(by_depth, settings, out, args.fresh, progress)
         print(f"wrote {out} and its .png, .svg ({len(depths.rows)} epoch rows)")
         print(depth.table(depth.summarise(depths.rows)))
         return 0
     if args.lanes:
-        out = args.out or settings.lanes_sweep_csv
+        out = args.out or settings.paths.lanes_sweep_csv
         by_lane = adapters.default_plan(limits, seeds=args.seeds)
         lanes = adapters.run(by_lane, settings, out, args.fresh, progress)
         points = adapters.summarise(lanes.rows, by_lane.base.locked, by_lane.base.lora_rank)
@@ -204,13 +209,13 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         print(scenario.table(adapters.evaluate(points, by_lane.base.locked)))
         return 0
     if args.keep:
-        out = args.out or settings.keep_sweep_csv
+        out = args.out or settings.paths.keep_sweep_csv
         kept = keeping.run(keeping.default_plan(limits, seeds=args.seeds), settings, out, args.fresh, progress)
         print(f"wrote {out} and its .png, .svg ({len(kept.rows)} epoch rows)")
         print(keeping.table(keeping.summarise(kept.rows)) + "\n")
         print(scenario.table(forgetting.evaluate(kept.rows, limits.body_lr_ratio.default, limits.keep_strength.default)))
         return 0
-    out = args.out or checkpoint_path(settings.sweep_csv, args.source)
+    out = args.out or checkpoint_path(settings.paths.sweep_csv, args.source)
     plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan, source=args.source)
     results = sweep.run(plan, settings, out, fresh=args.fresh, progress=progress)
     print(f"wrote {out} and its .png, .svg ({len(results.rows)} epoch rows)")
@@ -218,7 +223,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
     if args.source == DEFAULT:  # the default scenario's lesson
         print(scenario.table(scenario.evaluate(results.rows, plan.base.locked, plan.base.n)))
     # The distance lesson, once every source has its sweep beside this one.
-    paths = {s: checkpoint_path(settings.sweep_csv, s) for s in SOURCES}
+    paths = {s: checkpoint_path(settings.paths.sweep_csv, s) for s in SOURCES}
     if args.out is None and all(p.is_file() for p in paths.values()):
         by_source: dict[str, list[dict[str, Any]]] = {s: sweep.read_rows(p) for s, p in paths.items()}
         print("\n" + scenario.table(distance.evaluate(by_source, plan.base.locked)))
@@ -276,7 +281,7 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 def _pretrain(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Settings) -> int:
     from headstart.training.pretrain import pretrain, write_fisher
 
-    out = args.out or checkpoint_path(settings.checkpoint, args.source)
+    out = args.out or checkpoint_path(settings.network.checkpoint, args.source)
     if args.fisher_only:
         card = write_fisher(settings, out, source=args.source)
     else:
@@ -307,8 +312,8 @@ def _serve(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Setti
         app,
         host=args.host,
         port=args.port,
-        ws_max_size=settings.max_message_bytes,
-        http=header_timeout(settings.header_timeout_s),
+        ws_max_size=settings.quotas.max_message_bytes,
+        http=header_timeout(settings.server.header_timeout_s),
     )
     server = uvicorn.Server(config)
     redact_client_ids()
@@ -321,7 +326,7 @@ def _preload(folder: Path, settings: Settings) -> None:
     from headstart.site import bake
     from headstart.store import Store
 
-    store = Store(settings.database)
+    store = Store(settings.paths.database)
     try:
         print(f"preloaded {bake.preload(folder, store)} races from {folder}", file=sys.stderr)
     finally:
@@ -340,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = _parser(settings)
     args = parser.parse_args(argv)
-    if settings.threads and args.command != "serve":  # the server's worker sets its own; the web process has no torch
+    if settings.training.threads and args.command != "serve":  # the server's worker sets its own; the web process has no torch
         import torch
 
-        torch.set_num_threads(settings.threads)
+        torch.set_num_threads(settings.training.threads)
     try:
         return COMMANDS[args.command](args, getattr(args, "subparser", parser), settings)
     except SetupError as exc:

@@ -45,17 +45,17 @@ def page_config(
         "limits": limits.model_dump(),
         "units": [u.model_dump() for u in units],
         "strategies": strategies.public(),
-        "classes": [FASHION_CLASSES[c] for c in settings.target_classes],
-        "source_classes": [FASHION_CLASSES[c] for c in settings.source_classes],
+        "classes": [FASHION_CLASSES[c] for c in settings.data.target_classes],
+        "source_classes": [FASHION_CLASSES[c] for c in settings.data.source_classes],
         # Each pretrained body: its source accuracy on its own source task, from its card (None
         # where no card is installed: a race from it then fails, naming the command that makes it).
         "sources": {name: _source_accuracy(settings, name) for name in sources.SOURCES},
-        "test_size": settings.test_size,
-        "batch_size": settings.batch_size,
-        "schedule": {"warmup_epochs": settings.warmup_epochs, "cosine_decay": settings.cosine_decay},
+        "test_size": settings.data.test_size,
+        "batch_size": settings.training.batch_size,
+        "schedule": {"warmup_epochs": settings.training.warmup_epochs, "cosine_decay": settings.training.cosine_decay},
         "device": device,
         "worker_error": worker_error,  # why this server cannot train (no dataset, say), or null
-        "max_message_bytes": settings.max_message_bytes,
+        "max_message_bytes": settings.quotas.max_message_bytes,
         # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
         "class_address": address,
         "reachable_by_others": reachable,
@@ -63,6 +63,6 @@ def page_config(
 
 
 def _source_accuracy(settings: Settings, source: sources.Source) -> float | None:
-    card = sources.card(settings.checkpoint, source) or {}
+    card = sources.card(settings.network.checkpoint, source) or {}
     accuracy = card.get("source_test_acc")
     return accuracy if isinstance(accuracy, float) else None

@@ -1,8 +1,10 @@
 """One source of truth for limits, defaults, paths and the device.
 
 Every number a user can change has its default and its range here; the CLI, the
-API's validation and the page's sliders (via ``GET /api/config``) all read them.
-Environment variables prefixed ``HEADSTART_`` override any field.
+API's validation and the page's sliders (via ``GET /api/config``) all read them. They come in
+sections (data, network, training, limits, server, quotas, ray, paths); an environment
+variable sets any of them by its flat name (``HEADSTART_WIDTH``), as it always has, or by its
+section (``HEADSTART_NETWORK__WIDTH``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Bumped whenever the engine's numbers change with no setting changing (an optimizer
 # implementation, a schedule's shape), so stored races of the old recipe are not replayed.
@@ -32,6 +35,8 @@ TEMPLATES_DIR = PACKAGE_DIR / "_templates" if INSTALLED else PROJECT_DIR / "temp
 SWEEP_DIR = PACKAGE_DIR / "_sweep" if INSTALLED else PROJECT_DIR / "docs" / "sweep"
 # Races are kept beside the checkout, or, installed, where the user's data goes.
 DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "headstart"
+
+PREFIX = "HEADSTART_"  # of every environment setting
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -125,15 +130,9 @@ class Limits(BaseModel):
         return renamed(data) if isinstance(data, Mapping) else data
 
 
-class Settings(BaseSettings):
-    """Everything configurable, read once from the environment (``HEADSTART_*``)."""
+class DataSettings(BaseModel):
+    """The images: where Fashion-MNIST is found, and how it is split into the two tasks."""
 
-    # Partial updates, so HEADSTART_LIMITS__N__MAX=2000 changes one bound and keeps the rest.
-    model_config = SettingsConfigDict(
-        env_prefix="HEADSTART_", env_nested_delimiter="__", nested_model_default_partial_update=True
-    )
-
-    # --- data ---
     # A folder holding the four Fashion-MNIST IDX files (gzip or raw); searched first.
     data_dir: Path | None = None
     # Where Debian's dataset-fashion-mnist package puts the files; searched second.
@@ -151,14 +150,29 @@ class Settings(BaseSettings):
     source_test_size: int = Field(default=1000, ge=5)
     data_seed: int = 0
 
-    # --- model ---
+    @property
+    def target_classes(self) -> tuple[int, ...]:
+        return tuple(c for c in range(10) if c not in self.source_classes)
+
+    @model_validator(mode="after")
+    def _valid_split(self) -> DataSettings:
+        if len(set(self.source_classes)) != 5 or not all(0 <= c <= 9 for c in self.source_classes):
+            raise ValueError(f"source_classes must be 5 distinct classes in 0..9, got {self.source_classes}")
+        return self
+
+
+class NetworkSettings(BaseModel):
+    """The network's shape and its pretrained checkpoint."""
+
     # Channels of stage 1; stages 2-4 double it. 16 keeps a CPU race in seconds.
     width: int = Field(default=16, ge=4, le=128)
     blocks_per_stage: int = Field(default=1, ge=1, le=4)
     checkpoint: Path = PACKAGE_DIR / "weights" / "fmnist-source.safetensors"
 
-    # --- training ---
-    limits: Limits = Limits()
+
+class TrainingSettings(BaseModel):
+    """How every race trains: batches, decay, schedules, the device and what is kept."""
+
     batch_size: int = Field(default=64, ge=1)
     # Frozen trains only a head on cached features, where a step costs next to nothing, so
     # it takes smaller batches: more steps per epoch, as one would train a linear probe.
@@ -188,51 +202,21 @@ class Settings(BaseSettings):
     # CPU threads for training; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)
 
-    # --- server ---
+
+class ServerSettings(BaseModel):
+    """Where the server listens, its workers, and whom it answers."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Training workers, so races training at once: HEADSTART_WORKERS (or, as before,
+    # Training workers, so races training at once (HEADSTART_WORKERS, or, as before,
     # HEADSTART_MAX_CONCURRENT_RACES). One on a CPU finishes each race soonest.
-    max_concurrent_races: int = Field(
-        default=1,
-        ge=1,
-        validation_alias=AliasChoices("HEADSTART_WORKERS", "HEADSTART_MAX_CONCURRENT_RACES", "max_concurrent_races"),
-    )
-    # Where the workers train: processes on this machine, or actors on a Ray cluster
-    # (headstart/workers/ray_actors.py): its address ("auto", "ray://host:10001"), or none to start one here
-    # with ray_cpus CPUs (all of them when unset); each worker asks for this share of a GPU
-    # where the cluster has GPUs.
+    workers: int = Field(default=1, ge=1)
+    # Where the workers train: processes on this machine, or actors on a Ray cluster (the ray section).
     backend: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    ray_cpus: int | None = Field(default=None, ge=1)
-    ray_gpus_per_worker: float = Field(default=0.25, gt=0.0, le=1.0)
     # A training worker that dies before it is ready this many times in a row is not started
     # again: the cause is not chance (a crashing library, memory too small), and restarting
     # it for ever would only keep a core busy. The server says why it cannot train.
     worker_start_tries: int = Field(default=3, ge=1)
-    # Races waiting for a worker, from every address together. Full, it makes room for an address
-    # holding fewer by dropping the newest waiting race of the address holding the most.
-    max_queue: int = Field(default=32, ge=1)
-    # Races a worker holds paused, each having given the worker to a smaller race from another
-    # address at an epoch's end (its models stay in the worker's memory); 0 never pauses one.
-    max_paused_per_worker: int = Field(default=2, ge=0)
-    max_races_per_client: int = Field(default=1, ge=1)
-    max_connections: int = Field(default=200, ge=1)
-    # The largest websocket message a client may send, checked by the transport before it is read.
-    max_message_bytes: int = Field(default=8192, ge=256)
-    # Per client address: a class behind one school router shares an address, so this leaves room
-    # for a class, while one client can no longer take what every other needs. Where the global
-    # limit is reached, the address holding the most gives way to one holding fewer.
-    max_connections_per_address: int = Field(default=60, ge=1)
-    broadcasts_per_address_per_minute: int = Field(default=6, ge=1)
-    # Class codes a client may try per minute (a mistyped code costs one; the page's own look-ups too).
-    code_guesses_per_address_per_minute: int = Field(default=20, ge=1)
-    # Messages one connection may send per 10 s; past it they are refused, not read.
-    messages_per_connection_per_10s: int = Field(default=40, ge=1)
-    # Races one connection follows at once (a page follows one).
-    max_watched_per_connection: int = Field(default=8, ge=1)
-    # Messages waiting to go out to one connection; a client reading slower than that is closed.
-    max_outbox_messages: int = Field(default=2000, ge=10)
     # A request whose headers have not all arrived this long after its first byte is dropped.
     header_timeout_s: float = Field(default=10.0, gt=0.0)
     # Behind a reverse proxy: the header naming the client's address, trusted only from these peers.
@@ -258,6 +242,49 @@ class Settings(BaseSettings):
     # Origins allowed to frame /embed (CSP frame-ancestors); "*" allows any page, one opened
     # from disk (file://) too.
     frame_ancestors: str = "*"
+
+
+class QuotaSettings(BaseModel):
+    """The server's limits: what the queue, a client, an address and a connection may hold."""
+
+    # Races waiting for a worker, from every address together. Full, it keeps those first in
+    # the queue's fair order, dropping the last for a newcomer's race that comes before it.
+    max_queue: int = Field(default=32, ge=1)
+    # Races a worker holds paused, each having given the worker to a smaller race from another
+    # address at an epoch's end (its models stay in the worker's memory); 0 never pauses one.
+    max_paused_per_worker: int = Field(default=2, ge=0)
+    max_races_per_client: int = Field(default=1, ge=1)
+    max_connections: int = Field(default=200, ge=1)
+    # The largest websocket message a client may send, checked by the transport before it is read.
+    max_message_bytes: int = Field(default=8192, ge=256)
+    # Per client address: a class behind one school router shares an address, so this leaves room
+    # for a class, while one client can no longer take what every other needs. Where the global
+    # limit is reached, the address holding the most gives way to one holding fewer.
+    max_connections_per_address: int = Field(default=60, ge=1)
+    broadcasts_per_address_per_minute: int = Field(default=6, ge=1)
+    # Class codes a client may try per minute (a mistyped code costs one; the page's own look-ups too).
+    code_guesses_per_address_per_minute: int = Field(default=20, ge=1)
+    # Messages one connection may send per 10 s; past it they are refused, not read.
+    messages_per_connection_per_10s: int = Field(default=40, ge=1)
+    # Races one connection follows at once (a page follows one).
+    max_watched_per_connection: int = Field(default=8, ge=1)
+    # Messages waiting to go out to one connection; a client reading slower than that is closed.
+    max_outbox_messages: int = Field(default=2000, ge=10)
+
+
+class RaySettings(BaseModel):
+    """The Ray cluster the workers train on, with ``backend`` ray (headstart/workers/ray_actors.py)."""
+
+    # Its address ("auto", "ray://host:10001"), or none to start one here with ``cpus`` CPUs
+    # (all of them when unset); each worker asks for this share of a GPU where it has GPUs.
+    address: str | None = None
+    cpus: int | None = Field(default=None, ge=1)
+    gpus_per_worker: float = Field(default=0.25, gt=0.0, le=1.0)
+
+
+class PathSettings(BaseModel):
+    """Where races are kept, and the shipped sweeps the page's panels draw."""
+
     database: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "headstart.sqlite3"
     # The shipped sweep (`python -m headstart sweep`): its CSV feeds the page's "head start" panel.
     sweep_csv: Path = SWEEP_DIR / "sweep.csv"
@@ -268,20 +295,112 @@ class Settings(BaseSettings):
     # Final accuracy against trainable parameters for every lane (``sweep --lanes``), drawn on the page too.
     lanes_sweep_csv: Path = SWEEP_DIR / "lanes.csv"
 
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "data": DataSettings,
+    "network": NetworkSettings,
+    "training": TrainingSettings,
+    "server": ServerSettings,
+    "quotas": QuotaSettings,
+    "ray": RaySettings,
+    "paths": PathSettings,
+}
+# Each setting's flat name, as the environment (HEADSTART_WIDTH), the constructor and copies
+# have always named it, and where it lives now: its section and its name there.
+FLAT: dict[str, tuple[str, str]] = {
+    **{name: (section, name) for section, model in SECTIONS.items() for name in model.model_fields},
+    **{f"ray_{name}": ("ray", name) for name in RaySettings.model_fields},
+    "max_concurrent_races": ("server", "workers"),
+}
+del FLAT["address"], FLAT["cpus"], FLAT["gpus_per_worker"]  # ray's own names are only ever ray_*
+
+
+def nested(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with each flat name moved into its section (``{"width": 4}`` → ``{"network": {"width": 4}}``)."""
+    out = {name: value for name, value in fields.items() if name not in FLAT}
+    for name, value in fields.items():
+        if name in FLAT:
+            section, field = FLAT[name]
+            inner = out.get(section)
+            out[section] = {**(inner.model_dump() if isinstance(inner, BaseModel) else inner or {}), field: value}
+    return out
+
+
+class FlatEnvironment(PydanticBaseSettingsSource):
+    """Today's flat environment names (``HEADSTART_WIDTH``), read into their sections; a
+    section's own name (``HEADSTART_NETWORK__WIDTH``) wins where both are set."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # every value comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        found: dict[str, Any] = {}
+        for flat, (section, field) in FLAT.items():
+            value = environ.get(f"{PREFIX}{flat.upper()}")
+            if value is not None:
+                # Lists are written as JSON, as pydantic-settings reads them (HEADSTART_ALLOWED_HOSTS='["a"]').
+                decoded = json.loads(value) if value.lstrip()[:1] in ("[", "{") else value
+                found.setdefault(section, {}).setdefault(field, decoded)  # HEADSTART_WORKERS before its former name
+        return found
+
+
+class Settings(BaseSettings):
+    """Everything configurable, in sections, read once from the environment: ``HEADSTART_<NAME>``
+    with a setting's flat name (``HEADSTART_WIDTH``), or ``HEADSTART_<SECTION>__<NAME>``."""
+
+    # Partial updates, so HEADSTART_LIMITS__N__MAX=2000 changes one bound and keeps the rest.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="__", nested_model_default_partial_update=True)
+
+    data: DataSettings = DataSettings()
+    network: NetworkSettings = NetworkSettings()
+    training: TrainingSettings = TrainingSettings()
+    limits: Limits = Limits()
+    server: ServerSettings = ServerSettings()
+    quotas: QuotaSettings = QuotaSettings()
+    ray: RaySettings = RaySettings()
+    paths: PathSettings = PathSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, FlatEnvironment(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: object) -> object:
+        return nested(data) if isinstance(data, Mapping) else data
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        """A copy with ``update`` applied, flat names (``{"database": path}``) as well as sections."""
+        if update:
+            update = {
+                name: getattr(self, name).model_copy(update=value) if name in SECTIONS and isinstance(value, Mapping) else value
+                for name, value in nested(update).items()
+            }
+        return super().model_copy(update=update, deep=deep)
+
     def recipe(self) -> dict[str, Any]:
         """Everything but a race's own configuration that decides its numbers."""
+        data, network, training = self.data, self.network, self.training
         return {
             "engine_recipe": ENGINE_RECIPE,
-            "width": self.width,
-            "blocks_per_stage": self.blocks_per_stage,
-            "source_classes": list(self.source_classes),
-            "test_size": self.test_size,
-            "data_seed": self.data_seed,
-            "batch_size": self.batch_size,
-            "frozen_batch_size": self.frozen_batch_size,
-            "weight_decay": self.weight_decay,
-            "warmup_epochs": self.warmup_epochs,
-            "cosine_decay": self.cosine_decay,
+            "width": network.width,
+            "blocks_per_stage": network.blocks_per_stage,
+            "source_classes": list(data.source_classes),
+            "test_size": data.test_size,
+            "data_seed": data.data_seed,
+            "batch_size": training.batch_size,
+            "frozen_batch_size": training.frozen_batch_size,
+            "weight_decay": training.weight_decay,
+            "warmup_epochs": training.warmup_epochs,
+            "cosine_decay": training.cosine_decay,
         }
 
     def recipe_fingerprint(self, checkpoint_sha256: str) -> str:
@@ -289,26 +408,19 @@ class Settings(BaseSettings):
         text = json.dumps({**self.recipe(), "checkpoint_sha256": checkpoint_sha256}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
-    def target_classes(self) -> tuple[int, ...]:
-        return tuple(c for c in range(10) if c not in self.source_classes)
-
-    @model_validator(mode="after")
-    def _valid_split(self) -> Settings:
-        if len(set(self.source_classes)) != 5 or not all(0 <= c <= 9 for c in self.source_classes):
-            raise ValueError(f"source_classes must be 5 distinct classes in 0..9, got {self.source_classes}")
-        return self
-
 
 class SettingsError(ValueError):
     """The environment set something outside what a setting allows: says which variable, and why."""
 
 
 def _describe(exc: ValidationError) -> str:
-    prefix = Settings.model_config["env_prefix"]
+    flat = {place: name for name, place in reversed(FLAT.items())}  # the first flat name of each
     lines = []
     for err in exc.errors():
-        name = prefix + "__".join(str(part) for part in err["loc"]).upper()
+        loc = [str(part) for part in err["loc"]]
+        place = (loc[0], loc[1]) if len(loc) > 1 else None
+        parts = [flat[place], *loc[2:]] if place in flat else loc
+        name = PREFIX + "__".join(parts).upper()
         given = f" (got {err['input']!r})" if err.get("type") != "missing" and not isinstance(err.get("input"), dict) else ""
         lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}{given}")
     return "invalid setting" + ("s" if len(lines) > 1 else "") + ": " + "; ".join(lines)

@@ -81,7 +81,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     make_fake_dataset(root / "data")
     settings = tiny_settings(root)
     for source in SOURCES:  # every body a race can start from, as the shipped ones are made
-        pretrain(settings, checkpoint_path(settings.checkpoint, source), epochs=1, seed=0, batch=64, source=source)
+        pretrain(settings, checkpoint_path(settings.network.checkpoint, source), epochs=1, seed=0, batch=64, source=source)
     return settings
 
 
@@ -118,13 +118,13 @@ def real() -> Settings:
 def tiny_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child process use the tiny settings."""
     return {
-        "HEADSTART_DATA_DIR": str(settings.data_dir),
-        "HEADSTART_SYSTEM_DATA_DIR": str(settings.system_data_dir),
-        "HEADSTART_WIDTH": str(settings.width),
-        "HEADSTART_TEST_SIZE": str(settings.test_size),
-        "HEADSTART_BATCH_SIZE": str(settings.batch_size),
-        "HEADSTART_CHECKPOINT": str(settings.checkpoint),
-        "HEADSTART_DATABASE": str(settings.database),
+        "HEADSTART_DATA_DIR": str(settings.data.data_dir),
+        "HEADSTART_SYSTEM_DATA_DIR": str(settings.data.system_data_dir),
+        "HEADSTART_WIDTH": str(settings.network.width),
+        "HEADSTART_TEST_SIZE": str(settings.data.test_size),
+        "HEADSTART_BATCH_SIZE": str(settings.training.batch_size),
+        "HEADSTART_CHECKPOINT": str(settings.network.checkpoint),
+        "HEADSTART_DATABASE": str(settings.paths.database),
         "HEADSTART_THREADS": "1",
     }
 

@@ -65,7 +65,7 @@ def test_an_interrupted_bake_resumes_to_what_one_run_straight_through_writes(tin
 def test_a_preloaded_bake_replays_from_the_first_race(tiny: Settings, tmp_path) -> None:
     bake.bake(tiny, GRID, tmp_path / "bake")
     settings = tiny.model_copy(update={"database": tmp_path / "races.sqlite3", "replay_interval_s": 0.0})
-    store = Store(settings.database)
+    store = Store(settings.paths.database)
     assert bake.preload(tmp_path / "bake", store) == 2
     assert bake.preload(tmp_path / "bake", store) == 0  # already there
     store.close()

@@ -13,19 +13,19 @@ from headstart.training.pretrain import accuracy
 
 def copy_checkpoint(tiny: Settings, tmp_path: Path) -> Path:
     dst = tmp_path / "c.safetensors"
-    shutil.copy(tiny.checkpoint, dst)
-    shutil.copy(checkpoint.card_path(tiny.checkpoint), checkpoint.card_path(dst))
+    shutil.copy(tiny.network.checkpoint, dst)
+    shutil.copy(checkpoint.card_path(tiny.network.checkpoint), checkpoint.card_path(dst))
     return dst
 
 
 def load(path: Path, tiny: Settings):
-    return checkpoint.load(path, tiny.width, tiny.blocks_per_stage, tiny.source_classes)
+    return checkpoint.load(path, tiny.network.width, tiny.network.blocks_per_stage, tiny.data.source_classes)
 
 
 def test_a_good_checkpoint_loads_and_fits_the_model(tiny: Settings, tmp_path: Path) -> None:
     card, state = load(copy_checkpoint(tiny, tmp_path), tiny)
-    assert card.epochs == 1 and card.width == tiny.width
-    models.build(tiny.width, tiny.blocks_per_stage).load_state_dict(state)
+    assert card.epochs == 1 and card.width == tiny.network.width
+    models.build(tiny.network.width, tiny.network.blocks_per_stage).load_state_dict(state)
     assert any(k.endswith("running_var") for k in state)
 
 
@@ -41,7 +41,7 @@ def test_a_flipped_byte_fails_the_hash_check(tiny: Settings, tmp_path: Path) -> 
 def test_missing_card_or_weights_or_other_shape_are_clear_errors(tiny: Settings, tmp_path: Path) -> None:
     path = copy_checkpoint(tiny, tmp_path)
     with pytest.raises(checkpoint.CheckpointError, match="made for"):
-        checkpoint.load(path, tiny.width * 2, tiny.blocks_per_stage, tiny.source_classes)
+        checkpoint.load(path, tiny.network.width * 2, tiny.network.blocks_per_stage, tiny.data.source_classes)
     checkpoint.card_path(path).write_text("{not json")
     with pytest.raises(checkpoint.CheckpointError, match="card is not valid"):
         load(path, tiny)
@@ -55,18 +55,22 @@ def test_missing_card_or_weights_or_other_shape_are_clear_errors(tiny: Settings,
 def test_the_shipped_checkpoint_reproduces_its_card() -> None:
     """The committed weights load, and a subset of the source test set matches the card's accuracy."""
     settings = get_settings()
-    card, state = checkpoint.load(settings.checkpoint, settings.width, settings.blocks_per_stage, settings.source_classes)
+    card, state = checkpoint.load(
+        settings.network.checkpoint, settings.network.width, settings.network.blocks_per_stage, settings.data.source_classes
+    )
     assert card.source_test_acc >= 0.90
     try:
         dataset = data.load(settings)
     except data.DataError as exc:
         pytest.skip(f"Fashion-MNIST not installed: {exc}")
-    model = models.build(settings.width, settings.blocks_per_stage)
+    model = models.build(settings.network.width, settings.network.blocks_per_stage)
     model.load_state_dict(state)
     test = data.source_test(dataset, settings)
     subset = data.Split(test.x[::5], test.y[::5])  # 1,000 of the 5,000 source test images
     assert accuracy(model, subset) == pytest.approx(card.source_test_acc, abs=0.02)
-    assert json.loads(checkpoint.card_path(settings.checkpoint).read_text())["sha256"] == checkpoint.sha256(settings.checkpoint)
+    assert json.loads(checkpoint.card_path(settings.network.checkpoint).read_text())["sha256"] == checkpoint.sha256(
+        settings.network.checkpoint
+    )
 
 
 def test_pretraining_again_rebuilds_the_same_checkpoint_bit_for_bit(tiny: Settings, tmp_path: Path) -> None:
@@ -92,7 +96,9 @@ def test_pretrain_rebuilds_the_shipped_checkpoint(real: Settings, tmp_path: Path
     from headstart.training.devices import kernels
     from headstart.training.pretrain import pretrain
 
-    shipped, _ = checkpoint.load(real.checkpoint, real.width, real.blocks_per_stage, real.source_classes)
+    shipped, _ = checkpoint.load(
+        real.network.checkpoint, real.network.width, real.network.blocks_per_stage, real.data.source_classes
+    )
     here = kernels(torch.device("cpu"))
     if shipped.trained_on != here or shipped.threads is None:
         pytest.skip(

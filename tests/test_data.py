@@ -37,7 +37,7 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path: Path) 
     with pytest.raises(data.DataError) as info:
         data.locate(settings)
     message = str(info.value)
-    assert str(settings.data_dir) in message and str(settings.system_data_dir) in message
+    assert str(settings.data.data_dir) in message and str(settings.data.system_data_dir) in message
     assert "apt-get install dataset-fashion-mnist" in message and "HEADSTART_ALLOW_DOWNLOAD" in message
 
 
@@ -61,18 +61,18 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[data.FashionMNIST, o
 
 def test_source_and_target_classes_are_disjoint_and_complete(fake) -> None:
     _, settings = fake
-    assert set(settings.source_classes).isdisjoint(settings.target_classes)
-    assert sorted((*settings.source_classes, *settings.target_classes)) == list(range(10))
+    assert set(settings.data.source_classes).isdisjoint(settings.data.target_classes)
+    assert sorted((*settings.data.source_classes, *settings.data.target_classes)) == list(range(10))
 
 
 def test_target_subset_is_balanced_and_nested(fake) -> None:
     dataset, settings = fake
-    small = data.balanced_index(dataset.train_labels, settings.target_classes, 50, seed=0)
-    large = data.balanced_index(dataset.train_labels, settings.target_classes, 103, seed=0)
+    small = data.balanced_index(dataset.train_labels, settings.data.target_classes, 50, seed=0)
+    large = data.balanced_index(dataset.train_labels, settings.data.target_classes, 103, seed=0)
     assert set(small) <= set(large)
-    counts = np.bincount(dataset.train_labels[large], minlength=10)[list(settings.target_classes)]
+    counts = np.bincount(dataset.train_labels[large], minlength=10)[list(settings.data.target_classes)]
     assert counts.max() - counts.min() <= 1 and counts.sum() == 103
-    assert np.isin(dataset.train_labels[large], settings.target_classes).all()
+    assert np.isin(dataset.train_labels[large], settings.data.target_classes).all()
 
 
 def test_subsets_are_deterministic_and_labels_remapped(fake) -> None:
@@ -86,8 +86,8 @@ def test_subsets_are_deterministic_and_labels_remapped(fake) -> None:
 def test_test_set_is_fixed_and_balanced(fake) -> None:
     dataset, settings = fake
     test = data.target_test(dataset, settings)
-    assert len(test) == settings.test_size
-    assert test.y.bincount().tolist() == [settings.test_size // 5] * 5
+    assert len(test) == settings.data.test_size
+    assert test.y.bincount().tolist() == [settings.data.test_size // 5] * 5
     assert test.x.equal(data.target_test(dataset, settings).x)
 
 

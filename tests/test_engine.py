@@ -30,7 +30,7 @@ def test_a_tiny_race_emits_plan_epochs_and_done(res: engine.Resources) -> None:
     epochs = [e for e in events if isinstance(e, Epoch)]
     assert [(e.epoch, e.strategy) for e in epochs] == [(i, s) for i in (1, 2, 3) for s in STRATEGIES]
     plan = events[0]
-    assert plan.train_size == 50 and plan.test_size == res.settings.test_size
+    assert plan.train_size == 50 and plan.test_size == res.settings.data.test_size
     assert [u.name for u in plan.units] == [*models.UNITS, "head"]
     assert plan.strategies["frozen"].trainable_units == ["head"]
     assert plan.strategies["finetune"].trainable_units == ["stage2", "stage3", "stage4", "head"]
@@ -153,7 +153,7 @@ def wide(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     from headstart.training.pretrain import pretrain
 
     settings = tiny.model_copy(update={"width": 16, "checkpoint": tmp_path_factory.mktemp("wide") / "wide.safetensors"})
-    pretrain(settings, settings.checkpoint, epochs=1, seed=0, batch=64)
+    pretrain(settings, settings.network.checkpoint, epochs=1, seed=0, batch=64)
     return settings
 
 
@@ -273,7 +273,9 @@ def test_source_accuracy_is_measured_each_epoch_and_frozen_keeps_the_checkpoints
     by = {s: [e.source_acc for e in epochs if e.strategy == s] for s in STRATEGIES}
     assert by["scratch"] == [None] * 3  # no source head to measure with
     # Frozen's body is locked: every epoch, exactly the checkpoint's own accuracy on the probe images.
-    pretrained = models.build(res.settings.width, res.settings.blocks_per_stage, num_classes=len(res.settings.source_classes))
+    pretrained = models.build(
+        res.settings.network.width, res.settings.network.blocks_per_stage, num_classes=len(res.settings.data.source_classes)
+    )
     pretrained.load_state_dict(res.pretrained("near").state)
     assert by["frozen"] == [pretrain.accuracy(pretrained.to(res.device), res.pretrained("near").probe)] * 3
     assert all(a is not None and 0 <= a <= 1 for a in by["finetune"])
@@ -285,7 +287,7 @@ def knowing(tiny: Settings, tmp_path_factory: pytest.TempPathFactory) -> engine.
     from headstart.training.pretrain import pretrain
 
     settings = tiny.model_copy(update={"checkpoint": tmp_path_factory.mktemp("knowing") / "ckpt.safetensors"})
-    card = pretrain(settings, settings.checkpoint, epochs=20, lr=1e-2, batch=32)
+    card = pretrain(settings, settings.network.checkpoint, epochs=20, lr=1e-2, batch=32)
     assert card.source_test_acc > 0.9
     return engine.Resources.load(settings)
 

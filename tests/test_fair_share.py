@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from headstart.race import protocol
 from headstart.race.cost import race_cost
 from headstart.race.events import Done, Epoch, RaceConfig
 from headstart.serving import admission
@@ -139,12 +140,12 @@ def test_a_large_race_pauses_for_a_small_one_from_another_address_and_resumes(ti
         worker = workers.training(large)
         small = hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": 2}, hub.settings.limits), "me", address="b")
         assert worker.pausing and large.yielding  # asked to give way at its round's end
-        assert hub._position_message(small)["position"] == 1
+        assert protocol.wire(hub.turns.told(small))["position"] == 1
         worker.running = None
         worker.messages.put(Paused(large.id))
         await until(lambda: small.status == "running")
         assert large.status == "queued" and large.paused
-        assert hub._position_message(large)["paused"] is True
+        assert protocol.wire(hub.turns.told(large))["paused"] is True
         worker.finish()
         await until(lambda: large.status == "running")
         assert worker.ran == [large.id, small.id, large.id]  # resumed on the worker holding it

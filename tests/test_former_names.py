@@ -41,10 +41,10 @@ def test_the_command_line_and_the_environment_take_the_former_names(tiny: Settin
 
 
 def test_a_shipped_sweep_written_with_the_former_column_reads_as_locked(tiny: Settings) -> None:
-    assert tiny.sweep_csv.read_text().split(",")[2] == "frozen"  # the file as shipped, unchanged
-    rows = sweep.read_rows(tiny.sweep_csv)
+    assert tiny.paths.sweep_csv.read_text().split(",")[2] == "frozen"  # the file as shipped, unchanged
+    rows = sweep.read_rows(tiny.paths.sweep_csv)
     assert "frozen" not in rows[0] and rows[0]["locked"] == 2
-    payload = sweep.page_payload(tiny.sweep_csv)
+    payload = sweep.page_payload(tiny.paths.sweep_csv)
     assert payload is not None and payload["locked"] == 2 and payload["scenario"]["default_locked"] == 2
 
 
@@ -55,7 +55,7 @@ def test_a_race_stored_before_the_rename_replays_under_todays_name(tiny: Setting
         while (message := ws.receive_json())["type"] != "done":
             pass
         trained = message["race_id"]
-    with sqlite3.connect(settings.database) as db:  # as the store held it before the rename
+    with sqlite3.connect(settings.paths.database) as db:  # as the store held it before the rename
         config, events = db.execute("SELECT config, events FROM races WHERE id = ?", (trained,)).fetchone()
         db.execute("UPDATE races SET config = ?, events = ? WHERE id = ?", (as_before(config), as_before(events), trained))
     with TestClient(create_app(settings)) as client, client.websocket_connect("/ws") as ws:

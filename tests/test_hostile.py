@@ -260,7 +260,7 @@ def test_the_queue_takes_each_address_in_turn(strict: Settings, tmp_path) -> Non
         Race(id=rid, config=config, owner=rid, address=address, cost=race_cost(config, strict), created=i)
         for i, (address, rid) in enumerate(arrivals)
     )
-    assert [r.id for r in hub._queue_order()] == ["a1", "b1", "a2", "b2", "a3", "a4"]
+    assert [r.id for r in hub.turns.order()] == ["a1", "b1", "a2", "b2", "a3", "a4"]
     hub.store.close()
 
 

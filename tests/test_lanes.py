@@ -47,8 +47,8 @@ def test_lora_starts_at_the_pretrained_function(res: engine.Resources) -> None:
 def test_lora_trains_what_the_arithmetic_says(res: engine.Resources, rank: int) -> None:
     s = res.settings
     model, _ = engine.build_model("lora", config(res, extra="lora", lora_rank=rank), res)
-    per_rank = sum(u.lora_per_rank for u in architecture.body(s.width, s.blocks_per_stage))
-    head = architecture.head_params(s.width, len(s.target_classes))
+    per_rank = sum(u.lora_per_rank for u in architecture.body(s.network.width, s.network.blocks_per_stage))
+    head = architecture.head_params(s.network.width, len(s.data.target_classes))
     assert models.count_params(model, trainable_only=True) == rank * per_rank + head
 
 

@@ -95,4 +95,4 @@ def test_a_ray_cluster_that_cannot_be_reached_is_named_and_the_server_does_not_s
 def test_a_race_pauses_for_a_smaller_one_and_resumes_on_its_actor(on_ray: Settings) -> None:
     from tests.test_fair_share import a_small_race_overtakes_a_large_one
 
-    a_small_race_overtakes_a_large_one(on_ray.model_copy(update={"database": on_ray.database.with_name("paused.sqlite3")}))
+    a_small_race_overtakes_a_large_one(on_ray.model_copy(update={"database": on_ray.paths.database.with_name("paused.sqlite3")}))

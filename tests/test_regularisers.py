@@ -11,8 +11,10 @@ from headstart.training import checkpoint, data, models, regularisers
 
 
 def test_the_fisher_matches_a_direct_per_example_computation(tiny: Settings) -> None:
-    _, state = checkpoint.load(tiny.checkpoint, tiny.width, tiny.blocks_per_stage, tiny.source_classes)
-    model = models.build(tiny.width, tiny.blocks_per_stage)
+    _, state = checkpoint.load(
+        tiny.network.checkpoint, tiny.network.width, tiny.network.blocks_per_stage, tiny.data.source_classes
+    )
+    model = models.build(tiny.network.width, tiny.network.blocks_per_stage)
     model.load_state_dict(state)
     images = data.source_sample(data.load(tiny), tiny, 5).x
     fisher = regularisers.fisher_diagonal(model, images, batch=2)
@@ -34,8 +36,8 @@ def test_the_fisher_matches_a_direct_per_example_computation(tiny: Settings) -> 
 
 def test_the_shipped_fisher_is_the_one_its_card_names_and_averages_one_once_normalised() -> None:
     settings = Settings()
-    card = checkpoint.read_card(settings.checkpoint)
-    fisher = checkpoint.load_fisher(settings.checkpoint, card)
+    card = checkpoint.read_card(settings.network.checkpoint)
+    fisher = checkpoint.load_fisher(settings.network.checkpoint, card)
     assert card.fisher_images == 1000 and card.fisher_estimate
     scaled = regularisers.normalised(fisher)
     count = sum(v.numel() for v in scaled.values())
@@ -46,7 +48,7 @@ def test_the_shipped_fisher_is_the_one_its_card_names_and_averages_one_once_norm
 def test_a_fisher_that_is_not_its_cards_is_refused(tiny: Settings, tmp_path) -> None:
     weights = tmp_path / "w.safetensors"
     for suffix in (".safetensors", ".json", ".fisher.safetensors"):
-        weights.with_suffix(suffix).write_bytes(tiny.checkpoint.with_suffix(suffix).read_bytes())
+        weights.with_suffix(suffix).write_bytes(tiny.network.checkpoint.with_suffix(suffix).read_bytes())
     card = checkpoint.read_card(weights)
     checkpoint.fisher_path(weights).write_bytes(b"not the Fisher")
     with pytest.raises(checkpoint.CheckpointError, match="does not match its card's fisher_sha256"):

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from headstart.race import protocol
 from headstart.race.events import STRATEGIES, Done, Plan, RaceConfig, StrategySummary
 from headstart.serving.hub import Hub, Race
 from headstart.settings import Settings
@@ -129,7 +130,7 @@ def start(hub: Hub, seed: int, address: str, broadcast: bool = False) -> Race:
 
 
 def positions(hub: Hub) -> list[str]:
-    return [race.id for race in hub._queue_order()]
+    return [race.id for race in hub.turns.order()]
 
 
 def test_an_address_holding_workers_waits_its_turn_behind_one_holding_none(tiny: Settings, tmp_path) -> None:
@@ -138,7 +139,7 @@ def test_an_address_holding_workers_waits_its_turn_behind_one_holding_none(tiny:
         await until(lambda: a1.status == a2.status == "running")
         b1 = start(hub, 4, "10.0.0.2")
         assert positions(hub) == [b1.id, a3.id]  # a3 came first, but its address holds both workers
-        assert hub._position_message(b1) == {"type": "queued", "race_id": b1.id, "position": 1, "paused": False}
+        assert protocol.wire(hub.turns.told(b1)) == {"type": "queued", "race_id": b1.id, "position": 1, "paused": False}
         first = workers.training(a1)
         first.finish()
         await until(lambda: b1.status == "running")

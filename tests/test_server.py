@@ -399,7 +399,7 @@ def test_a_race_the_store_cannot_keep_still_finishes_replays_from_memory_and_is_
 ) -> None:
     store = client.app.state.hub.store
     working = store.save
-    full = Store(settings.database)
+    full = Store(settings.paths.database)
     full.close()  # every write to it fails, as on a full or read-only disk
     monkeypatch.setattr(store, "save", full.save)
     monkeypatch.setattr(registry_module, "SAVE_RETRY_S", 0.2)
@@ -418,7 +418,7 @@ def test_a_race_the_store_cannot_keep_still_finishes_replays_from_memory_and_is_
     assert first[0]["race_id"] in [r["race_id"] for r in listed]
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert said and said[0] == (
-        f"race {first[0]['race_id']} could not be stored in {settings.database}: Cannot operate on a closed "
+        f"race {first[0]['race_id']} could not be stored in {settings.paths.database}: Cannot operate on a closed "
         "database; it replays from memory meanwhile, and is tried again in 0.2 s"
     )
 
@@ -430,7 +430,7 @@ def test_a_race_finished_while_another_program_holds_the_database_is_kept_when_i
     locked = settings.model_copy(update={"database": tmp_path / "races.sqlite3"})
     config = TINY | {"seed": 19}
     with TestClient(create_app(locked)) as c, c.websocket_connect("/ws") as ws:
-        other = sqlite3.connect(locked.database, isolation_level=None)
+        other = sqlite3.connect(locked.paths.database, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # a backup, say, or an operator's sqlite3 shell
         first = run_race(ws, config)
         race_id = first[0]["race_id"]
@@ -449,11 +449,11 @@ def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(
     client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = client.app.state.hub.store
-    broken = Store(settings.database)
+    broken = Store(settings.paths.database)
     broken.close()  # every call fails, as on a disk error or a file another program holds locked
     for name in ("find", "recent", "race_of", "get"):
         monkeypatch.setattr(store, name, getattr(broken, name))
-    where = f"in {settings.database}: Cannot operate on a closed database; try again shortly"
+    where = f"in {settings.paths.database}: Cannot operate on a closed database; try again shortly"
     listed = client.get("/api/races")
     assert listed.status_code == 503
     assert listed.json() == {
@@ -469,7 +469,7 @@ def test_a_race_database_that_cannot_be_read_is_named_and_nothing_else_stops(
     assert not any(m.get("replay") for m in raced) and raced[-1]["type"] == "done"
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert (
-        f"the finished races could not be searched in {settings.database}: Cannot operate on a closed database; "
+        f"the finished races could not be searched in {settings.paths.database}: Cannot operate on a closed database; "
         "training the race rather than replaying it" in said
     )
 
@@ -478,14 +478,15 @@ def test_a_server_starts_though_its_old_class_codes_cannot_be_cleared(
     settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def locked(self: Store, before: float) -> int:  # another program holds the database for a while
-        raise StoreError(f"old class codes could not be cleared in {settings.database}: database is locked")
+        raise StoreError(f"old class codes could not be cleared in {settings.paths.database}: database is locked")
 
     monkeypatch.setattr(Store, "forget_codes", locked)
     with TestClient(create_app(settings.model_copy(update={"database": tmp_path / "races.sqlite3"}))) as c:
         assert c.get("/api/races").json()["total"] == 0
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [
-        f"old class codes could not be cleared in {settings.database}: database is locked; they are cleared at the next start"
+        f"old class codes could not be cleared in {settings.paths.database}: database is locked; "
+        "they are cleared at the next start"
     ]
 
 
@@ -685,7 +686,7 @@ def test_a_broadcast_race_gets_a_code_the_class_can_join_by(client: TestClient) 
 def test_a_class_code_the_store_cannot_keep_still_works_while_the_server_runs(
     client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    full = Store(settings.database)
+    full = Store(settings.paths.database)
     full.close()  # every write to it fails, as on a full disk
     monkeypatch.setattr(client.app.state.hub.store, "save_code", full.save_code)
     with client.websocket_connect("/ws?client=teacher-on-a-full-disk") as teacher:
@@ -704,7 +705,7 @@ def test_a_class_code_the_store_cannot_keep_still_works_while_the_server_runs(
         until(teacher, "done")
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert said[0] == (
-        f"class code {code} could not be stored in {settings.database}: Cannot operate on a closed "
+        f"class code {code} could not be stored in {settings.paths.database}: Cannot operate on a closed "
         "database; it works until the server restarts"
     )
 
@@ -769,7 +770,7 @@ def test_a_class_code_outlives_a_restart_of_the_server(settings: Settings, tmp_p
 
 def test_a_class_code_unused_for_days_is_freed(settings: Settings, tmp_path) -> None:
     kept = settings.model_copy(update={"database": tmp_path / "old.sqlite3", "class_code_days": 7})
-    store = Store(kept.database)
+    store = Store(kept.paths.database)
     store.save_code("OLDC", "last-term", "gone", time.time() - 8 * 86400)
     store.save_code("WEEK", "this-week", "gone", time.time() - 6 * 86400)
     store.close()

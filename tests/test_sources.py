@@ -19,10 +19,12 @@ from tests.test_cli import run_cli
 
 @pytest.mark.parametrize("source", list(sources.SOURCES))
 def test_each_shipped_body_matches_its_card_and_reproduces_its_source_accuracy(real: Settings, source: str) -> None:
-    path = sources.checkpoint_path(real.checkpoint, source)  # type: ignore[arg-type]
-    card, state = checkpoint.load(path, real.width, real.blocks_per_stage, real.source_classes)  # the SHA-256 is checked
+    path = sources.checkpoint_path(real.network.checkpoint, source)  # type: ignore[arg-type]
+    card, state = checkpoint.load(
+        path, real.network.width, real.network.blocks_per_stage, real.data.source_classes
+    )  # the SHA-256 is checked
     assert card.source == source and card.fisher_sha256
-    model = models.build(real.width, real.blocks_per_stage)
+    model = models.build(real.network.width, real.network.blocks_per_stage)
     model.load_state_dict(state)
     test = data.source_test(data.load(real), real, source)  # type: ignore[arg-type]
     assert round(pretrain.accuracy(model, test), 4) == card.source_test_acc
@@ -69,7 +71,7 @@ def test_a_race_starts_its_pretrained_strategies_from_the_chosen_body_and_scratc
 def test_a_missing_body_names_the_command_that_makes_it(tiny: Settings, tmp_path) -> None:
     weights = tmp_path / "only-near.safetensors"
     for suffix in (".safetensors", ".json", ".fisher.safetensors"):
-        weights.with_suffix(suffix).write_bytes(tiny.checkpoint.with_suffix(suffix).read_bytes())
+        weights.with_suffix(suffix).write_bytes(tiny.network.checkpoint.with_suffix(suffix).read_bytes())
     res = engine.Resources.load(tiny.model_copy(update={"checkpoint": weights}))
     with pytest.raises(checkpoint.CheckpointError, match="python -m headstart pretrain --source far"):
         events(res, source="far")

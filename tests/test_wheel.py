@@ -52,7 +52,8 @@ def test_every_file_the_page_reads_comes_from_the_installed_package(installed: P
     where = (
         "import headstart, headstart.settings as s; from headstart.lessons.panels import every_panel; "
         "settings = s.Settings(); "
-        "print(headstart.__file__, s.STATIC_DIR, s.TEMPLATES_DIR, settings.checkpoint, *(p.csv(settings) for p in every_panel()))"
+        "print(headstart.__file__, s.STATIC_DIR, s.TEMPLATES_DIR, settings.network.checkpoint, "
+        "*(p.csv(settings) for p in every_panel()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", where],

@@ -93,7 +93,7 @@ class Plan:
             "race": fixed,
             "naive_ratio": NAIVE_RATIO,
             **settings.recipe(),
-            "source_test_size": settings.source_test_size,
+            "source_test_size": settings.data.source_test_size,
             "checkpoint_sha256": checkpoint.sha256,
             "fisher_sha256": checkpoint.fisher_sha256,
         }

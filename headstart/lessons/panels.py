@@ -26,14 +26,14 @@ class Panel:
 def head_start(source: sources.Source) -> Panel:
     """Final accuracy against n, one source's: the page's head-start panel."""
     command = "python -m headstart sweep" + ("" if source == sources.DEFAULT else f" --source {source}")
-    return Panel(source, sweep.page_payload, lambda s: sources.checkpoint_path(s.sweep_csv, source), command)
+    return Panel(source, sweep.page_payload, lambda s: sources.checkpoint_path(s.paths.sweep_csv, source), command)
 
 
 # Each lesson's sweep beyond the head start's, in the order the page shows them.
 LESSONS = (
-    Panel("keep", keeping.page_payload, lambda s: s.keep_sweep_csv, "python -m headstart sweep --keep"),
-    Panel("depth", depth.page_payload, lambda s: s.depth_sweep_csv, "python -m headstart sweep --by frozen"),
-    Panel("lanes", adapters.page_payload, lambda s: s.lanes_sweep_csv, "python -m headstart sweep --lanes"),
+    Panel("keep", keeping.page_payload, lambda s: s.paths.keep_sweep_csv, "python -m headstart sweep --keep"),
+    Panel("depth", depth.page_payload, lambda s: s.paths.depth_sweep_csv, "python -m headstart sweep --by frozen"),
+    Panel("lanes", adapters.page_payload, lambda s: s.paths.lanes_sweep_csv, "python -m headstart sweep --lanes"),
 )
 
 

@@ -89,4 +89,4 @@ def _units(width: int, blocks: int, classes: int) -> tuple[UnitInfo, ...]:
 
 def describe_units(settings: Settings) -> list[UnitInfo]:
     """The five body units and the head, in input-to-output order, with parameter counts."""
-    return list(_units(settings.width, settings.blocks_per_stage, len(settings.target_classes)))
+    return list(_units(settings.network.width, settings.network.blocks_per_stage, len(settings.data.target_classes)))

@@ -56,9 +56,9 @@ def race_cost(config: RaceConfig, settings: Settings) -> Cost:
     """Each lane's epochs: training its trainable layers on ``n`` images, evaluating them on the
     test set, and measuring its body on the source probe (scratch has none; frozen's is measured
     once). Once: the locked units' pass over the training and test images."""
-    units = _unit_macs(settings.width, settings.blocks_per_stage)
-    head = head_params(settings.width, len(settings.target_classes))
-    n, test, probe = config.n, settings.test_size, settings.source_test_size
+    units = _unit_macs(settings.network.width, settings.network.blocks_per_stage)
+    head = head_params(settings.network.width, len(settings.data.target_classes))
+    n, test, probe = config.n, settings.data.test_size, settings.data.source_test_size
     lanes = raced(config.extra)
     setup = float(sum((n + test) * sum(units[: _locked(lane, config, 1)]) for lane in lanes))
     rounds = []

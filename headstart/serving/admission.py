@@ -33,14 +33,14 @@ def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | No
     """Refuse a client's race past its limit in flight, or one larger than the dataset (``held``
     target images, once a worker has said)."""
     in_flight = sum(1 for r in registry if r.owner == owner and not r.finished)
-    if in_flight >= settings.max_races_per_client:
+    if in_flight >= settings.quotas.max_races_per_client:
         raise TooMany(
             "too_many_races",
             f"you already have {in_flight} race(s) in flight (limit "
-            f"{settings.max_races_per_client}); cancel it or wait for it to finish",
+            f"{settings.quotas.max_races_per_client}); cancel it or wait for it to finish",
         )
     if held is not None and config.n > held:
-        why = beyond_data(config.n, held, len(settings.target_classes))
+        why = beyond_data(config.n, held, len(settings.data.target_classes))
         raise Refused("dataset_too_small", f"config.n: {why}", "config.n")
 
 
@@ -50,7 +50,7 @@ def make_room(race: Race, waiting: Iterable[Race], training: Iterable[Race], set
     Refused where ``race`` itself would be last: then no address holds more than its share."""
     waiting = list(waiting)
     queued = [r for r in waiting if not r.paused]  # a paused race holds a worker's memory, not a slot
-    limit = settings.max_queue
+    limit = settings.quotas.max_queue
     if len(queued) < limit:
         return None
     order = [r for r in RaceQueue([*waiting, race]).order(training) if not r.paused]
@@ -66,7 +66,7 @@ def make_room(race: Race, waiting: Iterable[Race], training: Iterable[Race], set
 def dropped_reason(settings: Settings, address_waiting: int) -> str:
     """What the viewers of a race dropped by ``make_room`` are told."""
     return (
-        f"dropped from the queue to make room for another address's race: the queue holds {settings.max_queue} "
+        f"dropped from the queue to make room for another address's race: the queue holds {settings.quotas.max_queue} "
         f"waiting races (max_queue), and this one would have trained last, its address having "
         f"{address_waiting} waiting. Start it again when you like"
     )

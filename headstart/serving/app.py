@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         # Last before serving, so it is the line a teacher finds at the foot of the terminal.
-        opening = lan.where_to_open(settings.host, settings.port, settings.class_address)
+        opening = lan.where_to_open(settings.server.host, settings.server.port, settings.server.class_address)
         log.info("Headstart is serving: %s (Ctrl-C stops it)", opening)
         yield
         await hub.stop()

@@ -20,14 +20,14 @@ class Classroom:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings, self.registry = settings, registry
         self.codes = class_codes.ClassCodes(registry.store)
-        self.broadcasts = Rate(settings.broadcasts_per_address_per_minute, 60)
-        self.guesses = Rate(settings.code_guesses_per_address_per_minute, 60)
+        self.broadcasts = Rate(settings.quotas.broadcasts_per_address_per_minute, 60)
+        self.guesses = Rate(settings.quotas.code_guesses_per_address_per_minute, 60)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
 
     def forget_codes(self) -> None:
         """Free codes nothing was broadcast under for ``class_code_days``, now and every hour."""
-        self.codes.forget_older_than(self.settings.class_code_days)
+        self.codes.forget_older_than(self.settings.server.class_code_days)
         if self.loop is not None and not self.closing:
             self.loop.call_later(3600, self.forget_codes)
 

@@ -34,9 +34,9 @@ class Connection:
         self.ws, self.hub, self.settings, self.address = websocket, hub, settings, address
         # The page sends a stable id so a reconnecting tab still owns the race it started.
         self.client = (websocket.query_params.get("client") or secrets.token_hex(8))[:64]
-        self.outbox = Outbox(settings.max_outbox_messages)
+        self.outbox = Outbox(settings.quotas.max_outbox_messages)
         self.watching: dict[str, ExitStack] = {}
-        self.rate = Rate(settings.messages_per_connection_per_10s, 10)
+        self.rate = Rate(settings.quotas.messages_per_connection_per_10s, 10)
         self.told_too_fast = False  # one error per flood, not one per message
 
     @property
@@ -57,7 +57,7 @@ class Connection:
         while True:
             message = await self.outbox.get()
             if message is None:  # the outbox overflowed: this client does not keep up
-                limit = self.settings.max_outbox_messages
+                limit = self.settings.quotas.max_outbox_messages
                 log.warning("closing a connection from %s: %d messages waited for it", self.address, limit)
                 await self.ws.close(code=1008, reason=f"too slow: {limit} messages waited (max_outbox_messages)")
                 return
@@ -81,7 +81,7 @@ class Connection:
         self.watching[race_id] = stack
 
     def _room_to_watch(self) -> None:
-        limit = self.settings.max_watched_per_connection
+        limit = self.settings.quotas.max_watched_per_connection
         if len(self.watching) >= limit:
             why = f"this connection already follows {limit} races, its limit; unwatch one first"
             raise TooMany("too_many_watched", why, "race_id")
@@ -112,8 +112,8 @@ class Connection:
             return
         text = raw.get("text") or ""
         size = len(text.encode())
-        if size > self.settings.max_message_bytes:
-            self.send_error("too_large", f"message is {size} bytes; the limit is {self.settings.max_message_bytes} bytes")
+        if size > self.settings.quotas.max_message_bytes:
+            self.send_error("too_large", f"message is {size} bytes; the limit is {self.settings.quotas.max_message_bytes} bytes")
             return
         try:
             msg = protocol.ClientMessage.validate_json(text, context={"limits": self.settings.limits})

@@ -25,7 +25,7 @@ def get_address(request: Request) -> str:
     """Where a request came from: its peer, or the address a trusted proxy names."""
     settings = get_app_settings(request)
     peer = request.client.host if request.client else None
-    return client_address(peer, request.headers, settings.trusted_proxy_header, settings.trusted_proxies)
+    return client_address(peer, request.headers, settings.server.trusted_proxy_header, settings.server.trusted_proxies)
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]

@@ -42,7 +42,7 @@ def host_allowed(host: str, settings: Settings) -> bool:
     """Whether ``host`` (a Host header) names this server: an IP address, localhost, this
     machine's own name, the class address, or a name in ``allowed_hosts``. A DNS name a
     rebinding attack uses is none of these."""
-    if "*" in settings.allowed_hosts:
+    if "*" in settings.server.allowed_hosts:
         return True
     name = _hostname(host)
     if not name:
@@ -52,9 +52,9 @@ def host_allowed(host: str, settings: Settings) -> bool:
         return True
     except ValueError:
         pass
-    named = {"localhost", *own_names(), *(h.lower() for h in settings.allowed_hosts)}
-    if settings.class_address:
-        named.add(_hostname(settings.class_address))
+    named = {"localhost", *own_names(), *(h.lower() for h in settings.server.allowed_hosts)}
+    if settings.server.class_address:
+        named.add(_hostname(settings.server.class_address))
     return name in named
 
 
@@ -63,7 +63,7 @@ def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
     served itself (same host and port), or ``allowed_origins``. No Origin: not a browser page."""
     if origin is None:
         return True
-    if "*" in settings.allowed_origins or origin in settings.allowed_origins:
+    if "*" in settings.server.allowed_origins or origin in settings.server.allowed_origins:
         return True
     return urlsplit(origin).netloc.lower() == host.lower()
 

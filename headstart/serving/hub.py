@@ -44,13 +44,13 @@ class Hub:
     # ``new_worker``: how a worker is made (a process on this machine unless told otherwise).
     def __init__(self, settings: Settings, new_worker: Callable[[], TrainingWorker] | None = None) -> None:
         self.settings = settings
-        self.store = Store(settings.database)
+        self.store = Store(settings.paths.database)
         self.registry = Registry(settings, self.store)
         self.classroom = Classroom(settings, self.registry)
         self.pool = Pool(settings, new_worker or default_workers(settings), self._on_race, self._on_lost, self._on_gave_up)
         self.turns = Turns(settings, self.pool)
         self.metrics = Metrics()
-        self.replays = Replays(settings.replay_interval_s)
+        self.replays = Replays(settings.server.replay_interval_s)
         self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -151,7 +151,7 @@ class Hub:
         for message in race.messages:
             outbox.put_nowait(message)
         if race.status == "queued":
-            outbox.put_nowait(self._position_message(race))
+            outbox.put_nowait(protocol.wire(self.turns.told(race)))
         race.subscribers.add(outbox)
         self.classroom.count_viewers(race)
         if race.orphan_timer:
@@ -163,7 +163,7 @@ class Hub:
             race.subscribers.discard(outbox)
             self.classroom.count_viewers(race)
             if not race.subscribers and not race.finished and self._loop and not self._closing:
-                race.orphan_timer = self._loop.call_later(self.settings.orphan_grace_s, self._cancel_orphan, race)
+                race.orphan_timer = self._loop.call_later(self.settings.server.orphan_grace_s, self._cancel_orphan, race)
 
     def limits(self) -> Limits:
         """The settings' limits, n capped at what the worker's dataset holds (admission.py)."""
@@ -249,13 +249,6 @@ class Hub:
             message = protocol.wire(queued)
             for outbox in race.subscribers:
                 outbox.put_nowait(message)
-
-    def _position_message(self, race: Race) -> dict[str, Any]:
-        return protocol.wire(next(queued for r, queued in self.turns.positions() if r is race))
-
-    def _queue_order(self) -> list[Race]:
-        """The waiting races in the order they will train (queue.py)."""
-        return self.turns.order()
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""

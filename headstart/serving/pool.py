@@ -38,7 +38,7 @@ class Slot:
 
 def default_workers(settings: Settings) -> Callable[[], TrainingWorker]:
     """How a worker is made: a process on this machine, or a Ray actor (``HEADSTART_BACKEND=ray``)."""
-    if settings.backend == "ray":
+    if settings.server.backend == "ray":
         from headstart.workers.ray_actors import RayWorker
 
         return lambda: RayWorker(settings)
@@ -63,11 +63,11 @@ class Pool:
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        if self.settings.backend == "ray":  # a cluster that cannot be reached stops the start, named
+        if self.settings.server.backend == "ray":  # a cluster that cannot be reached stops the start, named
             from headstart.workers import ray_actors
 
             await asyncio.to_thread(ray_actors.connect, self.settings)
-        for _ in range(self.settings.max_concurrent_races):
+        for _ in range(self.settings.server.workers):
             slot = Slot(self._new_worker())
             self.slots.append(slot)
             self._launch(slot)
@@ -145,7 +145,7 @@ class Pool:
             return
         code = worker.exit_code
         slot.failed_starts += 0 if slot.ready else 1
-        if slot.failed_starts >= self.settings.worker_start_tries:
+        if slot.failed_starts >= self.settings.server.worker_start_tries:
             worker.shutdown(timeout=1.0)
             self._give_up(
                 slot,

@@ -78,7 +78,7 @@ class Registry:
     def key(self, config: RaceConfig, device: str | None, recipe: str | None) -> str:
         sha = None
         if config.source != sources.DEFAULT:
-            card = sources.card(self.settings.checkpoint, config.source) or {}
+            card = sources.card(self.settings.network.checkpoint, config.source) or {}
             sha = str(card.get("sha256"))
         return cache_key(config, device, recipe, sha)
 

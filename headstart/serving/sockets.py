@@ -41,7 +41,7 @@ class Sockets(Generic[C]):
         """Room for one more from ``address``: None where there is some, or the connection to
         close to make it. Refused past the address's own limit, or where no address holds at
         least two more than ``address`` would."""
-        per_address, limit = self.settings.max_connections_per_address, self.settings.max_connections
+        per_address, limit = self.settings.quotas.max_connections_per_address, self.settings.quotas.max_connections
         if self.held(address) >= per_address:
             why = f"this address has {per_address} connections open (limit {per_address}); close a page and try again"
             raise TooMany("too_many_connections_from_address", why)
@@ -68,6 +68,6 @@ class Sockets(Generic[C]):
 def room_made_reason(settings: Settings, held: int) -> str:
     """What a connection closed by ``make_room`` is told."""
     return (
-        f"closed to make room for another address: the server holds at most {settings.max_connections} connections "
+        f"closed to make room for another address: the server holds at most {settings.quotas.max_connections} connections "
         f"(max_connections), and this address held the most of them ({held})"
     )

@@ -39,7 +39,7 @@ class Turns:
         ranked, due = self.waiting.ranked(self.pool.busy()), []
         for slot in self.pool.slots:
             race = slot.race
-            if race is None or race.yielding or len(slot.parked) >= self.settings.max_paused_per_worker:
+            if race is None or race.yielding or len(slot.parked) >= self.settings.quotas.max_paused_per_worker:
                 continue
             first = next(((work, r) for work, r in ranked if not r.paused or r in slot.parked), None)
             if first is not None and first[1].address != race.address and first[0] < race.left:
@@ -85,3 +85,7 @@ class Turns:
             told.append((race, protocol.Queued(race_id=race.id, position=position, wait_s=wait, paused=race.paused)))
             ahead += race.left
         return told
+
+    def told(self, race: Race) -> protocol.Queued:
+        """What ``race``'s viewers are told of where it stands (``positions``)."""
+        return next(queued for r, queued in self.positions() if r is race)

@@ -82,7 +82,7 @@ def race_id(key: str) -> str:
 def _source_sha(settings: Settings, config: RaceConfig) -> str | None:
     if config.source == sources.DEFAULT:
         return None
-    return str((sources.card(settings.checkpoint, config.source) or {}).get("sha256"))
+    return str((sources.card(settings.network.checkpoint, config.source) or {}).get("sha256"))
 
 
 def bake(settings: Settings, grid: Grid, out: Path, progress: Progress | None = None) -> list[Path]:
@@ -92,12 +92,12 @@ def bake(settings: Settings, grid: Grid, out: Path, progress: Progress | None = 
     from headstart.training.devices import describe_device
     from headstart.training.engine import Resources
 
-    if settings.threads:  # as the server's worker trains: the thread count decides the bits, and names the device
-        torch.set_num_threads(settings.threads)
+    if settings.training.threads:  # as the server's worker trains: the thread count decides the bits, and names the device
+        torch.set_num_threads(settings.training.threads)
     (out / "races").mkdir(parents=True, exist_ok=True)
     res = Resources.load(settings)
     device, recipe = describe_device(res.device), settings.recipe_fingerprint(res.card.sha256)
-    store = Store(settings.database) if settings.database.is_file() else None
+    store = Store(settings.paths.database) if settings.paths.database.is_file() else None
     try:
         return _bake(settings, grid, out, res, device, recipe, store, progress)
     finally:

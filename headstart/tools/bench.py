@@ -48,7 +48,7 @@ def reference_race(config: RaceConfig, res: engine.Resources) -> dict[Strategy, 
         t0 = time.perf_counter()
         model, _ = engine.build_model(name, config, res)
         model = model.to(memory_format=torch.contiguous_format)  # the tutorial's default layout
-        opt = torch.optim.AdamW(engine.param_groups(name, model, config, s.weight_decay))
+        opt = torch.optim.AdamW(engine.param_groups(name, model, config, s.training.weight_decay))
         batch = engine.batch_size(name, s)
         sched = engine.lr_schedule(name, opt, config.epochs, engine.steps_per_epoch(len(train), batch), s)
         gen = torch.Generator().manual_seed(config.seed)
@@ -99,8 +99,8 @@ def matmul_ceiling(device: torch.device, size: int = 2048, rounds: int = 5, repe
 def scratch_flops(config: RaceConfig, res: engine.Resources) -> float:
     """FLOPs the scratch strategy performs in a race: training steps plus per-epoch evaluation."""
     s = res.settings
-    model = models.build(s.width, s.blocks_per_stage).to(res.device)
-    x = res.train_split(config.n).x[: s.batch_size]
+    model = models.build(s.network.width, s.network.blocks_per_stage).to(res.device)
+    x = res.train_split(config.n).x[: s.training.batch_size]
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), torch.zeros(len(x), dtype=torch.long, device=res.device)).backward()
     train_per_image = counter.get_total_flops() / len(x)
@@ -137,7 +137,7 @@ def _locked_prefix(config: RaceConfig, res: engine.Resources) -> tuple[torch.nn.
 def locked_pass_flops(config: RaceConfig, res: engine.Resources) -> float:
     """FLOPs of the pass frozen relies on: every locked unit once over the race's images."""
     prefix, images = _locked_prefix(config, res)
-    batch = min(len(images), res.settings.eval_batch_size)
+    batch = min(len(images), res.settings.training.eval_batch_size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         prefix.eval()(images[:batch])
     return float(counter.get_total_flops() * len(images) / batch)
@@ -149,10 +149,10 @@ def locked_pass_seconds(config: RaceConfig, res: engine.Resources) -> float:
     Its rate against the matmul ceiling says how much a faster kernel could still win.
     """
     prefix, images = _locked_prefix(config, res)
-    run_prefix(prefix, images, res.settings.eval_batch_size)  # the first call picks its kernels
+    run_prefix(prefix, images, res.settings.training.eval_batch_size)  # the first call picks its kernels
     devices.sync(res.device)
     t0 = time.perf_counter()
-    run_prefix(prefix, images, res.settings.eval_batch_size)
+    run_prefix(prefix, images, res.settings.training.eval_batch_size)
     devices.sync(res.device)
     return time.perf_counter() - t0
 
@@ -332,8 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, not {args.repeat}")
     settings = get_settings()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    if settings.training.threads:
+        torch.set_num_threads(settings.training.threads)
     given = {k: v for k, v in {"n": args.n, "epochs": args.epochs}.items() if v is not None}
     config = RaceConfig.validate_with(given, settings.limits)
     res = engine.Resources.load(settings)

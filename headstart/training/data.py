@@ -94,22 +94,22 @@ def _find_in(folder: Path) -> dict[str, Path] | None:
 
 def locate(settings: Settings) -> dict[str, Path]:
     """Find the four IDX files: configured folder, Debian's folder, then opt-in download."""
-    candidates = [p for p in (settings.data_dir, settings.system_data_dir) if p is not None]
-    download_raw = settings.download_dir / "FashionMNIST" / "raw"
+    candidates = [p for p in (settings.data.data_dir, settings.data.system_data_dir) if p is not None]
+    download_raw = settings.data.download_dir / "FashionMNIST" / "raw"
     candidates.append(download_raw)
     for folder in candidates:
         files = _find_in(folder)
         if files:
-            if settings.data_dir is not None and folder != settings.data_dir:
+            if settings.data.data_dir is not None and folder != settings.data.data_dir:
                 # A configured folder is a choice: say when it was passed over, not just which data ran.
-                log.warning("HEADSTART_DATA_DIR=%s holds no Fashion-MNIST IDX files; using %s", settings.data_dir, folder)
+                log.warning("HEADSTART_DATA_DIR=%s holds no Fashion-MNIST IDX files; using %s", settings.data.data_dir, folder)
             return files
-    if settings.allow_download:
+    if settings.data.allow_download:
         from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
 
-        log.info("downloading Fashion-MNIST into %s", settings.download_dir)
-        TorchvisionFashionMNIST(str(settings.download_dir), train=True, download=True)
-        TorchvisionFashionMNIST(str(settings.download_dir), train=False, download=True)
+        log.info("downloading Fashion-MNIST into %s", settings.data.download_dir)
+        TorchvisionFashionMNIST(str(settings.data.download_dir), train=True, download=True)
+        TorchvisionFashionMNIST(str(settings.data.download_dir), train=False, download=True)
         files = _find_in(download_raw)
         if files:
             return files
@@ -166,26 +166,28 @@ def balanced_index(labels: np.ndarray, classes: tuple[int, ...], n: int, seed: i
 
 def target_capacity(data: FashionMNIST, settings: Settings) -> int:
     """The most target images a race can ask for: as many of each class as the rarest has."""
-    rarest = min(int(np.count_nonzero(data.train_labels == c)) for c in settings.target_classes)
-    return rarest * len(settings.target_classes)
+    rarest = min(int(np.count_nonzero(data.train_labels == c)) for c in settings.data.target_classes)
+    return rarest * len(settings.data.target_classes)
 
 
 def _source_task(images: np.ndarray, labels: np.ndarray, index: np.ndarray, settings: Settings, source: Source) -> Split:
     """The source classes' images at ``index`` as ``source`` sees them (``headstart.race.sources``)."""
-    return _task(sources.images(source, images[index]), labels[index], settings.source_classes, np.arange(len(index)))
+    return _task(sources.images(source, images[index]), labels[index], settings.data.source_classes, np.arange(len(index)))
 
 
 def source_train(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
     """Every source training image, with the source's own labels (shuffled for ``shuffled``)."""
-    index = np.flatnonzero(np.isin(data.train_labels, settings.source_classes))
+    index = np.flatnonzero(np.isin(data.train_labels, settings.data.source_classes))
     split = _source_task(data.train_images, data.train_labels, index, settings, source)
     return Split(split.x, torch.from_numpy(sources.labels(source, split.y.numpy())))
 
 
 def _balanced_source(labels: np.ndarray, settings: Settings, n: int) -> np.ndarray:
     """A fixed, balanced subset of n source images, fewer where a smaller dataset holds fewer."""
-    rarest = min(int(np.sum(labels == c)) for c in settings.source_classes)
-    return balanced_index(labels, settings.source_classes, min(n, rarest * len(settings.source_classes)), settings.data_seed)
+    rarest = min(int(np.sum(labels == c)) for c in settings.data.source_classes)
+    return balanced_index(
+        labels, settings.data.source_classes, min(n, rarest * len(settings.data.source_classes)), settings.data.data_seed
+    )
 
 
 def source_sample(data: FashionMNIST, settings: Settings, n: int, source: Source = sources.DEFAULT) -> Split:
@@ -197,20 +199,20 @@ def source_sample(data: FashionMNIST, settings: Settings, n: int, source: Source
 def source_probe(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
     """The source test images each epoch's ``source_acc`` is measured on: a fixed, balanced subset
     of ``source_test_size``, as the source sees them."""
-    index = _balanced_source(data.test_labels, settings, settings.source_test_size)
+    index = _balanced_source(data.test_labels, settings, settings.data.source_test_size)
     return _source_task(data.test_images, data.test_labels, index, settings, source)
 
 
 def source_test(data: FashionMNIST, settings: Settings, source: Source = sources.DEFAULT) -> Split:
-    index = np.flatnonzero(np.isin(data.test_labels, settings.source_classes))
+    index = np.flatnonzero(np.isin(data.test_labels, settings.data.source_classes))
     return _source_task(data.test_images, data.test_labels, index, settings, source)
 
 
 def target_train(data: FashionMNIST, settings: Settings, n: int) -> Split:
-    index = balanced_index(data.train_labels, settings.target_classes, n, settings.data_seed)
-    return _task(data.train_images, data.train_labels, settings.target_classes, index)
+    index = balanced_index(data.train_labels, settings.data.target_classes, n, settings.data.data_seed)
+    return _task(data.train_images, data.train_labels, settings.data.target_classes, index)
 
 
 def target_test(data: FashionMNIST, settings: Settings) -> Split:
-    index = balanced_index(data.test_labels, settings.target_classes, settings.test_size, settings.data_seed)
-    return _task(data.test_images, data.test_labels, settings.target_classes, index)
+    index = balanced_index(data.test_labels, settings.data.target_classes, settings.data.test_size, settings.data.data_seed)
+    return _task(data.test_images, data.test_labels, settings.data.target_classes, index)

@@ -58,9 +58,11 @@ class Pretrained:
 
     @classmethod
     def load(cls, settings: Settings, dataset: data.FashionMNIST, source: Source, device: torch.device) -> Pretrained:
-        path = sources.checkpoint_path(settings.checkpoint, source)
+        path = sources.checkpoint_path(settings.network.checkpoint, source)
         try:
-            card, state = checkpoint.load(path, settings.width, settings.blocks_per_stage, settings.source_classes)
+            card, state = checkpoint.load(
+                path, settings.network.width, settings.network.blocks_per_stage, settings.data.source_classes
+            )
         except checkpoint.CheckpointError as exc:
             if source == sources.DEFAULT:
                 raise
@@ -93,10 +95,10 @@ class Resources:
     @classmethod
     def load(cls, settings: Settings) -> Resources:
         dataset = data.load(settings)
-        device = devices.pick_device(settings.device)
+        device = devices.pick_device(settings.training.device)
         test = data.target_test(dataset, settings).to(device)
-        layout = devices.memory_format(device, settings.width)
-        cache = FeatureCache(settings.feature_cache_mb * 2**20, layout)
+        layout = devices.memory_format(device, settings.network.width)
+        cache = FeatureCache(settings.training.feature_cache_mb * 2**20, layout)
         resources = cls(settings, dataset, device, test, cache, layout)
         resources.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
         return resources
@@ -179,7 +181,7 @@ def build_model(name: Strategy, config: RaceConfig, resources: Resources) -> tup
     """
     settings = resources.settings
     torch.manual_seed(config.seed)
-    model = models.build(settings.width, settings.blocks_per_stage, num_classes=len(settings.target_classes))
+    model = models.build(settings.network.width, settings.network.blocks_per_stage, num_classes=len(settings.data.target_classes))
     body = len(models.UNITS)
     locked = {"scratch": 0, "frozen": body, "finetune": config.locked, "gradual": lanes.gradual_locked(1), "lora": body}[name]
     if name != "scratch":
@@ -227,14 +229,14 @@ def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, resou
         return regularisers.pull(model, pretrained.body, config.keep_strength)
     if pretrained.fisher is None:
         raise checkpoint.CheckpointError(
-            f"{sources.checkpoint_path(resources.settings.checkpoint, config.source)}: no source-task Fisher beside it, "
+            f"{sources.checkpoint_path(resources.settings.network.checkpoint, config.source)}: no source-task Fisher beside it, "
             f"which EWC needs; run `python -m headstart pretrain --fisher-only --source {config.source}`"
         )
     return regularisers.pull(model, pretrained.body, config.keep_strength, pretrained.fisher)
 
 
 def batch_size(name: Strategy, settings: Settings) -> int:
-    return settings.frozen_batch_size if name == "frozen" else settings.batch_size
+    return settings.training.frozen_batch_size if name == "frozen" else settings.training.batch_size
 
 
 def steps_per_epoch(n: int, batch: int) -> int:
@@ -246,12 +248,12 @@ def lr_schedule(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step factors on every group's rate: fine-tune's warm-up, then a cosine to zero."""
     total = epochs * steps
-    warm = min(total // 2, math.ceil(settings.warmup_epochs * steps)) if name == "finetune" else 0
+    warm = min(total // 2, math.ceil(settings.training.warmup_epochs * steps)) if name == "finetune" else 0
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / (warm + 1)
-        if not settings.cosine_decay:
+        if not settings.training.cosine_decay:
             return 1.0
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
@@ -274,7 +276,9 @@ def _locked_outputs(
     """The first ``locked`` units' outputs on the training and test images, kept or computed."""
 
     def features(images: str, x: torch.Tensor) -> Features:
-        return resources.cache.features(card.sha256, locked, images, x, model.layers_between, resources.settings.eval_batch_size)
+        return resources.cache.features(
+            card.sha256, locked, images, x, model.layers_between, resources.settings.training.eval_batch_size
+        )
 
     return features(f"train:{len(train)}", train.x), features("test", resources.test.x)
 
@@ -285,7 +289,7 @@ def _prepare(trainer: Trainer, train: data.Split, resources: Resources) -> float
     Returns what those outputs cost to compute from the images: the strategy's own cost,
     whether it ran them now, continued a shallower strategy's, or found them kept.
     """
-    if not resources.settings.cache_features:
+    if not resources.settings.training.cache_features:
         trainer.train_x, trainer.test_x, trainer.source_from = train.x, resources.test.x, 0
         if trainer.pretrained is not None and trainer.pretrained.probe is not None:
             trainer.source_x = trainer.pretrained.probe.x
@@ -307,7 +311,7 @@ def _unlock(trainer: Trainer, locked: int, train: data.Split, resources: Resourc
     clock = Stopwatch(resources.device)
     trainer.model.lock(locked)
     trainer.locked = locked
-    trainer.trainable = trainer.model.layers_from(locked) if resources.settings.cache_features else trainer.model
+    trainer.trainable = trainer.model.layers_from(locked) if resources.settings.training.cache_features else trainer.model
     cost = _prepare(trainer, train, resources)
     trainer.bind(graphed)
     spent = clock.elapsed()
@@ -318,7 +322,7 @@ def _unlock(trainer: Trainer, locked: int, train: data.Split, resources: Resourc
 
 def _prepare_source(trainer: Trainer, resources: Resources) -> None:
     """The locked units' outputs on the source probe images, kept like the others; untimed."""
-    if trainer.pretrained is None or trainer.pretrained.probe is None or not resources.settings.cache_features:
+    if trainer.pretrained is None or trainer.pretrained.probe is None or not resources.settings.training.cache_features:
         return
     trainer.source_x, trainer.source_from = (
         _source_outputs(trainer.model, trainer.locked, resources, trainer.pretrained).x,
@@ -329,7 +333,7 @@ def _prepare_source(trainer: Trainer, resources: Resources) -> None:
 def _source_outputs(model: models.ResNet, locked: int, resources: Resources, pretrained: Pretrained) -> Features:
     """The first ``locked`` units' outputs on the source probe images, kept or computed."""
     assert pretrained.probe is not None
-    x, batch = pretrained.probe.x, resources.settings.eval_batch_size
+    x, batch = pretrained.probe.x, resources.settings.training.eval_batch_size
     return resources.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
 
 
@@ -349,7 +353,7 @@ def _source_accuracy(trainer: Trainer, resources: Resources) -> float | None:
         return trainer.source_acc
     body = trainer.model.layers_between(trainer.source_from, len(models.UNITS)).eval()
     probe, head = trainer.pretrained.probe, trainer.pretrained.head
-    batch, correct = resources.settings.eval_batch_size, torch.zeros((), dtype=torch.long, device=resources.device)
+    batch, correct = resources.settings.training.eval_batch_size, torch.zeros((), dtype=torch.long, device=resources.device)
     for xs, ys in zip(trainer.source_x.split(batch), probe.y.split(batch), strict=True):
         xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
         correct += (head(body(xs)).argmax(1) == ys).sum()
@@ -435,7 +439,7 @@ def run_race(
     race_clock = Stopwatch()
     train, test = resources.train_split(config.n), resources.test
     resources.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
-    graphed = resources.device.type == "cuda" and resources.settings.cuda_graphs
+    graphed = resources.device.type == "cuda" and resources.settings.training.cuda_graphs
     trainers = [_new_trainer(name, config, resources, len(train), graphed) for name in raced(config.extra)]
     # What trains never changes during a race (gradual's set aside): counted once, reported with every epoch.
     plans = {trainer.name: strategy_plan(trainer.model, trainer.batch) for trainer in trainers}
@@ -446,7 +450,7 @@ def run_race(
         strategies=plans,
         train_size=len(train),
         test_size=len(test),
-        classes=[FASHION_CLASSES[c] for c in resources.settings.target_classes],
+        classes=[FASHION_CLASSES[c] for c in resources.settings.data.target_classes],
     )
     _prepare_all(trainers, train, resources, measure_source)
     # The same shuffling for every strategy: they see the same batches in the same order.
@@ -488,8 +492,8 @@ def _new_trainer(name: Strategy, config: RaceConfig, resources: Resources, train
     model, locked = build_model(name, config, resources)
     # LoRA's locked units sit among its trainable layers: the whole model, whose train()
     # keeps their BatchNorm statistics as pretrained.
-    trainable = model.layers_from(locked) if resources.settings.cache_features and name != "lora" else model
-    groups = param_groups(name, model, config, resources.settings.weight_decay)
+    trainable = model.layers_from(locked) if resources.settings.training.cache_features and name != "lora" else model
+    groups = param_groups(name, model, config, resources.settings.training.weight_decay)
     if graphed:
         # A replay reads the rate its graph was captured with: a tensor the scheduler sets in place.
         for group in groups:
@@ -532,7 +536,7 @@ def _epoch(
     training = Stopwatch(resources.device)
     _train_epoch(trainer, train.y, trainer.batch, shuffle, should_stop)
     train_s = training.elapsed()
-    _evaluate(trainer, resources.test.y, resources.settings.eval_batch_size, resources.layout)
+    _evaluate(trainer, resources.test.y, resources.settings.training.eval_batch_size, resources.layout)
     # One host sync per strategy per epoch, here, rather than one per batch.
     loss, accuracy = trainer.loss_sum.item() / len(train), trainer.correct.item() / len(train)
     test_accuracy = trainer.test_correct.item() / len(resources.test)
@@ -566,7 +570,7 @@ def warm_up(resources: Resources, config: RaceConfig | None = None) -> None:
     for _ in run_race(config.model_copy(update={"epochs": 1}), resources):
         pass
     resources.cache.clear()
-    if not resources.settings.cache_features:
+    if not resources.settings.training.cache_features:
         return
     train = resources.train_split(config.n)
     pretrained = resources.pretrained(config.source)

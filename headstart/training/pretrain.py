@@ -37,12 +37,12 @@ def pretrain(
     source: Source = sources.DEFAULT,
 ) -> checkpoint.Card:
     """Train the whole model on the source classes, as ``source`` sees them, and write a checkpoint plus card."""
-    device = pick_device(settings.device)
+    device = pick_device(settings.training.device)
     dataset = data.load(settings)
     train = data.source_train(dataset, settings, source).to(device)
     test = data.source_test(dataset, settings, source).to(device)
     torch.manual_seed(seed)
-    model = models.build(settings.width, settings.blocks_per_stage)
+    model = models.build(settings.network.width, settings.network.blocks_per_stage)
     # The source head starts at zero (after the same random draws as any head, so the body's init
     # is unchanged): the shipped checkpoint was trained so, and this rebuilds it bit for bit.
     # The head is discarded for the target task; only the body carries over.
@@ -51,7 +51,7 @@ def pretrain(
     # Contiguous on the CPU: the shipped checkpoint was trained so, and another layout would
     # change its bits (channels_last sums in another order).
     model = model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)  # type: ignore[call-overload]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.training.weight_decay)
     steps = epochs * math.ceil(len(train) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
@@ -70,9 +70,9 @@ def pretrain(
     checkpoint.save(
         model.state_dict(),
         out,
-        width=settings.width,
-        blocks_per_stage=settings.blocks_per_stage,
-        source_classes=list(settings.source_classes),
+        width=settings.network.width,
+        blocks_per_stage=settings.network.blocks_per_stage,
+        source_classes=list(settings.data.source_classes),
         seed=seed,
         epochs=epochs,
         source=source,
@@ -93,8 +93,8 @@ def write_fisher(settings: Settings, weights: Path, images: int = 1000, source: 
     one device and layout make it the same bits wherever it is rebuilt.
     """
     t0 = time.perf_counter()
-    _, state = checkpoint.load(weights, settings.width, settings.blocks_per_stage, settings.source_classes)
-    model = models.build(settings.width, settings.blocks_per_stage, num_classes=len(settings.source_classes))
+    _, state = checkpoint.load(weights, settings.network.width, settings.network.blocks_per_stage, settings.data.source_classes)
+    model = models.build(settings.network.width, settings.network.blocks_per_stage, num_classes=len(settings.data.source_classes))
     model.load_state_dict(state)
     sample = data.source_sample(data.load(settings), settings, images, source)
     fisher = regularisers.fisher_diagonal(model, sample.x)

@@ -36,12 +36,12 @@ def connect(settings: Settings) -> None:
         raise RayUnavailable('HEADSTART_BACKEND=ray needs Ray: pip install -e ".[ray]"') from exc
     if ray.is_initialized():
         return
-    address = settings.ray_address
+    address = settings.ray.address
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         else:
-            cpus = settings.ray_cpus
+            cpus = settings.ray.cpus
             ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as exc:  # ConnectionError, TimeoutError, ray's own: all mean the same here
         where = address or "a new local instance"
@@ -88,7 +88,7 @@ class RayWorker:
         import ray
 
         has_gpus = ray.cluster_resources().get("GPU", 0)  # type: ignore[no-untyped-call]
-        gpus = self.settings.ray_gpus_per_worker if has_gpus else 0
+        gpus = self.settings.ray.gpus_per_worker if has_gpus else 0
         # Calls at once: a race, and the cancel or pause that stops it.
         options: dict[str, Any] = {"max_concurrency": 3, "num_cpus": 1, "num_gpus": gpus}
         self.actor = ray.remote(_Trainer).options(**options).remote(self.settings.model_dump(mode="json"))

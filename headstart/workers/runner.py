@@ -56,9 +56,9 @@ def worker_threads(settings: Settings) -> int:
     """CPU threads for one worker: as set, or this machine's cores shared among the workers
     (0: torch decides, for one worker). Two workers each taking every core ran the same six
     races four times slower than one (docs/performance.md)."""
-    if settings.threads or settings.max_concurrent_races == 1 or settings.backend == "ray":
-        return settings.threads  # Ray gives each actor its own CPU and sets its threads to match
-    return max(1, (os.cpu_count() or 1) // settings.max_concurrent_races)
+    if settings.training.threads or settings.server.workers == 1 or settings.server.backend == "ray":
+        return settings.training.threads  # Ray gives each actor its own CPU and sets its threads to match
+    return max(1, (os.cpu_count() or 1) // settings.server.workers)
 
 
 def ready(res: Any) -> Ready:

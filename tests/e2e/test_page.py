@@ -879,24 +879,26 @@ def test_adding_both_lanes_races_five_strategies_and_an_embed_can_hide_them(brow
 def test_a_queued_race_says_its_wait_and_why_it_paused(browser: Browser, live_server: str) -> None:
     """The server's estimate of the wait, and a race paused for a smaller one, in the page's words."""
     config = {"locked": 2, "n": 200, "epochs": 10, "seed": 0, "lr_scratch": 0.002, "lr_head": 0.01, "body_lr_ratio": 0.1}
-    said: list[dict] = [
-        {"type": "accepted", "race_id": "R1", "yours": True, "config": config},
-        {"type": "queued", "race_id": "R1", "position": 3, "wait_s": 42.0},
-    ]
+    sockets: list[WebSocketRoute] = []
 
     def scripted(ws: WebSocketRoute) -> None:
-        def answer(text: str | bytes) -> None:
-            if json.loads(text)["type"] == "start":
-                for message in said:
-                    ws.send(json.dumps(message))
+        sockets.append(ws)
+        ws.on_message(lambda text: answer(ws, text))
 
-        ws.on_message(answer)
+    def answer(ws: WebSocketRoute, text: str | bytes) -> None:
+        if json.loads(text)["type"] == "start":
+            ws.send(json.dumps({"type": "accepted", "race_id": "R1", "yours": True, "config": config}))
+            ws.send(json.dumps({"type": "queued", "race_id": "R1", "position": 3, "wait_s": 42.0}))
 
     profile = browser.new_context()
     profile.route_web_socket(re.compile(r"/ws"), scripted)
     page = open_page(profile, live_server + "/")
     page.locator("#train").click()
     expect(page.locator("#status")).to_have_text("Waiting in the queue: position 3, about 40 s to wait.")
+    sockets[-1].send(json.dumps({"type": "queued", "race_id": "R1", "position": 1, "wait_s": 3.0, "paused": True}))
+    expect(page.locator("#status")).to_have_text(
+        "Paused to let a smaller race from another address train; it resumes where it stopped (position 1, starting in a moment)."
+    )
     waits = page.evaluate("import('/static/js/format.js').then((f) => [null, 3, 42, 400].map(f.waitFor))")
     assert waits == ["", "starting in a moment", "about 40 s to wait", "about 7 min to wait"]
     assert not page.errors

@@ -32,4 +32,4 @@ async def index(request: Request, settings: SettingsDep) -> Response:
 
 @router.api_route("/embed", methods=["GET", "HEAD"], include_in_schema=False)
 async def embed(request: Request, settings: SettingsDep) -> Response:
-    return _page(request, "embed.html", settings, settings.frame_ancestors)
+    return _page(request, "embed.html", settings, settings.server.frame_ancestors)

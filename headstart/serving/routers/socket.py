@@ -38,7 +38,7 @@ async def websocket(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
     settings: Settings = ws.app.state.settings
     address = client_address(
-        ws.client.host if ws.client else None, ws.headers, settings.trusted_proxy_header, settings.trusted_proxies
+        ws.client.host if ws.client else None, ws.headers, settings.server.trusted_proxy_header, settings.server.trusted_proxies
     )
     await ws.accept()
     try:

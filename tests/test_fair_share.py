@@ -254,3 +254,20 @@ def a_small_race_overtakes_a_large_one(settings: Settings) -> None:
 
 def test_a_small_race_overtakes_a_large_one_on_a_local_worker(tiny: Settings, tmp_path) -> None:
     a_small_race_overtakes_a_large_one(tiny.model_copy(update={"database": tmp_path / "races.sqlite3"}))
+
+
+def test_a_race_stopped_as_it_pauses_is_cancelled_not_parked(tiny: Settings, tmp_path) -> None:
+    async def test(hub: Any, workers: Workers) -> None:
+        large = hub.submit(RaceConfig.validate_with({"n": 500, "epochs": 5, "seed": 5}, hub.settings.limits), "big", address="a")
+        await until(lambda: large.status == "running")
+        worker = workers.training(large)
+        hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": 6}, hub.settings.limits), "me", address="b")
+        worker.stop_race = lambda: None  # type: ignore[method-assign]  # it reached its round's end first
+        hub.cancel(large.id)
+        worker.running = None
+        worker.messages.put(Paused(large.id))
+        await until(lambda: large.finished)
+        assert large.status == "cancelled" and worker.dropped == [large.id] and not hub.slots[0].parked
+        assert large.messages[-1]["reason"] == "its starter pressed Stop"
+
+    run(tiny, tmp_path, test, workers=1)

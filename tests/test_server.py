@@ -604,7 +604,8 @@ def test_settings_the_worker_cannot_take_are_named_as_why_it_cannot_start(settin
     unchecked = settings.model_copy(update={"database": tmp_path / "races.sqlite3", "port": 0})
     with TestClient(create_app(unchecked)) as c:
         why = worker_error(c)
-    assert why.startswith("ValidationError: 1 validation error for Settings\nport\n  Input should be greater than or equal to 1")
+    said = "ValidationError: 1 validation error for Settings\nserver.port\n  Input should be greater than or equal to 1"
+    assert why.startswith(said)
 
 
 def test_a_server_whose_worker_cannot_start_says_why_and_keeps_its_races(settings: Settings, tmp_path) -> None:

@@ -298,6 +298,10 @@ class Hub:
                         self._announce_positions()
             case Finished():
                 self._free(slot)
+            case Paused() if race.stop_reason:  # asked to stop as well: stopped it is
+                slot.worker.drop_race(race.id)
+                self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason=race.stop_reason))
+                self._free(slot)
             case Paused():
                 race.status, race.paused, race.yielding = "queued", True, False
                 slot.parked.append(race)

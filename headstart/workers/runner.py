@@ -145,7 +145,7 @@ class Parking:
             if event is not None and event.type == "plan":
                 held.last_lane = list(event.strategies)[-1]
             at_boundary = event is not None and (event.type == "plan" or getattr(event, "strategy", None) == held.last_lane)
-            if at_boundary and should_pause():
+            if at_boundary and should_pause() and not should_stop():  # a stop asked for as well wins
                 held.paused_at = time.perf_counter()
                 self._held[race_id] = held
                 yield Paused(race_id)

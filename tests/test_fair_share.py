@@ -133,16 +133,28 @@ def test_cost_grows_with_images_epochs_and_lanes_and_counts_down(tiny: Settings)
     assert every.left(0) == every.total > every.left(1) > every.left(2) > every.left(3) == 0.0
 
 
+async def large_then_small(hub: Any, workers: Workers, seed: int) -> tuple[Race, Race, Any]:
+    """A large race from address a training on the one worker, then a small one from address b
+    waiting: the large one is asked to pause. Its worker is returned too."""
+    limits = hub.settings.limits
+    large = hub.submit(RaceConfig.validate_with({"n": 500, "epochs": 5, "seed": seed}, limits), "big", address="a")
+    await until(lambda: large.status == "running")
+    small = hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": seed + 1}, limits), "me", address="b")
+    return large, small, workers.training(large)
+
+
+def pauses(worker: Any, race: Race) -> None:
+    """The worker reaches the race's round's end and pauses it."""
+    worker.running = None
+    worker.messages.put(Paused(race.id))
+
+
 def test_a_large_race_pauses_for_a_small_one_from_another_address_and_resumes(tiny: Settings, tmp_path) -> None:
     async def test(hub: Any, workers: Workers) -> None:
-        large = hub.submit(RaceConfig.validate_with({"n": 500, "epochs": 5, "seed": 1}, hub.settings.limits), "big", address="a")
-        await until(lambda: large.status == "running")
-        worker = workers.training(large)
-        small = hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": 2}, hub.settings.limits), "me", address="b")
+        large, small, worker = await large_then_small(hub, workers, 1)
         assert worker.pausing and large.yielding  # asked to give way at its round's end
         assert protocol.wire(hub.turns.told(small))["position"] == 1
-        worker.running = None
-        worker.messages.put(Paused(large.id))
+        pauses(worker, large)
         await until(lambda: small.status == "running")
         assert large.status == "queued" and large.paused
         assert protocol.wire(hub.turns.told(large))["paused"] is True
@@ -157,12 +169,8 @@ def test_a_large_race_pauses_for_a_small_one_from_another_address_and_resumes(ti
 
 def test_a_paused_race_cancelled_is_dropped_from_its_workers_memory(tiny: Settings, tmp_path) -> None:
     async def test(hub: Any, workers: Workers) -> None:
-        large = hub.submit(RaceConfig.validate_with({"n": 500, "epochs": 5, "seed": 3}, hub.settings.limits), "big", address="a")
-        await until(lambda: large.status == "running")
-        worker = workers.training(large)
-        hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": 4}, hub.settings.limits), "me", address="b")
-        worker.running = None
-        worker.messages.put(Paused(large.id))
+        large, _, worker = await large_then_small(hub, workers, 3)
+        pauses(worker, large)
         await until(lambda: large.paused)
         hub.cancel(large.id)
         assert large.status == "cancelled" and worker.dropped == [large.id] and not hub.slots[0].parked
@@ -258,14 +266,10 @@ def test_a_small_race_overtakes_a_large_one_on_a_local_worker(tiny: Settings, tm
 
 def test_a_race_stopped_as_it_pauses_is_cancelled_not_parked(tiny: Settings, tmp_path) -> None:
     async def test(hub: Any, workers: Workers) -> None:
-        large = hub.submit(RaceConfig.validate_with({"n": 500, "epochs": 5, "seed": 5}, hub.settings.limits), "big", address="a")
-        await until(lambda: large.status == "running")
-        worker = workers.training(large)
-        hub.submit(RaceConfig.validate_with({"n": 25, "epochs": 1, "seed": 6}, hub.settings.limits), "me", address="b")
-        worker.stop_race = lambda: None  # type: ignore[method-assign]  # it reached its round's end first
+        large, _, worker = await large_then_small(hub, workers, 5)
+        worker.stop_race = lambda: None  # it reached its round's end first
         hub.cancel(large.id)
-        worker.running = None
-        worker.messages.put(Paused(large.id))
+        pauses(worker, large)
         await until(lambda: large.finished)
         assert large.status == "cancelled" and worker.dropped == [large.id] and not hub.slots[0].parked
         assert large.messages[-1]["reason"] == "its starter pressed Stop"

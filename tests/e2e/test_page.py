@@ -899,6 +899,7 @@ def test_a_queued_race_says_its_wait_and_why_it_paused(browser: Browser, live_se
     expect(page.locator("#status")).to_have_text(
         "Paused to let a smaller race from another address train; it resumes where it stopped (position 1, starting in a moment)."
     )
+    page.screenshot(path=ARTIFACTS / "paused.png")
     waits = page.evaluate("import('/static/js/format.js').then((f) => [null, 3, 42, 400].map(f.waitFor))")
     assert waits == ["", "starting in a moment", "about 40 s to wait", "about 7 min to wait"]
     assert not page.errors

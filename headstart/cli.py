@@ -1,4 +1,4 @@
-"""The command line: ``headstart serve | race | sweep | bake | pretrain`` (or ``python -m headstart``).
+"""The command line: ``headstart serve | race | sweep | bake | pretrain | weights`` (or ``python -m headstart``).
 
 Option ranges and defaults come from the settings object, as for the API and the page.
 """
@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from headstart.errors import SetupError
+from headstart.race import bodies, datasets
 from headstart.race.events import KEEPS, RaceConfig, race_fields
 from headstart.race.sources import DEFAULT, SOURCES, checkpoint_path
 from headstart.race.strategies import EXTRAS
-from headstart.settings import FORMER_NAMES, Settings, SettingsError, get_settings
+from headstart.settings import BUILT_IN_DATASET, DATASET_NAME, FORMER_NAMES, Settings, SettingsError, get_settings
 
 
 def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
@@ -31,6 +33,16 @@ def _race_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
             allowed = ", ".join(o.value for o in spec.options)
             parser.add_argument(
                 *flags, dest=spec.name, default=None, metavar="A,B", help=f"{spec.help}: any of {allowed} (default none)"
+            )
+            continue
+        if spec.name == "dataset":
+            offered = ", ".join(o.value for o in spec.options or ())
+            parser.add_argument(
+                *flags,
+                dest=spec.name,
+                default=None,
+                metavar="NAME|FOLDER",
+                help=f"{spec.help}: one of {offered}, or a folder (default {spec.default})",
             )
             continue
         if spec.options is not None:
@@ -77,6 +89,14 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         "--port", type=_port, default=settings.server.port, help=f"TCP port, 1..65535 (default {settings.server.port})"
     )
     serve.add_argument("--preload", type=Path, default=None, help="a bake's folder: its races replay instead of training")
+    serve.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="offer a folder of images, one subfolder per class, under NAME (repeatable; also HEADSTART_DATASETS)",
+    )
+    serve.set_defaults(subparser=serve)
     race = sub.add_parser("race", help="run one race headless, printing JSON Lines events")
     _race_options(race, settings)
     race.set_defaults(subparser=race)  # so a bad value is reported with this command's usage
@@ -122,6 +142,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     bake.add_argument("--source", nargs="+", choices=list(SOURCES), default=[DEFAULT], help=f"bodies (default {DEFAULT})")
     bake.add_argument("--keep", nargs="+", choices=list(KEEPS), default=["none"], help="fine-tune's regularisers (default none)")
     bake.add_argument(
+        "--dataset", nargs="+", default=[BUILT_IN_DATASET], metavar="NAME|FOLDER", help=f"datasets (default {BUILT_IN_DATASET})"
+    )
+    bake.add_argument("--body", nargs="+", choices=list(bodies.BODIES), default=[bodies.DEFAULT], help="bodies (default tiny)")
+    bake.add_argument(
         "--extra", nargs="+", default=["none"], metavar="LANES", help="sets of extra lanes, each none or A,B (default none)"
     )
     bake.set_defaults(subparser=bake)
@@ -138,6 +162,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         help=f"weights path (default beside {settings.network.checkpoint}, named for the source)",
     )
     pre.add_argument("--fisher-only", action="store_true", help="only recompute the source task's Fisher (EWC's)")
+    weights = sub.add_parser(
+        "weights", help="fetch an ImageNet body's weights with torchvision's own loader (needs the internet)"
+    )
+    weights.add_argument("body", nargs="+", choices=[b for b, spec in bodies.BODIES.items() if spec.url])
+    weights.set_defaults(subparser=weights)
     return parser
 
 
@@ -150,21 +179,70 @@ def _summary_table(done: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _named_folders(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, Path]:
+    """``serve --dataset leaves=/path/to/leaves``, each folder checked at once: a server does not
+    start on a dataset it could not train."""
+    found = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or not DATASET_NAME.fullmatch(name) or name == BUILT_IN_DATASET:
+            parser.error(
+                f"argument --dataset: {pair!r}: write NAME=FOLDER, NAME 1-32 lower-case letters, digits, '-' or '_', "
+                f"other than {BUILT_IN_DATASET!r}"
+            )
+        found[name] = Path(folder).expanduser()
+    return found
+
+
+def _check_datasets(settings: Settings) -> None:
+    """Scan every dataset the settings offer, naming what was ignored; raises ``DatasetError``."""
+    for name, folder in settings.data.datasets.items():
+        scanned = datasets.scan(name, folder, settings.data.data_seed, settings.limits.n.min)
+        label, about = scanned.describe()
+        logging.getLogger(__name__).info("dataset %s: %s", label, about)
+        for line in scanned.ignored[:10]:
+            logging.getLogger(__name__).warning("dataset %s: ignored %s", name, line)
+
+
+def _race_dataset(text: str | None, parser: argparse.ArgumentParser, settings: Settings) -> tuple[str | None, Settings]:
+    """``--dataset``: a name the settings offer, or a folder, offered under its own name."""
+    if text is None or text in settings.limits.dataset.options:
+        return text, settings
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        offered = ", ".join(settings.limits.dataset.options)
+        parser.error(f"argument --dataset: {text!r} is neither a dataset here ({offered}) nor a folder")
+    name = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-")[:32] or "images"
+    name = "images" if name == BUILT_IN_DATASET else name
+    return name, settings.with_datasets({name: folder})
+
+
 def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from headstart.race.events import beyond_data
-    from headstart.training.data import target_capacity
+    from headstart.training.data import DataError
     from headstart.training.engine import Resources, run_race, warm_up
 
+    args.dataset, settings = _race_dataset(args.dataset, parser, settings)
     given = {k: getattr(args, k) for k in RaceConfig.model_fields if getattr(args, k) is not None}
     try:
         config = RaceConfig.validate_with(given, settings.limits)
     except ValidationError as exc:
         err = exc.errors()[0]
-        parser.error(f"argument --{str(err['loc'][0]).replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}")
+        where = f"argument --{str(err['loc'][0]).replace('_', '-')}: " if err["loc"] else ""
+        parser.error(where + err["msg"].removeprefix("Value error, "))
+    missing = bodies.unavailable(config.body, settings)
+    if missing:
+        parser.error(f"argument --body: {missing}")
     res = Resources.load(settings)
-    held = target_capacity(res.dataset, settings)
-    if config.n > held:  # a smaller Fashion-MNIST folder than the limits were set for
-        parser.error(f"argument --n: {beyond_data(config.n, held, len(settings.data.target_classes))}")
+    try:
+        task = res.task(config.dataset, config.body)
+    except (DataError, datasets.DatasetError) as exc:  # a folder that cannot be a dataset, or whose images will not decode
+        parser.error(f"argument --dataset: {exc}")
+    if config.n > task.capacity:  # a smaller folder than the limits were set for
+        parser.error(f"argument --n: {beyond_data(config.n, task.capacity, len(task.classes))}")
+    if task.skipped:
+        print(f"skipped {len(task.skipped)} file(s) that could not be decoded:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in task.skipped), file=sys.stderr)
     warm_up(res, config)  # its compute clocks, like the page's, leave out the process's first-call costs
     for event in run_race(config, res):
         sys.stdout.write(event.model_dump_json() + "\n")
@@ -244,6 +322,13 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 
     from headstart.site import bake
 
+    names = []
+    for text in args.dataset:
+        name, settings = _race_dataset(text, parser, settings)
+        names.append(name or BUILT_IN_DATASET)
+    for body in args.body:
+        if missing := bodies.unavailable(body, settings):
+            parser.error(f"argument --body: {missing}")
     limits, grid = settings.limits, bake.default_grid(settings)
     for name, values in (("n", args.n), ("locked", args.locked)):
         allowed = getattr(limits, name)
@@ -260,6 +345,8 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         sources=tuple(dict.fromkeys(args.source)),
         keeps=tuple(dict.fromkeys(args.keep)),
         extras=tuple(dict.fromkeys(_lanes(text, parser) for text in args.extra)),
+        datasets=tuple(dict.fromkeys(names)),
+        bodies=tuple(dict.fromkeys(args.body)),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]
@@ -290,7 +377,28 @@ def _pretrain(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Se
     return 0
 
 
-def _serve(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Settings) -> int:
+def _weights(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Settings) -> int:
+    """Fetch each body's file where torch.hub keeps it (or the configured folder), by torchvision's loader."""
+    import torch.hub
+
+    for body in args.body:
+        spec, folder = bodies.BODIES[body], bodies.weights_dir(settings)
+        assert spec.url is not None and spec.weights is not None
+        if (folder / spec.weights).is_file():
+            print(f"{body}: {folder / spec.weights} is already here")
+            continue
+        try:
+            torch.hub.load_state_dict_from_url(spec.url, model_dir=str(folder), progress=True, check_hash=True)
+        except OSError as exc:  # no network: URLError is an OSError
+            raise SetupError(
+                f"{body}: could not fetch {spec.url} ({exc}); on a machine that is online, download it and put "
+                f"{spec.weights} in {folder}"
+            ) from exc
+        print(f"{body}: {folder / spec.weights}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     import signal
 
     import uvicorn
@@ -299,6 +407,8 @@ def _serve(args: argparse.Namespace, _: argparse.ArgumentParser, settings: Setti
     from headstart.serving.guard import header_timeout
     from headstart.serving.lan import listen
 
+    settings = settings.with_datasets(_named_folders(args.dataset, parser))
+    _check_datasets(settings)  # a folder that cannot be a dataset stops the server here, saying why
     sockets = listen(args.host, args.port)  # first: a port in use is named before anything loads
     if args.preload is not None:
         _preload(args.preload, settings)
@@ -333,7 +443,7 @@ def _preload(folder: Path, settings: Settings) -> None:
         store.close()
 
 
-COMMANDS = {"race": _race, "sweep": _sweep, "bake": _bake, "pretrain": _pretrain, "serve": _serve}
+COMMANDS = {"race": _race, "sweep": _sweep, "bake": _bake, "pretrain": _pretrain, "serve": _serve, "weights": _weights}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,15 @@ The page never guesses a limit, a class name or a colour: it reads this configur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 
-from headstart.race import sources, strategies
+from headstart.race import bodies, datasets, sources, strategies
 from headstart.race.architecture import describe_units
 from headstart.race.events import race_fields
-from headstart.settings import FASHION_CLASSES, TEMPLATES_DIR, Limits, Settings
+from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR, Limits, Settings
 
 PAGES = ("index.html", "embed.html")
 
@@ -32,18 +33,42 @@ def page_config(
     device: str | None,
     worker_error: str | None = None,
     classroom: tuple[str | None, bool] = (None, False),
+    folders: Mapping[str, datasets.Folder] | None = None,
 ) -> dict[str, Any]:
     """The page's configuration for ``limits`` and a worker on ``device`` (a bake's too).
 
     ``classroom``: the address students open a class race at, and whether they can reach it;
-    a bake has no server, so no class races.
+    a bake has no server, so no class races. ``folders``: the dataset folders offered, scanned
+    (scanned here when not given).
     """
+    folders = datasets.scan_all(settings) if folders is None else folders
     units = describe_units(settings)
     address, reachable = classroom
+    described = {"dataset": {name: folder.describe() for name, folder in folders.items()}}
+    unavailable: dict[str, dict[str, str]] = {"body": {}}
+    for body in bodies.BODIES:
+        if why := bodies.unavailable(body, settings):
+            unavailable["body"][body] = why
     return {
-        "fields": [spec.model_dump() for spec in race_fields(limits)],
+        "fields": [spec.model_dump() for spec in race_fields(limits, described, unavailable)],
         "limits": limits.model_dump(),
         "units": [u.model_dump() for u in units],
+        # Per dataset: its classes and the most training images a race can have (null: as n allows).
+        "datasets": {
+            BUILT_IN_DATASET: {"classes": [FASHION_CLASSES[c] for c in settings.data.target_classes], "capacity": None},
+            **{name: {"classes": list(f.classes), "capacity": f.capacity} for name, f in folders.items()},
+        },
+        # Per body: its units (counted for the built-in task's classes; the head grows with a
+        # dataset's), the side of its images here, and whether its source task can be measured.
+        "bodies": {
+            body: {
+                "units": [u.model_dump() for u in describe_units(settings, body)],
+                "feature_dim": bodies.feature_dim(body, settings),
+                "image_size": bodies.image_size(body, settings, "cuda" if device and device.startswith("cuda") else "cpu"),
+                "has_source_task": spec.has_source_task,
+            }
+            for body, spec in bodies.BODIES.items()
+        },
         "strategies": strategies.public(),
         "classes": [FASHION_CLASSES[c] for c in settings.data.target_classes],
         "source_classes": [FASHION_CLASSES[c] for c in settings.data.source_classes],

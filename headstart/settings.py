@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -37,6 +38,9 @@ SWEEP_DIR = PACKAGE_DIR / "_sweep" if INSTALLED else PROJECT_DIR / "docs" / "swe
 DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "headstart"
 
 PREFIX = "HEADSTART_"  # of every environment setting
+
+BUILT_IN_DATASET = "fashion"  # the Fashion-MNIST task every lesson was calibrated on
+DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -66,9 +70,11 @@ FloatRange = Range[float]
 
 
 class Choice(BaseModel):
-    """A user-chosen option: its default (the options are the field's own type)."""
+    """A user-chosen option: its default, and the options where they are the settings' (the
+    datasets a server offers); otherwise the field's own type names them."""
 
     default: str
+    options: tuple[str, ...] = ()
 
 
 class Choices(BaseModel):
@@ -123,11 +129,21 @@ class Limits(BaseModel):
     # default. LoRA's rank: the width of each body convolution's low-rank update.
     extra: Choices = Choices(default=())
     lora_rank: IntRange = IntRange(min=1, max=16, default=4)
+    # The target task's images: the built-in one, or a folder of the server's (data.datasets).
+    dataset: Choice = Choice(default="fashion", options=("fashion",))
+    # The network: the built-in tiny ResNet, or a real ImageNet body (headstart/race/bodies.py).
+    body: Choice = Choice(default="tiny")
 
     @model_validator(mode="before")
     @classmethod
     def _former_names(cls, data: object) -> object:
         return renamed(data) if isinstance(data, Mapping) else data
+
+
+def offering(limits: Limits, datasets: Mapping[str, Path]) -> Limits:
+    """``limits`` whose dataset field allows the built-in task and ``datasets``."""
+    options = (BUILT_IN_DATASET, *sorted(datasets))
+    return limits.model_copy(update={"dataset": limits.dataset.model_copy(update={"options": options})})
 
 
 class DataSettings(BaseModel):
@@ -149,6 +165,19 @@ class DataSettings(BaseModel):
     # epoch measures what a strategy's body still knows of the source task (``source_acc``).
     source_test_size: int = Field(default=1000, ge=5)
     data_seed: int = 0
+    # A teacher's own image folders, by the name races choose them by: one subfolder per class
+    # (torchvision's ImageFolder layout, 2–20 classes), split once, seeded (headstart/race/datasets.py).
+    datasets: dict[str, Path] = {}
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not DATASET_NAME.fullmatch(name) or name == BUILT_IN_DATASET:
+                raise ValueError(
+                    f"dataset name {name!r}: use 1-32 lower-case letters, digits, '-' or '_', other than {BUILT_IN_DATASET!r}"
+                )
+        return value
 
     @property
     def target_classes(self) -> tuple[int, ...]:
@@ -168,6 +197,11 @@ class NetworkSettings(BaseModel):
     width: int = Field(default=16, ge=4, le=128)
     blocks_per_stage: int = Field(default=1, ge=1, le=4)
     checkpoint: Path = PACKAGE_DIR / "weights" / "fmnist-source.safetensors"
+    # Where the ImageNet bodies' weights lie under torchvision's file names; unset, where
+    # torch.hub keeps them ($TORCH_HOME/hub/checkpoints).
+    weights_dir: Path | None = None
+    # The side of an ImageNet body's images; unset, each body's own for the device (headstart/race/bodies.py).
+    image_size: int | None = Field(default=None, ge=16, le=512)
 
 
 class TrainingSettings(BaseModel):
@@ -376,6 +410,18 @@ class Settings(BaseSettings):
     @classmethod
     def _flat_names(cls, data: object) -> object:
         return nested(data) if isinstance(data, Mapping) else data
+
+    @model_validator(mode="after")
+    def _offered_datasets(self) -> Settings:
+        self.limits = offering(self.limits, self.data.datasets)
+        return self
+
+    def with_datasets(self, datasets: Mapping[str, Path]) -> Settings:
+        """A copy offering ``datasets`` beside those it has."""
+        merged = {**self.data.datasets, **datasets}
+        copy = self.model_copy(update={"data": self.data.model_copy(update={"datasets": merged})})
+        copy.limits = offering(copy.limits, merged)
+        return copy
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
         """A copy with ``update`` applied, flat names (``{"database": path}``) as well as sections."""

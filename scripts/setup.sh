@@ -23,7 +23,7 @@ command -v "$python" >/dev/null || python=python3
 stamp=.venv/.headstart-installed
 sig=$(sha256sum pyproject.toml | cut -c1-16)-${1:-serve}
 if [ "$(cat "$stamp" 2>/dev/null)" != "$sig" ]; then
-  extras=""; [ "${1:-serve}" = test ] && extras="[test]"
+  extras="[bodies]"; [ "${1:-serve}" = test ] && extras="[test]"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
   echo "$sig" > "$stamp"
 fi

@@ -7,6 +7,7 @@ the numbers, yet small enough that a whole race takes a second.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import socket
 import subprocess
@@ -60,6 +61,7 @@ def tiny_settings(root: Path, **overrides: object) -> Settings:
         "test_size": 50,
         "batch_size": 16,
         "checkpoint": root / "ckpt" / "tiny.safetensors",
+        "weights_dir": root / "no-weights",  # no ImageNet ResNet's file, whatever this machine's torch hub holds
         "database": root / "races.sqlite3",
         "threads": 1,
         "limits": Limits(),
@@ -126,6 +128,9 @@ def tiny_env(settings: Settings) -> dict[str, str]:
         "HEADSTART_CHECKPOINT": str(settings.network.checkpoint),
         "HEADSTART_DATABASE": str(settings.paths.database),
         "HEADSTART_THREADS": "1",
+        "HEADSTART_DATASETS": json.dumps({name: str(path) for name, path in settings.data.datasets.items()}),
+        "HEADSTART_WEIGHTS_DIR": str(settings.network.weights_dir),
+        **({"HEADSTART_IMAGE_SIZE": str(settings.network.image_size)} if settings.network.image_size else {}),
     }
 
 
@@ -182,3 +187,31 @@ def live_server(tiny: Settings) -> Iterator[str]:
     """A real uvicorn process on a free loopback port, serving the tiny settings."""
     with serving(tiny, free_port()) as base:
         yield base
+
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def make_image_folder(root: Path, per_class: int = 12, classes: tuple[str, ...] = SHAPES, seed: int = 0) -> Path:
+    """A dataset folder in ImageFolder's layout: one shape per class, drawn in random colours at
+    random places on canvases of random sizes, half JPEG and half PNG."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            colour = tuple(int(v) for v in rng.integers(0, 120, 3))
+            image = Image.new("RGB", (48 + int(rng.integers(0, 32)), 48), colour)
+            draw, ink = ImageDraw.Draw(image), tuple(int(v) for v in rng.integers(140, 256, 3))
+            x, y, r = int(rng.integers(18, 30)), int(rng.integers(18, 30)), int(rng.integers(8, 16))
+            shape = SHAPES[c % len(SHAPES)]
+            if shape == "circle":
+                draw.ellipse((x - r, y - r, x + r, y + r), fill=ink)
+            elif shape == "square":
+                draw.rectangle((x - r, y - r, x + r, y + r), fill=ink)
+            else:
+                draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=ink)
+            image.save(folder / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
+    return root

@@ -14,7 +14,8 @@ from headstart.training import models
 @pytest.mark.parametrize(("width", "blocks", "classes"), [(4, 1, 5), (16, 1, 5), (16, 2, 3), (32, 3, 10), (128, 4, 2)])
 def test_counts_without_torch_equal_the_built_models(width: int, blocks: int, classes: int) -> None:
     built = models.unit_params(models.build(width, blocks, classes))
-    described = {u.name: u.params for u in architecture._units(width, blocks, classes)}
+    settings = Settings(width=width, blocks_per_stage=blocks)
+    described = {u.name: u.params for u in architecture.describe_units(settings, "tiny", classes)}
     assert described == built
 
 

@@ -132,3 +132,31 @@ def test_a_bake_with_the_extra_lanes_replays_them_on_its_static_page(tiny: Setti
     assert {e["strategy"] for e in race["events"] if e["type"] == "epoch"} == {"scratch", "frozen", "finetune", "gradual", "lora"}
     result = run_cli("bake", "--out", str(tmp_path / "bad"), "--extra", "none", "lra")
     assert result.returncode == 2 and "each set is none or lanes among gradual, lora, not lra" in result.stderr
+
+
+def test_a_bake_of_a_folder_on_an_imagenet_body_records_both_and_its_site_offers_them(tiny: Settings, tmp_path) -> None:
+    from tests.conftest import make_image_folder
+
+    root = make_image_folder(tmp_path / "shapes", per_class=20)
+    settings = tiny.with_datasets({"shapes": root}).model_copy(update={"image_size": 32})
+    grid = bake.Grid(
+        n=(30,), locked=(2,), seeds=(0,), epochs=1, sources=("near", "far"), keeps=("none", "ewc"),
+        datasets=("fashion", "shapes"), bodies=("tiny", "efficientnet_lite0"),
+    )  # fmt: skip
+    races = grid.races(settings)
+    # An ImageNet body has one source and no EWC: 2 datasets × (tiny: 2 sources × 2 keeps + Lite0: 1).
+    assert len(races) == 2 * (4 + 1)
+    bake.bake(settings, grid, tmp_path / "site")
+    config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
+    recorded = {f["name"]: f.get("recorded") for f in config["fields"]}
+    assert sorted(recorded["dataset"]) == ["fashion", "shapes"] and sorted(recorded["body"]) == ["efficientnet_lite0", "tiny"]
+    lite = next(
+        r
+        for r in config["recorded"]["races"]
+        if r["config"]["body"] == "efficientnet_lite0" and r["config"]["dataset"] == "shapes"
+    )
+    race = json.loads((tmp_path / "site" / "races" / f"{lite['id']}.json").read_text())
+    plan = next(e for e in race["events"] if e["type"] == "plan")
+    assert plan["classes"] == ["circle", "square", "triangle"] and plan["image_size"] == 32
+    result = run_cli("bake", "--out", str(tmp_path / "bad"), "--body", "resnet18", env=tiny_env(tiny))
+    assert result.returncode == 2 and "resnet18-f37072fd.pth" in result.stderr

@@ -99,6 +99,8 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
         "keep_strength",
         "extra",
         "lora_rank",
+        "dataset",
+        "body",
     ]
     assert fields["epochs"] | {"label": "", "help": ""} == {
         "name": "epochs",
@@ -121,6 +123,11 @@ def test_config_reports_limits_units_and_defaults(client: TestClient, tiny: Sett
     assert fields["lora_rank"]["needs"] == {"extra": "lora"} and fields["extra"]["neutral"] == []
     assert [o["value"] for o in fields["keep"]["options"]] == ["none", "l2sp", "ewc"] and fields["keep"]["neutral"] == "none"
     assert fields["keep_strength"]["moot_when"] == {"keep": "none"}
+    assert fields["source"]["needs"] == {"body": "tiny"} and fields["body"]["group"] == "task"
+    missing = {o["value"]: o["unavailable"] for o in fields["body"]["options"]}
+    assert missing["tiny"] is None and "resnet18-f37072fd.pth" in missing["resnet18"]
+    assert [u["label"] for u in body["bodies"]["resnet50"]["units"]][1:5] == ["layer 1", "layer 2", "layer 3", "layer 4"]
+    assert body["datasets"] == {"fashion": {"classes": body["classes"], "capacity": None}}
     assert body["schedule"] == {"warmup_epochs": 2.0, "cosine_decay": True}  # the page explains the race from these
     assert body["class_address"] is None and body["reachable_by_others"] is False  # served on 127.0.0.1
 

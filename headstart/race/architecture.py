@@ -8,13 +8,14 @@ and hundreds of megabytes). ``tests/test_architecture.py`` holds the counts to t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
+from headstart.race import bodies
+from headstart.race.bodies import Body
 from headstart.race.events import UnitInfo
 from headstart.settings import Settings
 
 UNITS = ("stem", "stage1", "stage2", "stage3", "stage4")
-UNIT_LABELS = ("stem", "stage 1", "stage 2", "stage 3", "stage 4")
+UNIT_LABELS = bodies.BODIES[bodies.DEFAULT].labels
 SIDES = (14, 14, 7, 4, 2)  # each unit's output map, in pixels a side, from a 28-pixel image
 EVERY = 2  # gradual's epochs between unlocks: the head alone for the first two, then one unit more each two
 
@@ -81,12 +82,14 @@ def head_params(width: int, classes: int) -> int:
     return feature_dim(width) * classes + classes
 
 
-@lru_cache(maxsize=8)
-def _units(width: int, blocks: int, classes: int) -> tuple[UnitInfo, ...]:
-    units = [UnitInfo(name=u.name, label=u.label, params=u.params, lora_per_rank=u.lora_per_rank) for u in body(width, blocks)]
-    return (*units, UnitInfo(name="head", label="head", params=head_params(width, classes)))
-
-
-def describe_units(settings: Settings) -> list[UnitInfo]:
-    """The five body units and the head, in input-to-output order, with parameter counts."""
-    return list(_units(settings.network.width, settings.network.blocks_per_stage, len(settings.data.target_classes)))
+def describe_units(settings: Settings, body: Body = bodies.DEFAULT, classes: int | None = None) -> list[UnitInfo]:
+    """``body``'s five units and the head, in input-to-output order, with parameter counts."""
+    classes = classes if classes is not None else len(settings.data.target_classes)
+    labels = bodies.BODIES[body].labels
+    counts = bodies.unit_counts(body, settings)
+    units = [
+        UnitInfo(name=name, label=label, params=params, lora_per_rank=lora)
+        for name, label, (params, lora, _) in zip(UNITS, labels, counts, strict=True)
+    ]
+    head = bodies.feature_dim(body, settings) * classes + classes
+    return [*units, UnitInfo(name="head", label="head", params=head)]

@@ -11,15 +11,26 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
-from headstart.race import sources
+from headstart.race import bodies, sources
+from headstart.race.bodies import Body
 from headstart.race.sources import Source
 from headstart.race.strategies import EXTRAS, LOOKS, STRATEGIES, Extra, Strategy
-from headstart.settings import FORMER_NAMES, Choice, Choices, FloatRange, IntRange, Limits, get_settings, renamed
+from headstart.settings import (
+    BUILT_IN_DATASET,
+    FORMER_NAMES,
+    Choice,
+    Choices,
+    FloatRange,
+    IntRange,
+    Limits,
+    get_settings,
+    renamed,
+)
 
 __all__ = ["STRATEGIES", "Strategy"]
 
 Control = Literal["units", "size", "log", "number", "choice", "checks", "count"]
-Group = Literal["basic", "keep", "extra", "advanced"]
+Group = Literal["task", "basic", "keep", "extra", "advanced"]
 # How fine-tune keeps the source task (headstart/training/regularisers.py); "none" is plain fine-tuning.
 Keep = Literal["none", "l2sp", "ewc"]
 KEEPS: dict[str, tuple[str, str]] = {
@@ -79,7 +90,7 @@ class RaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     locked: int = _field("Fine-tune locks", "body units fine-tune locks, counted from the input; the rest train gently", "units")
-    n: int = _field("Target images", "target training images to learn from, balanced across the five classes", "size")
+    n: int = _field("Target images", "target training images to learn from, balanced across the classes", "size")
     epochs: int = _field("Epochs", "passes over the target training images")
     seed: int = _field("Seed", "seed for initialisation and shuffling")
     lr_scratch: float = _field("Scratch's learning rate", "AdamW learning rate of scratch", group="advanced")
@@ -93,6 +104,7 @@ class RaceConfig(BaseModel):
         "choice",
         neutral=sources.DEFAULT,
         options={name: (look.label, look.description) for name, look in sources.SOURCES.items()},
+        needs={"body": bodies.DEFAULT},
     )
     keep: Keep = _field(
         "Keep the source task",
@@ -110,6 +122,22 @@ class RaceConfig(BaseModel):
     )
     lora_rank: int = _field(
         "LoRA rank", "the rank of each body convolution's low-rank update", "count", "extra", needs={"extra": "lora"}
+    )
+    dataset: str = _field(
+        "Images",
+        "the target task's images: the built-in clothes, or a folder of the server's with one subfolder per class",
+        "choice",
+        "task",
+        neutral=BUILT_IN_DATASET,
+        options={BUILT_IN_DATASET: ("Clothes (Fashion-MNIST)", "five kinds of clothing in 28-pixel grayscale photos")},
+    )
+    body: Body = _field(
+        "Network",
+        "the network every strategy trains: the built-in tiny ResNet, or a real one pretrained on ImageNet",
+        "choice",
+        "task",
+        neutral=bodies.DEFAULT,
+        options={name: (spec.label, spec.description) for name, spec in bodies.BODIES.items()},
     )
 
     @field_validator("extra", mode="before")
@@ -138,11 +166,22 @@ class RaceConfig(BaseModel):
     @classmethod
     def _in_range(cls, value: float | str | tuple[str, ...], info: ValidationInfo) -> float | str | tuple[str, ...]:
         allowed: IntRange | FloatRange | Choice | Choices = getattr(_limits(info), info.field_name or "")
+        if isinstance(allowed, Choice) and allowed.options and value not in allowed.options:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(allowed.options)}, got {value!r}")
         if isinstance(allowed, Choice | Choices) or isinstance(value, str | tuple):
             return value  # its type names the options
         if not allowed.min <= value <= allowed.max:
             raise ValueError(f"{info.field_name} must be between {allowed.min} and {allowed.max}, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _body_offers_keep(self) -> RaceConfig:
+        if self.keep == "ewc" and not bodies.BODIES[self.body].has_source_task:
+            raise ValueError(
+                f"keep=ewc needs the source task's Fisher, which {self.body} (pretrained on ImageNet) does not come with; "
+                "choose keep=l2sp or none, or the tiny body"
+            )
+        return self
 
     @classmethod
     def validate_with(cls, data: object, limits: Limits) -> RaceConfig:
@@ -190,6 +229,7 @@ class Option(BaseModel):
     value: str
     label: str
     description: str
+    unavailable: str | None = None  # why a race cannot choose it here (weights missing), or None
 
 
 class FieldSpec(BaseModel):
@@ -211,8 +251,16 @@ class FieldSpec(BaseModel):
     former: list[str] = []  # names it had before, still read from links and the command line
 
 
-def race_fields(limits: Limits) -> list[FieldSpec]:
-    """Every race field, in order, with its range and default under ``limits``."""
+def race_fields(
+    limits: Limits,
+    described: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
+    unavailable: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[FieldSpec]:
+    """Every race field, in order, with its range and default under ``limits``.
+
+    ``described``: the label and description of options the settings add (the server's
+    datasets); ``unavailable``: per field, options a race cannot choose here, and why."""
+    described, unavailable = described or {}, unavailable or {}
     specs = []
     for name, info in RaceConfig.model_fields.items():
         extra = info.json_schema_extra
@@ -233,9 +281,22 @@ def race_fields(limits: Limits) -> list[FieldSpec]:
             former=[old for old, new in FORMER_NAMES.items() if new == name],
         )
         if isinstance(allowed, Choice | Choices):
-            text: dict[str, list[str]] = extra["options"]  # type: ignore[assignment]  # set by _field
-            values = get_args(get_args(info.annotation)[0] if kind == "set" else info.annotation)
-            spec.options = [Option(value=v, label=text[v][0], description=text[v][1]) for v in values]
+            text: dict[str, Any] = {**extra["options"], **described.get(name, {})}  # type: ignore[dict-item]  # set by _field
+            values = (
+                allowed.options
+                if isinstance(allowed, Choice) and allowed.options
+                else get_args(get_args(info.annotation)[0] if kind == "set" else info.annotation)
+            )
+            folder = (None, "a folder of this server's images, one subfolder per class")  # a dataset not described
+            spec.options = [
+                Option(
+                    value=v,
+                    label=text.get(v, folder)[0] or v,
+                    description=text.get(v, folder)[1],
+                    unavailable=unavailable.get(name, {}).get(v),
+                )
+                for v in values
+            ]
         else:
             spec.min, spec.max = allowed.min, allowed.max
         specs.append(spec)
@@ -272,6 +333,10 @@ class Plan(BaseModel):
     train_size: int
     test_size: int
     classes: list[str]
+    image_size: int = 28  # the side of the images the body trains on
+    # Files of a folder dataset that could not be decoded, skipped: how many, and the first few with why.
+    skipped: int = 0
+    skipped_files: list[str] = []
 
 
 class Epoch(BaseModel):

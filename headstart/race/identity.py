@@ -11,11 +11,15 @@ CLOCKS = 2  # 2: each strategy is charged its whole locked pass, shared or kept 
 EVENTS = 2  # 2: each epoch carries source_acc
 
 
-def cache_key(config: RaceConfig, device: str | None, recipe: str | None, source_sha: str | None = None) -> str:
+def cache_key(
+    config: RaceConfig, device: str | None, recipe: str | None, source_sha: str | None = None, dataset: str | None = None
+) -> str:
     """Races are deterministic per configuration, seed, device and recipe: the key of a stored result.
 
     The recipe names the default source's checkpoint; a race from another source names its own
-    too (``source_sha``), so a rebuilt checkpoint's races retrain rather than replay.
+    too (``source_sha``), so a rebuilt checkpoint's races retrain rather than replay; and a race on
+    a folder dataset names its files' fingerprint (``dataset``), so a changed folder's races retrain.
     """
     source = f"|source {source_sha}" if source_sha else ""
-    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}{source}"
+    folder = f"|dataset {dataset}" if dataset else ""
+    return f"{config.key()}|{device}|{recipe}|clocks {CLOCKS}|events {EVENTS}{source}{folder}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from headstart.race import bodies
 from headstart.race.events import RaceConfig, beyond_data
 from headstart.serving.queue import RaceQueue
 from headstart.serving.quotas import Refused, TooMany
@@ -39,8 +40,14 @@ def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | No
             f"you already have {in_flight} race(s) in flight (limit "
             f"{settings.quotas.max_races_per_client}); cancel it or wait for it to finish",
         )
+    missing = bodies.unavailable(config.body, settings)
+    if missing:
+        raise Refused("body_unavailable", f"config.body: {missing}", "config.body")
+    classes = len(settings.data.target_classes)
+    if folder := registry.folders.get(config.dataset):
+        held, classes = folder.capacity, len(folder.classes)
     if held is not None and config.n > held:
-        why = beyond_data(config.n, held, len(settings.data.target_classes))
+        why = beyond_data(config.n, held, classes)
         raise Refused("dataset_too_small", f"config.n: {why}", "config.n")
 
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from headstart.race import sources
+from headstart.race import datasets, sources
 from headstart.race.events import RaceConfig
 from headstart.race.identity import cache_key
 from headstart.serving.quotas import NotFound
@@ -31,6 +31,8 @@ SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only di
 class Registry:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
+        # Every dataset folder offered, scanned and split once: a folder that cannot be one stops the server here.
+        self.folders = datasets.scan_all(settings)
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None  # set once serving: where retries are scheduled
         self.closing = False
@@ -77,10 +79,11 @@ class Registry:
 
     def key(self, config: RaceConfig, device: str | None, recipe: str | None) -> str:
         sha = None
-        if config.source != sources.DEFAULT:
+        if config.source != sources.DEFAULT and "source" in config.identity():
             card = sources.card(self.settings.network.checkpoint, config.source) or {}
             sha = str(card.get("sha256"))
-        return cache_key(config, device, recipe, sha)
+        folder = self.folders.get(config.dataset)
+        return cache_key(config, device, recipe, sha, folder.fingerprint if folder else None)
 
     def trained_here(self, key: str) -> dict[str, Any] | None:
         """A race of ``key`` this process trained to the end.

@@ -28,10 +28,10 @@ from typing import Any
 
 from headstart.errors import SetupError
 from headstart.lessons.sweep import Progress, log_spaced
-from headstart.race import protocol, sources
+from headstart.race import bodies, datasets, protocol, sources
 from headstart.race.events import RaceConfig
 from headstart.race.identity import cache_key
-from headstart.settings import Settings
+from headstart.settings import BUILT_IN_DATASET, Settings
 from headstart.site import pages
 from headstart.store import Store, today
 
@@ -53,14 +53,23 @@ class Grid:
     sources: tuple[str, ...] = (sources.DEFAULT,)
     keeps: tuple[str, ...] = ("none",)
     extras: tuple[tuple[str, ...], ...] = ((),)  # sets of extra lanes: none, or gradual and LoRA, …
+    datasets: tuple[str, ...] = (BUILT_IN_DATASET,)
+    bodies: tuple[str, ...] = (bodies.DEFAULT,)
 
     def races(self, settings: Settings) -> list[RaceConfig]:
-        combos = itertools.product(self.sources, self.keeps, self.extras, self.n, self.locked, self.seeds)
-        fields = (
-            {"n": n, "locked": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
-            for source, keep, extra, n, k, s in combos
+        """Every combination, once: an ImageNet body has one source (a source menu's others are
+        moot for it), and no EWC (its source task is not here)."""
+        combos = itertools.product(
+            self.datasets, self.bodies, self.sources, self.keeps, self.extras, self.n, self.locked, self.seeds
         )
-        return [RaceConfig.validate_with(f, settings.limits) for f in fields]
+        found: dict[str, RaceConfig] = {}
+        for dataset, body, source, keep, extra, n, k, s in combos:
+            if keep == "ewc" and not bodies.BODIES[body].has_source_task:  # type: ignore[index]
+                continue
+            fields = {"n": n, "locked": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
+            config = RaceConfig.validate_with({**fields, "dataset": dataset, "body": body}, settings.limits)
+            found.setdefault(config.key(), config)
+        return list(found.values())
 
 
 def default_grid(settings: Settings) -> Grid:
@@ -80,7 +89,7 @@ def race_id(key: str) -> str:
 
 
 def _source_sha(settings: Settings, config: RaceConfig) -> str | None:
-    if config.source == sources.DEFAULT:
+    if config.source == sources.DEFAULT or "source" not in config.identity():
         return None
     return str((sources.card(settings.network.checkpoint, config.source) or {}).get("sha256"))
 
@@ -111,7 +120,9 @@ def _bake(
     from headstart.training.engine import run_race, warm_up
 
     races = grid.races(settings)
-    keyed = [(c, cache_key(c, device, recipe, _source_sha(settings, c))) for c in races]
+    folders = datasets.scan_all(settings)
+    fingerprints = {name: folder.fingerprint for name, folder in folders.items()}
+    keyed = [(c, cache_key(c, device, recipe, _source_sha(settings, c), fingerprints.get(c.dataset))) for c in races]
     todo = [c for c, key in keyed if not (out / "races" / f"{race_id(key)}.json").is_file()]
     if todo:
         warm_up(res, todo[0])  # so no baked race's clocks pay the process's first-call costs

@@ -43,7 +43,9 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
     """The live page's configuration, with what was recorded: each field's values and each race."""
     found = page_config(settings, settings.limits, device)
     for field in found["fields"]:  # a set-valued field's values are lists: told apart by their JSON
-        values = {json.dumps(race["config"][field["name"]]): race["config"][field["name"]] for race in races}
+        # A race baked before a field existed was raced at its default.
+        chosen = [race["config"].get(field["name"], field["default"]) for race in races]
+        values = {json.dumps(value): value for value in chosen}
         field["recorded"] = sorted(values.values())
     days = sorted(time.strftime("%Y-%m-%d", time.gmtime(race["created"])) for race in races)
     found["recorded"] = {

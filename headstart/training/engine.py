@@ -27,15 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from headstart.race import sources
+from headstart.race import bodies, datasets, sources
 from headstart.race.architecture import describe_units
+from headstart.race.bodies import Body
 from headstart.race.events import Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
 from headstart.race.sources import Source
 from headstart.race.strategies import raced
-from headstart.settings import FASHION_CLASSES, Settings
-from headstart.training import checkpoint, cuda_graphs, data, devices, lanes, models, regularisers
+from headstart.settings import BUILT_IN_DATASET, Settings
+from headstart.training import bodies as networks
+from headstart.training import checkpoint, cuda_graphs, data, devices, lanes, models, regularisers, tasks
 from headstart.training.devices import Stopwatch
 from headstart.training.feature_cache import FeatureCache, Features
+
+SKIPPED_SHOWN = 20  # undecodable files a plan names; it counts them all
 
 
 class RaceCancelled(Exception):
@@ -44,13 +48,15 @@ class RaceCancelled(Exception):
 
 @dataclass
 class Pretrained:
-    """One source's pretrained body, and what measuring and keeping its source task needs."""
+    """One pretrained body, and what measuring and keeping its source task needs: a tiny body's
+    checkpoint (one per source), or an ImageNet body, whose source task is not here."""
 
-    card: checkpoint.Card
-    state: dict[str, torch.Tensor]  # the checkpoint: body and source head
-    head: models.Head  # the checkpoint's own head for the source classes, in eval mode
+    sha256: str  # its weights' hash: names its locked units' outputs in the feature cache
+    state: dict[str, torch.Tensor]  # the checkpoint: body and source head (an ImageNet body's: body only)
+    head: models.Head | None  # the checkpoint's own head for the source classes, in eval mode
     probe: data.Split | None  # its source task's probe images, for ``source_acc``; None with no task to measure
     fisher: dict[str, torch.Tensor] | None  # the source task's Fisher, scaled to mean 1, for EWC
+    card: checkpoint.Card | None = None  # how a tiny body's checkpoint was made
 
     @property
     def body(self) -> dict[str, torch.Tensor]:
@@ -76,50 +82,101 @@ class Pretrained:
         fisher = None
         if card.fisher_sha256 is not None:
             fisher = regularisers.normalised(checkpoint.load_fisher(path, card))
-        return cls(card, state, head.to(device).eval(), probe, fisher)
+        return cls(card.sha256, state, head.to(device).eval(), probe, fisher, card)
+
+    @classmethod
+    def imagenet(cls, settings: Settings, body: Body) -> Pretrained:
+        """An ImageNet body: its weights, and no source task to measure or keep (no probe, no Fisher)."""
+        state = networks.imagenet_body(body, settings)
+        path = bodies.weights_path(body, settings)
+        assert path is not None
+        return cls(checkpoint.sha256(path), state, None, None, None)
 
 
 @dataclass
 class Resources:
-    """What every race of a worker shares: the dataset, the pretrained bodies, the device."""
+    """What every race of a worker shares: the datasets, the pretrained bodies, the device.
+
+    Each is loaded the first time a race asks for it, then kept: a folder dataset is decoded
+    once per body and size, not per race.
+    """
 
     settings: Settings
-    dataset: data.FashionMNIST
+    dataset: data.FashionMNIST  # the built-in images: the default target task and the tiny body's sources
     device: torch.device
-    test: data.Split
     cache: FeatureCache
     layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
-    _bodies: dict[Source, Pretrained] = field(default_factory=dict)
-    _train: dict[int, data.Split] = field(default_factory=dict)
+    _bodies: dict[tuple[Body, Source], Pretrained] = field(default_factory=dict)
+    _tasks: dict[tuple[str, Body], tasks.Task] = field(default_factory=dict)
+    _folders: dict[str, datasets.Folder] = field(default_factory=dict)
+    _train: dict[tuple[str, int], data.Split] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings) -> Resources:
         dataset = data.load(settings)
         device = devices.pick_device(settings.training.device)
-        test = data.target_test(dataset, settings).to(device)
         layout = devices.memory_format(device, settings.network.width)
         cache = FeatureCache(settings.training.feature_cache_mb * 2**20, layout)
-        resources = cls(settings, dataset, device, test, cache, layout)
+        resources = cls(settings, dataset, device, cache, layout)
         resources.pretrained(sources.DEFAULT)  # the default body at once: a worker that cannot load it cannot train
         return resources
 
-    def pretrained(self, source: Source) -> Pretrained:
-        """A source's body, loaded the first time a race asks for it, then kept."""
-        if source not in self._bodies:
-            self._bodies[source] = Pretrained.load(self.settings, self.dataset, source, self.device)
-        return self._bodies[source]
+    def pretrained(self, source: Source, body: Body = bodies.DEFAULT) -> Pretrained:
+        """A body as pretrained (the tiny body's on ``source``), loaded the first time a race asks for it."""
+        key = (body, source if body == bodies.DEFAULT else sources.DEFAULT)
+        if key not in self._bodies:
+            if body == bodies.DEFAULT:
+                self._bodies[key] = Pretrained.load(self.settings, self.dataset, source, self.device)
+            else:
+                self._bodies[key] = Pretrained.imagenet(self.settings, body)
+        return self._bodies[key]
 
     @property
     def card(self) -> checkpoint.Card:
         """The default source's card: the recipe's fingerprint names it."""
-        return self.pretrained(sources.DEFAULT).card
+        card = self.pretrained(sources.DEFAULT).card
+        assert card is not None
+        return card
 
-    def train_split(self, n: int) -> data.Split:
-        if n not in self._train:
+    def folder(self, name: str) -> datasets.Folder:
+        """A dataset folder of the settings', scanned and split the first time a race names it."""
+        if name not in self._folders:
+            path = self.settings.data.datasets.get(name)
+            if path is None:
+                offered = ", ".join((BUILT_IN_DATASET, *self.settings.data.datasets))
+                raise data.DataError(f"no dataset {name!r} here; this worker has {offered}")
+            self._folders[name] = datasets.scan(name, path, self.settings.data.data_seed, self.settings.limits.n.min)
+        return self._folders[name]
+
+    def task(self, dataset: str = BUILT_IN_DATASET, body: Body = bodies.DEFAULT) -> tasks.Task:
+        """``dataset`` as ``body`` sees it on this device, its test images on the device."""
+        key = (dataset, body)
+        if key not in self._tasks:
+            if len(self._tasks) >= 3:  # an ImageNet body's test images take a hundred megabytes or more
+                self._tasks.pop(next(iter(self._tasks)))
+            side = bodies.image_size(body, self.settings, self.device.type)
+            folder = None if dataset == BUILT_IN_DATASET else self.folder(dataset)
+            task = tasks.load(self.settings, dataset, body, side, folder)
+            task.test = task.test.to(self.device)
+            self._tasks[key] = task
+        return self._tasks[key]
+
+    @property
+    def test(self) -> data.Split:
+        """The default task's test images."""
+        return self.task().test
+
+    def images(self, task: tasks.Task) -> str:
+        """How the feature cache names ``task``'s images: the default task's as they always were."""
+        return "" if task.key == self.task().key else f"{task.key}:"
+
+    def train_split(self, n: int, task: tasks.Task | None = None) -> data.Split:
+        task = task or self.task()
+        if (task.key, n) not in self._train:
             if len(self._train) >= 8:
                 self._train.pop(next(iter(self._train)))
-            self._train[n] = data.target_train(self.dataset, self.settings, n).to(self.device)
-        return self._train[n]
+            self._train[task.key, n] = task.train(n).to(self.device)
+        return self._train[task.key, n]
 
 
 @dataclass
@@ -127,7 +184,7 @@ class Trainer:
     """One strategy's state during a race."""
 
     name: Strategy
-    model: models.ResNet
+    model: models.Network
     locked: int
     batch: int
     optimizer: torch.optim.Optimizer
@@ -145,6 +202,10 @@ class Trainer:
     train_x: torch.Tensor = field(init=False)
     test_x: torch.Tensor = field(init=False)
     source_x: torch.Tensor = field(init=False)  # the source probe images, through the cached prefix
+    # The task's test images as they are (test_x: through the cached prefix), and how the
+    # feature cache names its images.
+    test: data.Split = field(init=False)
+    images: str = ""
     pretrained: Pretrained | None = None  # where its body came from; None for scratch
     source_from: int = 0  # the body unit source_x enters at
     source_acc: float | None = None
@@ -172,20 +233,22 @@ class Trainer:
         self.step, self.count_correct = (cuda_graphs.Replayed(step), cuda_graphs.Replayed(count)) if graphed else (step, count)
 
 
-def build_model(name: Strategy, config: RaceConfig, resources: Resources) -> tuple[models.ResNet, int]:
+def build_model(name: Strategy, config: RaceConfig, resources: Resources) -> tuple[models.Network, int]:
     """A fresh model for one strategy, and how many body units its kept prefix holds: the
     locked units its trainable layers start after (none for LoRA, whose locked units all learn
     an update).
 
     Seeding before construction gives every strategy the same new head.
     """
-    settings = resources.settings
+    classes = len(resources.task(config.dataset, config.body).classes)
     torch.manual_seed(config.seed)
-    model = models.build(settings.network.width, settings.network.blocks_per_stage, num_classes=len(settings.data.target_classes))
+    model = networks.build(config.body, resources.settings, classes)
     body = len(models.UNITS)
     locked = {"scratch": 0, "frozen": body, "finetune": config.locked, "gradual": lanes.gradual_locked(1), "lora": body}[name]
     if name != "scratch":
-        model.load_state_dict(resources.pretrained(config.source).body, strict=False)
+        missing, unexpected = model.load_state_dict(resources.pretrained(config.source, config.body).body, strict=False)
+        if unexpected or any(not key.startswith("head.") for key in missing):
+            raise checkpoint.CheckpointError(f"pretrained {config.body} does not fit its network: {(missing + unexpected)[:3]}")
     model.lock(locked)
     model = model.to(resources.device, memory_format=resources.layout)  # type: ignore[call-overload]  # torch's stubs omit this overload
     if name == "lora":
@@ -195,7 +258,7 @@ def build_model(name: Strategy, config: RaceConfig, resources: Resources) -> tup
     return model, locked
 
 
-def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(name: Strategy, model: models.Network, config: RaceConfig, weight_decay: float) -> list[dict[str, Any]]:
     """Optimizer groups: discriminative learning rates are groups, not special cases.
 
     A regulariser replaces the body's decay toward zero with its pull toward the pretrained
@@ -220,11 +283,11 @@ def param_groups(name: Strategy, model: models.ResNet, config: RaceConfig, weigh
     return groups
 
 
-def keep_penalty(name: Strategy, model: models.ResNet, config: RaceConfig, resources: Resources) -> regularisers.Penalty | None:
+def keep_penalty(name: Strategy, model: models.Network, config: RaceConfig, resources: Resources) -> regularisers.Penalty | None:
     """Fine-tune's pull back toward the pretrained body, when the race asks for one."""
     if name != "finetune" or config.keep == "none":
         return None
-    pretrained = resources.pretrained(config.source)
+    pretrained = resources.pretrained(config.source, config.body)
     if config.keep == "l2sp":
         return regularisers.pull(model, pretrained.body, config.keep_strength)
     if pretrained.fisher is None:
@@ -260,7 +323,7 @@ def lr_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
+def strategy_plan(model: models.Network, batch: int) -> StrategyPlan:
     trainable = [name for name, _ in model.units() if name not in model.locked] + ["head"]
     return StrategyPlan(
         trainable_units=trainable,
@@ -271,16 +334,16 @@ def strategy_plan(model: models.ResNet, batch: int) -> StrategyPlan:
 
 
 def _locked_outputs(
-    model: models.ResNet, locked: int, train: data.Split, resources: Resources, card: checkpoint.Card
+    model: models.Network, locked: int, train: data.Split, test: data.Split, images: str, resources: Resources, sha: str
 ) -> tuple[Features, Features]:
-    """The first ``locked`` units' outputs on the training and test images, kept or computed."""
+    """The first ``locked`` units' outputs on the training and test images, kept or computed;
+    ``images`` names the task's images in the cache."""
 
-    def features(images: str, x: torch.Tensor) -> Features:
-        return resources.cache.features(
-            card.sha256, locked, images, x, model.layers_between, resources.settings.training.eval_batch_size
-        )
+    def features(name: str, x: torch.Tensor) -> Features:
+        batch = resources.settings.training.eval_batch_size
+        return resources.cache.features(sha, locked, images + name, x, model.layers_between, batch)
 
-    return features(f"train:{len(train)}", train.x), features("test", resources.test.x)
+    return features(f"train:{len(train)}", train.x), features("test", test.x)
 
 
 def _prepare(trainer: Trainer, train: data.Split, resources: Resources) -> float:
@@ -290,14 +353,16 @@ def _prepare(trainer: Trainer, train: data.Split, resources: Resources) -> float
     whether it ran them now, continued a shallower strategy's, or found them kept.
     """
     if not resources.settings.training.cache_features:
-        trainer.train_x, trainer.test_x, trainer.source_from = train.x, resources.test.x, 0
+        trainer.train_x, trainer.test_x, trainer.source_from = train.x, trainer.test.x, 0
         if trainer.pretrained is not None and trainer.pretrained.probe is not None:
             trainer.source_x = trainer.pretrained.probe.x
         return 0.0
     if trainer.pretrained is None:  # scratch: nothing locked, nothing kept; its images as they are
-        trainer.train_x, trainer.test_x = train.x, resources.test.x
+        trainer.train_x, trainer.test_x = train.x, trainer.test.x
         return 0.0
-    on_train, on_test = _locked_outputs(trainer.model, trainer.locked, train, resources, trainer.pretrained.card)
+    on_train, on_test = _locked_outputs(
+        trainer.model, trainer.locked, train, trainer.test, trainer.images, resources, trainer.pretrained.sha256
+    )
     trainer.train_x, trainer.test_x = on_train.x, on_test.x
     return on_train.seconds + on_test.seconds
 
@@ -330,11 +395,11 @@ def _prepare_source(trainer: Trainer, resources: Resources) -> None:
     )
 
 
-def _source_outputs(model: models.ResNet, locked: int, resources: Resources, pretrained: Pretrained) -> Features:
+def _source_outputs(model: models.Network, locked: int, resources: Resources, pretrained: Pretrained) -> Features:
     """The first ``locked`` units' outputs on the source probe images, kept or computed."""
     assert pretrained.probe is not None
     x, batch = pretrained.probe.x, resources.settings.training.eval_batch_size
-    return resources.cache.features(pretrained.card.sha256, locked, "source", x, model.layers_between, batch)
+    return resources.cache.features(pretrained.sha256, locked, "source", x, model.layers_between, batch)
 
 
 @torch.inference_mode()
@@ -347,7 +412,7 @@ def _source_accuracy(trainer: Trainer, resources: Resources) -> float | None:
     3) Fine-tune's unlocked units run in eval mode (BatchNorm's running statistics), as the
        target evaluation does; nothing about the model changes.
     """
-    if trainer.pretrained is None or trainer.pretrained.probe is None:
+    if trainer.pretrained is None or trainer.pretrained.probe is None or trainer.pretrained.head is None:
         return None
     if trainer.name == "frozen" and trainer.source_acc is not None:
         return trainer.source_acc
@@ -437,20 +502,25 @@ def run_race(
     ``measure_source=False`` leaves out the source-task measurement (``source_acc`` None):
     the benchmark counts the race's own arithmetic without it."""
     race_clock = Stopwatch()
-    train, test = resources.train_split(config.n), resources.test
-    resources.pretrained(config.source)  # loaded off every clock: a worker sets up each body once, as it did the default's
+    # Loaded off every clock: a worker decodes each dataset and sets up each body once, as it did the default's.
+    task = resources.task(config.dataset, config.body)
+    train, test = resources.train_split(config.n, task), task.test
+    resources.pretrained(config.source, config.body)
     graphed = resources.device.type == "cuda" and resources.settings.training.cuda_graphs
-    trainers = [_new_trainer(name, config, resources, len(train), graphed) for name in raced(config.extra)]
+    trainers = [_new_trainer(name, config, resources, task, len(train), graphed) for name in raced(config.extra)]
     # What trains never changes during a race (gradual's set aside): counted once, reported with every epoch.
     plans = {trainer.name: strategy_plan(trainer.model, trainer.batch) for trainer in trainers}
     yield Plan(
         config=config,
         device=devices.describe_device(resources.device),
-        units=describe_units(resources.settings),
+        units=describe_units(resources.settings, config.body, len(task.classes)),
         strategies=plans,
         train_size=len(train),
         test_size=len(test),
-        classes=[FASHION_CLASSES[c] for c in resources.settings.data.target_classes],
+        classes=task.classes,
+        image_size=task.inputs.side,
+        skipped=len(task.skipped),
+        skipped_files=list(task.skipped[:SKIPPED_SHOWN]),
     )
     _prepare_all(trainers, train, resources, measure_source)
     # The same shuffling for every strategy: they see the same batches in the same order.
@@ -486,7 +556,9 @@ def run_race(
     yield Done(summary=summary, wall_s=race_clock.elapsed(), source_s=source_s)
 
 
-def _new_trainer(name: Strategy, config: RaceConfig, resources: Resources, train_size: int, graphed: bool) -> Trainer:
+def _new_trainer(
+    name: Strategy, config: RaceConfig, resources: Resources, task: tasks.Task, train_size: int, graphed: bool
+) -> Trainer:
     """One strategy's fresh model, optimizer and schedule, its clock charged for making them."""
     clock = Stopwatch()
     model, locked = build_model(name, config, resources)
@@ -502,7 +574,8 @@ def _new_trainer(name: Strategy, config: RaceConfig, resources: Resources, train
     batch = batch_size(name, resources.settings)
     schedule = lr_schedule(name, optimizer, config.epochs, steps_per_epoch(train_size, batch), resources.settings)
     trainer = Trainer(name, model, locked, batch, optimizer, schedule, trainable, keep_penalty(name, model, config, resources))
-    trainer.pretrained = None if name == "scratch" else resources.pretrained(config.source)
+    trainer.pretrained = None if name == "scratch" else resources.pretrained(config.source, config.body)
+    trainer.test, trainer.images = task.test, resources.images(task)
     trainer.bind(graphed)
     trainer.compute_s = clock.elapsed()
     return trainer
@@ -536,10 +609,10 @@ def _epoch(
     training = Stopwatch(resources.device)
     _train_epoch(trainer, train.y, trainer.batch, shuffle, should_stop)
     train_s = training.elapsed()
-    _evaluate(trainer, resources.test.y, resources.settings.training.eval_batch_size, resources.layout)
+    _evaluate(trainer, trainer.test.y, resources.settings.training.eval_batch_size, resources.layout)
     # One host sync per strategy per epoch, here, rather than one per batch.
     loss, accuracy = trainer.loss_sum.item() / len(train), trainer.correct.item() / len(train)
-    test_accuracy = trainer.test_correct.item() / len(resources.test)
+    test_accuracy = trainer.test_correct.item() / len(trainer.test)
     trainer.compute_s += clock.elapsed()
     trainer.last_acc, trainer.best_acc = test_accuracy, max(trainer.best_acc, test_accuracy)
     changing = trainer.name == "gradual"
@@ -572,10 +645,11 @@ def warm_up(resources: Resources, config: RaceConfig | None = None) -> None:
     resources.cache.clear()
     if not resources.settings.training.cache_features:
         return
-    train = resources.train_split(config.n)
-    pretrained = resources.pretrained(config.source)
+    task = resources.task(config.dataset, config.body)
+    train = resources.train_split(config.n, task)
+    pretrained = resources.pretrained(config.source, config.body)
     for name in ("finetune", "frozen"):  # shallowest first, as a race runs them: frozen continues fine-tune's
         model, locked = build_model(name, config, resources)
-        _locked_outputs(model, locked, train, resources, pretrained.card)
+        _locked_outputs(model, locked, train, task.test, resources.images(task), resources, pretrained.sha256)
         if pretrained.probe is not None:
             _source_outputs(model, locked, resources, pretrained)

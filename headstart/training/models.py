@@ -1,13 +1,15 @@
-"""A small ResNet for 28×28 grayscale images, made of five body units and a head.
+"""Every network a race trains: five body units and a head.
 
-The body units (stem, stage 1…4) are what the page draws and what the frozen-layers
-slider locks, counting from the input. Built from torchvision's ``BasicBlock`` to the
-plan in ``architecture``, which also counts their parameters without torch.
+The body units (stem, stage 1…4) are what the page draws and what the locked-units slider
+locks, counting from the input. ``Network`` holds any body cut into those five units (the
+ImageNet bodies are cut in ``bodies``); ``ResNet`` is the small built-in one for 28×28
+grayscale images, built from torchvision's ``BasicBlock`` to the plan in ``architecture``,
+which also counts its parameters without torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import cast
 
 import torch
@@ -18,7 +20,7 @@ from torchvision.models.resnet import BasicBlock
 from headstart.race import architecture
 from headstart.race.architecture import UNITS
 
-__all__ = ["UNITS", "EpochAverageNorm", "Head", "ResNet", "build", "count_params", "unit_params"]
+__all__ = ["UNITS", "EpochAverageNorm", "Head", "Network", "ResNet", "build", "count_params", "unit_params"]
 
 
 def _unit(u: architecture.Unit) -> nn.Sequential:
@@ -93,19 +95,21 @@ class Head(nn.Sequential):
         self.norm.reset_running_stats()
 
 
-class ResNet(nn.Module):
-    """stem → stage1 (14×14) → stage2 (7×7) → stage3 (4×4) → stage4 (2×2) → pool → head."""
+class Network(nn.Module):
+    """Five body units in input-to-output order → pool → head.
 
-    def __init__(self, width: int = 16, blocks_per_stage: int = 1, num_classes: int = 5) -> None:
+    ``units`` are the body cut into the five the page draws (``UNITS``), whatever layers each holds.
+    """
+
+    def __init__(self, units: Sequence[nn.Module], feature_dim: int, num_classes: int) -> None:
         super().__init__()
-        for unit in architecture.body(width, blocks_per_stage):
-            self.add_module(unit.name, _unit(unit))
+        if len(units) != len(UNITS):
+            raise ValueError(f"a body has {len(UNITS)} units, got {len(units)}")
+        for name, unit in zip(UNITS, units, strict=True):
+            self.add_module(name, unit)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = Head(architecture.feature_dim(width), num_classes)
+        self.head = Head(feature_dim, num_classes)
         self.locked: frozenset[str] = frozenset()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     @property
     def feature_dim(self) -> int:
@@ -152,7 +156,7 @@ class ResNet(nn.Module):
             unit.requires_grad_(name not in self.locked)
         self.train(self.training)
 
-    def train(self, mode: bool = True) -> ResNet:
+    def train(self, mode: bool = True) -> Network:
         super().train(mode)
         for name, unit in self.units():
             if name in self.locked:
@@ -160,11 +164,23 @@ class ResNet(nn.Module):
         return self
 
 
+class ResNet(Network):
+    """The built-in body: stem → stage1 (14×14) → stage2 (7×7) → stage3 (4×4) → stage4 (2×2)."""
+
+    def __init__(self, width: int = 16, blocks_per_stage: int = 1, num_classes: int = 5) -> None:
+        super().__init__(
+            [_unit(unit) for unit in architecture.body(width, blocks_per_stage)], architecture.feature_dim(width), num_classes
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def unit_params(model: ResNet) -> dict[str, int]:
+def unit_params(model: Network) -> dict[str, int]:
     """Parameters per body unit plus the head, in input-to-output order."""
     counts = {name: count_params(unit) for name, unit in model.units()}
     counts["head"] = count_params(model.head)

@@ -2,7 +2,9 @@
 // state. A field's `control` says which kind: "units" (the lock slider), "size" (the data
 // slider), "log" (a log-scaled slider), "count" (a plain slider), "choice" (a menu), "checks"
 // (a box per option) or "number" (a field); its `group` says where it goes ("basic", "keep",
-// "extra", "advanced"); `moot_when` and `needs`, when it has no effect.
+// "extra", "advanced", "task"); `moot_when` and `needs`, when it has no effect. An option
+// this server cannot train (a body whose weights are missing) stays in its menu, disabled,
+// saying what is missing.
 
 import { show } from "./state.js";
 
@@ -52,6 +54,7 @@ export class Controls {
     this.onChange = onChange;
     this.onProblem = onProblem;
     this.body = config.units.filter((u) => u.name !== "head");
+    this.classes = config.classes.length;
     this.inputs = {};
     this.sliders = {}; // name → how it reads and shows its value
     this.abouts = {}; // a menu's name → the line that describes its chosen option
@@ -101,9 +104,10 @@ export class Controls {
     for (const option of field.options) {
       // On a baked page, an option no race was recorded with stays in the menu, saying why it cannot be chosen.
       const recorded = this.table.snap(field.name, option.value) === option.value;
-      const title = sentence(option.description) + (recorded ? "" : ` ${NOT_RECORDED}`);
-      const label = recorded ? option.label : `${option.label} (not recorded)`;
-      select.appendChild(element("option", { value: option.value, title }, label)).disabled = !recorded;
+      const missing = option.unavailable ? ` ${sentence(option.unavailable.replace(/\.$/, ""))}` : "";
+      const title = sentence(option.description) + (recorded ? "" : ` ${NOT_RECORDED}`) + missing;
+      const label = !recorded ? `${option.label} (not recorded)` : option.unavailable ? `${option.label} (not installed)` : option.label;
+      select.appendChild(element("option", { value: option.value, title }, label)).disabled = !recorded || Boolean(option.unavailable);
     }
     select.addEventListener("change", () => {
       const { value, problem } = this.table.fit(field.name, select.value);
@@ -155,7 +159,7 @@ export class Controls {
     // Log sliders run over N_STEPS positions; the units slider over the units themselves.
     const range = () => this.table.field(field.name);
     const whole = field.kind === "int";
-    const text = { size: (v) => describeN(v, this.config.classes.length), units: (v) => describeLocked(v, this.body), log: show, count: show }[field.control];
+    const text = { size: (v) => describeN(v, this.classes), units: (v) => describeLocked(v, this.body), log: show, count: show }[field.control];
     const slider = log
       ? { read: () => fromSlider(Number(input.value), range(), whole), position: (v) => toSlider(v, range()), text }
       : { read: () => Number(input.value), position: (v) => v, text };
@@ -171,6 +175,13 @@ export class Controls {
       input,
       element("p", { class: "hint" }, sentence(field.help)),
     );
+  }
+
+  // The chosen body's units and the chosen dataset's class count, for the sliders' readings.
+  setTask(units, classes) {
+    this.body = units.filter((u) => u.name !== "head");
+    this.classes = classes.length;
+    this.show();
   }
 
   set(name, value) {

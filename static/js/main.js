@@ -28,7 +28,15 @@ async function boot() {
   const ui = table.read();
   const status = new StatusLine($("status"), $("announce"));
   const labels = Object.fromEntries(config.strategies.map((s) => [s.name, s.label]));
-  const strip = new Strip($("strip"), config.units, config.strategies, table.field("source")?.options);
+  const strip = new Strip($("strip"), config.units, config.strategies, { sources: table.field("source")?.options, bodies: table.field("body")?.options });
+  // The chosen body's units, its head sized for the chosen dataset's classes, and those classes.
+  const task = () => {
+    const body = config.bodies?.[ui.body];
+    const classes = config.datasets?.[ui.dataset]?.classes ?? config.classes;
+    if (!body) return { units: config.units, classes };
+    const head = body.feature_dim * classes.length + classes.length;
+    return { units: body.units.map((u) => (u.name === "head" ? { ...u, params: head } : u)), classes };
+  };
   const chart = new RaceChart($("chart"), config.strategies);
   const race = new Race(ui.race);
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
@@ -54,9 +62,15 @@ async function boot() {
       loadPicked(picked, said);
     },
   });
-  const controls = new Controls(config, table, ui, { basic: $("fields-basic"), keep: $("fields-keep"), extra: $("fields-extra"), advanced: $("fields-advanced") }, {
+  const roots = { task: $("fields-task"), basic: $("fields-basic"), keep: $("fields-keep"), extra: $("fields-extra"), advanced: $("fields-advanced") };
+  const controls = new Controls(config, table, ui, roots, {
     onChange(name) {
-      if (["locked", "source", "extra", "lora_rank"].includes(name)) strip.show(ui);
+      if (name === "body" || name === "dataset") {
+        const { units, classes } = task();
+        strip.setUnits(units);
+        controls.setTask(units, classes);
+      }
+      if (["locked", "source", "extra", "lora_rank", "body", "dataset"].includes(name)) strip.show(ui);
       if (name === "extra") {
         chart.setLanes(ui.extra);
         nameTrain();
@@ -69,6 +83,11 @@ async function boot() {
     onProblem: (problem) => status.set(problem, "error"),
   });
   hideControls(ui, recorded);
+  {
+    const { units, classes } = task();
+    strip.setUnits(units);
+    controls.setTask(units, classes);
+  }
   strip.show(ui);
   chart.setLanes(ui.extra);
   nameTrain();

@@ -19,18 +19,26 @@ function pillText(count, total) {
 }
 
 export class Strip {
-  // ``strategies``: [{name, label}], in racing order, from /api/config; ``sources``: the
-  // source field's options, to say where the pretrained units came from.
-  constructor(root, units, strategies, sources = []) {
+  // ``strategies``: [{name, label}], in racing order, from /api/config; ``sources`` and
+  // ``bodies``: the source and body fields' options, to say where the pretrained units came from.
+  constructor(root, units, strategies, { sources = [], bodies = [] } = {}) {
     this.root = root;
-    this.units = units;
+    this.strategies = strategies;
     this.sources = sources;
-    this.total = units.reduce((sum, u) => sum + u.params, 0);
-    this.rows = {};
+    this.bodies = bodies;
     this.extra = new Set(strategies.filter((s) => s.extra).map((s) => s.name)); // shown when a race adds them
     this.rank = 0;
+    this.setUnits(units);
+  }
+
+  // Redraw every row's units: another body has other units, another dataset another head.
+  setUnits(units) {
+    const root = this.root;
+    this.units = units;
+    this.total = units.reduce((sum, u) => sum + u.params, 0);
+    this.rows = {};
     root.replaceChildren();
-    for (const { name: strategy, label } of strategies) {
+    for (const { name: strategy, label } of this.strategies) {
       const row = document.createElement("div");
       row.className = `strip-row s-${strategy}`;
       row.innerHTML = `
@@ -63,10 +71,13 @@ export class Strip {
     this.rank = state.lora_rank;
     for (const [strategy, row] of Object.entries(this.rows)) row.hidden = this.extra.has(strategy) && !(state.extra ?? []).includes(strategy);
     this.setLocked(state.locked);
-    const source = this.sources.find((s) => s.value === state.source);
+    // An ImageNet body was pretrained on ImageNet, whatever the source menu says.
+    const body = this.bodies.find((b) => b.value === state.body);
+    const imagenet = body && state.body !== this.bodies[0].value;
+    const source = imagenet ? { label: "ImageNet", description: body.description.replace(/^.*pretrained on /, "") } : this.sources.find((s) => s.value === state.source);
     for (const [strategy, row] of Object.entries(this.rows)) {
       const origin = row.querySelector(".origin");
-      origin.textContent = strategy === "scratch" || !source ? "" : `pretrained: ${source.label.split(":")[0].toLowerCase()}`;
+      origin.textContent = strategy === "scratch" || !source ? "" : imagenet ? "from ImageNet" : `pretrained: ${source.label.split(":")[0].toLowerCase()}`;
       origin.title = source ? `Its body was pretrained on ${source.description}` : "";
     }
   }

@@ -291,7 +291,7 @@ def test_embed_fits_an_iframe_and_hides_named_controls(browser: Browser, live_se
         expect(frame.locator("[data-control=seed]")).to_be_hidden()
         expect(frame.locator("[data-control=advanced]")).to_be_hidden()
         expect(frame.locator("#n")).to_be_visible()
-        named = 'hide= names nothing called "colour"; it can hide advanced, body_lr_ratio, broadcast'
+        named = 'hide= names nothing called "colour"; it can hide advanced, body, body_lr_ratio, broadcast'
         expect(frame.locator("#status")).to_contain_text(named)
         inner = page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 640

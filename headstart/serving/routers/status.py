@@ -18,7 +18,7 @@ router = APIRouter()
 def public_config(settings: Settings, hub: Hub) -> dict[str, Any]:
     """What the page needs to draw its controls: never guessed, always read from here."""
     classroom = lan.class_address(settings.server.host, settings.server.port, settings.server.class_address)
-    return page_config(settings, hub.limits(), hub.health()["device"], hub.worker_error, classroom)
+    return page_config(settings, hub.limits(), hub.health()["device"], hub.worker_error, classroom, hub.registry.folders)
 
 
 @router.get("/healthz")

@@ -1,0 +1,83 @@
+"""Decoding a dataset folder's images, once per dataset and size, into arrays a body eats.
+
+Each image is opened with Pillow, turned upright by its EXIF orientation, converted to RGB
+(or grayscale for a one-channel body), its short side resized to the body's and its centre
+cropped square, as torchvision's ``Resize`` then ``CenterCrop`` do. A file that will not
+decode (corrupt, truncated, not an image under an image's name) is skipped and named; so is
+a decompression bomb, past Pillow's pixel limit, which is an error here rather than a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from headstart.race.datasets import Folder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A folder's images at one size: uint8 (N, side, side, channels), class indices, and what was skipped."""
+
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    pool_images: np.ndarray
+    pool_labels: np.ndarray
+    skipped: tuple[str, ...]
+
+
+def decode(path: Path, side: int, channels: int) -> np.ndarray:
+    """One image as uint8 (side, side, channels); raises what Pillow raises for a bad file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as file:
+            file.draft("RGB" if channels == 3 else "L", (side, side))  # a JPEG decodes at a fraction of its size
+            image = ImageOps.exif_transpose(file).convert("RGB" if channels == 3 else "L")
+            w, h = image.size
+            scale = side / min(w, h)
+            size = (max(side, round(w * scale)), max(side, round(h * scale)))
+            left, top = (size[0] - side) // 2, (size[1] - side) // 2
+            square = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0).crop((left, top, left + side, top + side))
+            out = np.asarray(square, dtype=np.uint8)
+    return out.reshape(side, side, channels)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return f"refused: more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image Pillow can read"
+    return f"cannot be decoded ({type(exc).__name__}: {exc})"
+
+
+def _decode_all(
+    files: tuple[tuple[Path, ...], ...], folder: Folder, side: int, channels: int, skipped: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for label, paths in enumerate(files):
+        for path in paths:
+            try:
+                images.append(decode(path, side, channels))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                skipped.append(f"{path.relative_to(folder.root)}: {_reason(exc)}")
+                continue
+            labels.append(label)
+    stacked = np.stack(images) if images else np.zeros((0, side, side, channels), np.uint8)
+    return stacked, np.asarray(labels, dtype=np.int64)
+
+
+def decode_folder(folder: Folder, side: int, channels: int) -> Decoded:
+    """Every image of ``folder`` at ``side`` pixels and ``channels``, test images and pool apart."""
+    skipped: list[str] = []
+    test_images, test_labels = _decode_all(folder.test, folder, side, channels, skipped)
+    pool_images, pool_labels = _decode_all(folder.pool, folder, side, channels, skipped)
+    if skipped:
+        log.warning("dataset %s: skipped %d file(s): %s", folder.name, len(skipped), "; ".join(skipped[:5]))
+    return Decoded(test_images, test_labels, pool_images, pool_labels, tuple(skipped))

@@ -208,3 +208,13 @@ def test_the_weights_command_fetches_with_torchvisions_loader_or_says_what_to_do
         assert "is already here" in capsys.readouterr().out
     finally:
         cli.get_settings.cache_clear()
+
+
+def test_a_race_on_an_imagenet_body_is_costed_at_its_bodys_arithmetic(tiny: Settings) -> None:
+    from headstart.race.cost import race_cost
+
+    tiny_race = RaceConfig.validate_with({}, tiny.limits)
+    lite0 = race_cost(tiny_race.model_copy(update={"body": "efficientnet_lite0"}), tiny)
+    per_image = sum(macs for _, _, macs in bodies.unit_counts("efficientnet_lite0", tiny))
+    assert per_image == pytest.approx(sum(c.macs_224 for c in bodies.BODIES["efficientnet_lite0"].units) * (96 / 224) ** 2, abs=5)
+    assert lite0.total > 5 * race_cost(tiny_race, tiny).total  # the queue orders it as the larger race it is

@@ -1,6 +1,6 @@
 """What a race costs before it starts: the multiply-accumulates its configuration asks for.
 
-Counted from the network's shape (architecture.py), not measured, so the queue can order races
+Counted from the body's shape (bodies.py), not measured, so the queue can order races
 before any of them trains (headstart/serving/queue.py); the server turns it into seconds at the
 pace its workers have shown. A convolution's multiply-accumulates per image are its weights
 times its output's pixels; training an image costs about three forward passes (the backward
@@ -10,9 +10,10 @@ pass twice one).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from headstart.race.architecture import SIDES, body, gradual_locked, head_params
+from headstart.race import bodies
+from headstart.race.architecture import SIDES, gradual_locked
+from headstart.race.bodies import Body
 from headstart.race.events import RaceConfig
 from headstart.race.strategies import Strategy, raced
 from headstart.settings import Settings
@@ -40,9 +41,9 @@ class Cost:
         return self.rounds[rounds_done] + (self.setup if rounds_done == 0 else 0.0) if rounds_done < len(self.rounds) else 0.0
 
 
-@lru_cache(maxsize=8)
-def _unit_macs(width: int, blocks: int) -> tuple[int, ...]:
-    return tuple(unit.params * side * side for unit, side in zip(body(width, blocks), SIDES, strict=True))
+def _unit_macs(body: Body, settings: Settings) -> tuple[int, ...]:
+    """Each body unit's multiply-accumulates per image, at the body's CPU side."""
+    return tuple(macs for _, _, macs in bodies.unit_counts(body, settings))
 
 
 def _locked(lane: Strategy, config: RaceConfig, epoch: int) -> int:
@@ -56,8 +57,9 @@ def race_cost(config: RaceConfig, settings: Settings) -> Cost:
     """Each lane's epochs: training its trainable layers on ``n`` images, evaluating them on the
     test set, and measuring its body on the source probe (scratch has none; frozen's is measured
     once). Once: the locked units' pass over the training and test images."""
-    units = _unit_macs(settings.network.width, settings.network.blocks_per_stage)
-    head = head_params(settings.network.width, len(settings.data.target_classes))
+    units = _unit_macs(config.body, settings)
+    classes = len(settings.data.target_classes)
+    head = bodies.feature_dim(config.body, settings) * classes + classes
     n, test, probe = config.n, settings.data.test_size, settings.data.source_test_size
     lanes = raced(config.extra)
     setup = float(sum((n + test) * sum(units[: _locked(lane, config, 1)]) for lane in lanes))

@@ -196,12 +196,11 @@ def _named_folders(pairs: list[str], parser: argparse.ArgumentParser) -> dict[st
 
 def _check_datasets(settings: Settings) -> None:
     """Scan every dataset the settings offer, naming what was ignored; raises ``DatasetError``."""
-    for name, folder in settings.data.datasets.items():
-        scanned = datasets.scan(name, folder, settings.data.data_seed, settings.limits.n.min)
-        label, about = scanned.describe()
-        logging.getLogger(__name__).info("dataset %s: %s", label, about)
+    log = logging.getLogger(__name__)
+    for name, scanned in datasets.scan_all(settings).items():
+        log.info("dataset %s: %s", *scanned.describe())
         for line in scanned.ignored[:10]:
-            logging.getLogger(__name__).warning("dataset %s: ignored %s", name, line)
+            log.warning("dataset %s: ignored %s", name, line)
 
 
 def _race_dataset(text: str | None, parser: argparse.ArgumentParser, settings: Settings) -> tuple[str | None, Settings]:

@@ -39,6 +39,8 @@ from headstart.workers.interface import Cancelled, EventOut, Failed, Finished, P
 
 log = logging.getLogger(__name__)
 
+STORE_WAIT_S = 10.0  # how long start waits for the store's first writes; a locked file says so in the log
+
 
 class Hub:
     # ``new_worker``: how a worker is made (a process on this machine unless told otherwise).
@@ -76,6 +78,8 @@ class Hub:
         self._loop = self.registry.loop = self.classroom.loop = asyncio.get_running_loop()
         await self.pool.start(self._loop)
         self.classroom.forget_codes()
+        # Served only once that write is done: a stale code typed at once must not find last term's race.
+        await asyncio.to_thread(self.store.written, STORE_WAIT_S)
 
     async def stop(self) -> None:
         self._closing = self.registry.closing = self.classroom.closing = True

@@ -218,7 +218,7 @@ def _race_dataset(text: str | None, parser: argparse.ArgumentParser, settings: S
 
 def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from headstart.race.events import beyond_data
-    from headstart.training.data import DataError
+    from headstart.race.fashion import DataError
     from headstart.training.engine import Resources, run_race, warm_up
 
     args.dataset, settings = _race_dataset(args.dataset, parser, settings)

@@ -107,12 +107,13 @@ def built_models(monkeypatch: pytest.MonkeyPatch) -> dict:
 @pytest.fixture(scope="session")
 def real() -> Settings:
     """The default settings, on the installed Fashion-MNIST (skipped where it is not installed)."""
+    from headstart.race import fashion
     from headstart.training import data
 
     settings = Settings()
     try:
         data.locate(settings)
-    except data.DataError as exc:
+    except fashion.DataError as exc:
         pytest.skip(f"Fashion-MNIST is not installed here: {exc}")
     return settings
 

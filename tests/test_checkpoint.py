@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from headstart.race import fashion
 from headstart.settings import Settings, get_settings
 from headstart.training import checkpoint, data, models
 from headstart.training.pretrain import accuracy
@@ -61,7 +62,7 @@ def test_the_shipped_checkpoint_reproduces_its_card() -> None:
     assert card.source_test_acc >= 0.90
     try:
         dataset = data.load(settings)
-    except data.DataError as exc:
+    except fashion.DataError as exc:
         pytest.skip(f"Fashion-MNIST not installed: {exc}")
     model = models.build(settings.network.width, settings.network.blocks_per_stage)
     model.load_state_dict(state)

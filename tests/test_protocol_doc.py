@@ -28,8 +28,10 @@ SERVER = {
     "error": protocol.Error,
     "plan": events.Plan,
     "epoch": events.Epoch,
+    "predictions": events.Predictions,
     "done": events.Done,
 }
+RACE_EVENTS = (events.Plan, events.Epoch, events.Predictions, events.Done)
 CLIENT = protocol.CLIENT_TYPES
 
 
@@ -45,7 +47,7 @@ def test_client_examples_validate() -> None:
 def test_server_examples_validate_and_carry_a_race_id() -> None:
     for example in (e for e in EXAMPLES if e["type"] in SERVER):
         model = SERVER[example["type"]]
-        if model in (events.Plan, events.Epoch, events.Done):
+        if model in RACE_EVENTS:
             assert example.pop("race_id")
         model.model_validate(example)
 
@@ -65,7 +67,7 @@ def conforms(message: dict[str, Any]) -> str:
     model lacks, every field it requires. Race events may carry the server's stamp besides."""
     model: type[BaseModel] = SERVER[message["type"]]
     body = dict(message)
-    if model in (events.Plan, events.Epoch, events.Done):
+    if model in RACE_EVENTS:
         stamp = {k: body.pop(k) for k in list(body) if k in protocol.RaceEventStamp.model_fields}
         protocol.RaceEventStamp.model_validate(stamp)
     assert set(body) <= set(model.model_fields), (message["type"], set(body) - set(model.model_fields))

@@ -367,6 +367,24 @@ class StrategySummary(BaseModel):
     # Of compute_s, the locked units' pass this race did not run for the strategy: it was
     # shared with a strategy locking fewer units, or kept from an earlier race.
     reused_s: float = 0.0
+    # The final epoch on the whole test set, in the plan's class order: counts with rows the
+    # true class and columns the predicted one, and each class's share it got right. None in a
+    # race stored before they were kept.
+    confusion: list[list[int]] | None = None
+    per_class_acc: list[float] | None = None
+
+
+class Predictions(BaseModel):
+    """Each test image's true class and every strategy's final prediction, sent once, before
+    done: what a gallery shows. ``index`` names each image in its dataset (the official test
+    set's index, or its place in a folder's test listing) at ``images_version``."""
+
+    type: Literal["predictions"] = "predictions"
+    dataset: str
+    images_version: str
+    index: list[int]
+    truth: list[int]
+    predicted: dict[Strategy, list[int]]
 
 
 class Done(BaseModel):
@@ -382,6 +400,7 @@ class Done(BaseModel):
         return self
 
 
-RaceEvent = Plan | Epoch | Done
+RaceEvent = Plan | Epoch | Predictions | Done
+RACE_EVENT_TYPES = ("plan", "epoch", "predictions", "done")  # what a stored race replays, in order
 # Reads a race event back from its JSON (a stored race, replayed).
 RACE_EVENT: TypeAdapter[RaceEvent] = TypeAdapter(Annotated[RaceEvent, Field(discriminator="type")])

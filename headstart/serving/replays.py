@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from headstart.race import protocol
-from headstart.race.events import RACE_EVENT, RaceConfig
+from headstart.race.events import RACE_EVENT, RACE_EVENT_TYPES, RaceConfig
 
 
 class Replaying(Protocol):
@@ -42,7 +42,7 @@ class Replays:
         """Stream ``stored``'s events into ``race`` through ``publish``; ``ended`` once all are sent."""
         race.status, race.device, race.replay_of = "running", stored["device"], stored["race_id"]
         publish(race, protocol.Accepted(race_id=race.id, config=race.config, replay_of=stored["race_id"]))
-        events = [e for e in stored["events"] if e["type"] in ("plan", "epoch", "done")]
+        events = [e for e in stored["events"] if e["type"] in RACE_EVENT_TYPES]
 
         async def stream() -> None:
             for event in events:

@@ -29,7 +29,7 @@ from typing import Any
 from headstart.errors import SetupError
 from headstart.lessons.sweep import Progress, log_spaced
 from headstart.race import bodies, datasets, protocol, sources
-from headstart.race.events import RaceConfig
+from headstart.race.events import RACE_EVENT_TYPES, RaceConfig
 from headstart.race.identity import cache_key
 from headstart.settings import BUILT_IN_DATASET, Settings
 from headstart.site import pages
@@ -132,7 +132,7 @@ def _bake(
         stored = store.find(key) if store else None
         rid = race_id(key)
         if stored is not None:
-            events = [e for e in stored["events"] if e["type"] in ("plan", "epoch", "done")]
+            events = [e for e in stored["events"] if e["type"] in RACE_EVENT_TYPES]
             created = stored["created"]
         else:
             created = time.time()

@@ -27,10 +27,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from headstart.race import bodies, datasets, sources
+from headstart.race import bodies, datasets, fashion, sources
 from headstart.race.architecture import describe_units
 from headstart.race.bodies import Body
-from headstart.race.events import Done, Epoch, Plan, RaceConfig, RaceEvent, Strategy, StrategyPlan, StrategySummary
+from headstart.race.events import (
+    Done,
+    Epoch,
+    Plan,
+    Predictions,
+    RaceConfig,
+    RaceEvent,
+    Strategy,
+    StrategyPlan,
+    StrategySummary,
+)
 from headstart.race.sources import Source
 from headstart.race.strategies import raced
 from headstart.settings import BUILT_IN_DATASET, Settings
@@ -63,7 +73,7 @@ class Pretrained:
         return {k: v for k, v in self.state.items() if not k.startswith("head.")}
 
     @classmethod
-    def load(cls, settings: Settings, dataset: data.FashionMNIST, source: Source, device: torch.device) -> Pretrained:
+    def load(cls, settings: Settings, dataset: fashion.FashionMNIST, source: Source, device: torch.device) -> Pretrained:
         path = sources.checkpoint_path(settings.network.checkpoint, source)
         try:
             card, state = checkpoint.load(
@@ -102,7 +112,7 @@ class Resources:
     """
 
     settings: Settings
-    dataset: data.FashionMNIST  # the built-in images: the default target task and the tiny body's sources
+    dataset: fashion.FashionMNIST  # the built-in images: the default target task and the tiny body's sources
     device: torch.device
     cache: FeatureCache
     layout: torch.memory_format  # what the trainable layers train in (``memory_format``)
@@ -144,7 +154,7 @@ class Resources:
             path = self.settings.data.datasets.get(name)
             if path is None:
                 offered = ", ".join((BUILT_IN_DATASET, *self.settings.data.datasets))
-                raise data.DataError(f"no dataset {name!r} here; this worker has {offered}")
+                raise fashion.DataError(f"no dataset {name!r} here; this worker has {offered}")
             self._folders[name] = datasets.scan(name, path, self.settings.data.data_seed, self.settings.limits.n.min)
         return self._folders[name]
 
@@ -213,6 +223,7 @@ class Trainer:
     reused_s: float = 0.0  # of compute_s, the locked pass this race did not run for it (shared or kept)
     best_acc: float = 0.0
     last_acc: float = 0.0
+    predicted: torch.Tensor | None = None  # the last epoch's class for each test image, on the host
 
     def __post_init__(self) -> None:
         device = next(self.model.parameters()).device
@@ -471,8 +482,15 @@ def _train_epoch(trainer: Trainer, y: torch.Tensor, batch: int, gen: torch.Gener
         trainer.scheduler.step()
 
 
-def _evaluate(trainer: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format) -> None:
-    """Count correct test predictions into the trainer's ``test_correct``, on the device.
+def _predict(trainable: nn.Module, xs: torch.Tensor) -> torch.Tensor:
+    xs = xs.contiguous(memory_format=torch.channels_last) if xs.dim() == 4 else xs
+    logits: torch.Tensor = trainable(xs)
+    return logits.argmax(1)
+
+
+def _evaluate(trainer: Trainer, y: torch.Tensor, batch: int, layout: torch.memory_format, keep: bool = False) -> None:
+    """Count correct test predictions into the trainer's ``test_correct``, on the device; with
+    ``keep`` (the last epoch), keep each image's predicted class too, in ``predicted``.
 
     Inference convolutions run faster channels_last on the CPU too (a quarter less time on two
     cores). Where training must stay contiguous (see ``memory_format``), the trainable layers
@@ -484,8 +502,13 @@ def _evaluate(trainer: Trainer, y: torch.Tensor, batch: int, layout: torch.memor
         trainer.trainable.to(memory_format=torch.channels_last)
     trainer.test_correct.zero_()
     with torch.inference_mode():
-        for xs, ys in zip(trainer.test_x.split(batch), y.split(batch), strict=True):
-            trainer.count_correct(xs, ys)
+        if keep:
+            predicted = torch.cat([_predict(trainer.trainable, xs) for xs in trainer.test_x.split(batch)])
+            trainer.test_correct.add_((predicted == y).sum())
+            trainer.predicted = predicted.cpu()
+        else:
+            for xs, ys in zip(trainer.test_x.split(batch), y.split(batch), strict=True):
+                trainer.count_correct(xs, ys)
     if layout != torch.channels_last:
         trainer.trainable.to(memory_format=layout)
 
@@ -532,7 +555,9 @@ def run_race(
             if trainer.name == "gradual" and lanes.gradual_locked(epoch) != trainer.locked:
                 trainer.compute_s += _unlock(trainer, lanes.gradual_locked(epoch), train, resources, graphed, measure_source)
             try:
-                trained = _epoch(trainer, epoch, plans[trainer.name], train, resources, shuffles[trainer.name], should_stop)
+                trained = _epoch(
+                    trainer, epoch, plans[trainer.name], train, resources, shuffles[trainer.name], should_stop, config.epochs
+                )
             except RaceCancelled:
                 yield from finished  # what the round finished is real training: a cancelled race keeps it
                 raise
@@ -543,6 +568,14 @@ def run_race(
         # Handed over a round at a time, so what viewers do with them (a browser redrawing its
         # chart) lands on the next round's first and longest epoch, scratch's.
         yield from finished
+    truth = test.y.cpu()
+    yield Predictions(
+        dataset=config.dataset,
+        images_version=task.images_version,
+        index=task.test_ids.tolist(),
+        truth=truth.tolist(),
+        predicted={trainer.name: _predictions(trainer).tolist() for trainer in trainers},
+    )
     summary = {
         trainer.name: StrategySummary(
             final_test_acc=trainer.last_acc,
@@ -550,10 +583,23 @@ def run_race(
             compute_s=trainer.compute_s,
             final_source_acc=trainer.source_acc,
             reused_s=trainer.reused_s,
+            **outcome(truth, _predictions(trainer), len(task.classes)),
         )
         for trainer in trainers
     }
     yield Done(summary=summary, wall_s=race_clock.elapsed(), source_s=source_s)
+
+
+def _predictions(trainer: Trainer) -> torch.Tensor:
+    assert trainer.predicted is not None, "the last epoch keeps its predictions"
+    return trainer.predicted
+
+
+def outcome(truth: torch.Tensor, predicted: torch.Tensor, classes: int) -> dict[str, Any]:
+    """The confusion matrix (rows: true class, columns: predicted) and each class's accuracy."""
+    confusion = torch.bincount(truth * classes + predicted, minlength=classes * classes).view(classes, classes)
+    per_class = confusion.diagonal() / confusion.sum(1).clamp(min=1)
+    return {"confusion": confusion.tolist(), "per_class_acc": per_class.tolist()}
 
 
 def _new_trainer(
@@ -603,13 +649,14 @@ def _epoch(
     resources: Resources,
     shuffle: torch.Generator,
     should_stop: Callable[[], bool],
+    epochs: int,
 ) -> Epoch:
-    """One epoch of one strategy, trained and evaluated on its own clock."""
+    """One epoch of one strategy, trained and evaluated on its own clock; the last keeps its predictions."""
     clock = Stopwatch()
     training = Stopwatch(resources.device)
     _train_epoch(trainer, train.y, trainer.batch, shuffle, should_stop)
     train_s = training.elapsed()
-    _evaluate(trainer, trainer.test.y, resources.settings.training.eval_batch_size, resources.layout)
+    _evaluate(trainer, trainer.test.y, resources.settings.training.eval_batch_size, resources.layout, keep=epoch == epochs)
     # One host sync per strategy per epoch, here, rather than one per batch.
     loss, accuracy = trainer.loss_sum.item() / len(train), trainer.correct.item() / len(train)
     test_accuracy = trainer.test_correct.item() / len(trainer.test)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from headstart.race import fashion
 from headstart.race.bodies import BODIES, Body
 from headstart.race.datasets import Folder
 from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, Settings
@@ -64,7 +65,11 @@ class Task:
     test: data.Split
     settings: Settings
     inputs: Inputs
-    fashion: data.FashionMNIST | None = None  # the built-in task's arrays
+    # Each test image's index in its dataset (the official test set's, or the folder's test
+    # listing) and the version of the images those indices name: how thumbnails are found.
+    test_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    images_version: str = ""
+    fashion: fashion.FashionMNIST | None = None  # the built-in task's arrays
     pool_images: np.ndarray | None = None  # a folder's training pool, uint8 at the body's side
     pool_labels: np.ndarray | None = None
     skipped: tuple[str, ...] = ()
@@ -86,12 +91,12 @@ class Task:
         if n > self.capacity:
             counts = np.bincount(self.pool_labels, minlength=len(self.classes))
             rarest = int(counts.argmin())
-            raise data.DataError(
+            raise fashion.DataError(
                 f"{self.key.split('@')[0]}: class {self.classes[rarest]!r} has {counts[rarest]} usable training images, "
                 f"so a balanced race can have at most {self.capacity}, not {n}"
                 + (f" ({len(self.skipped)} file(s) could not be decoded)" if self.skipped else "")
             )
-        index = data.balanced_index(self.pool_labels, tuple(range(len(self.classes))), n, self.settings.data.data_seed)
+        index = fashion.balanced_index(self.pool_labels, tuple(range(len(self.classes))), n, self.settings.data.data_seed)
         return data.Split(self.inputs.from_uint8(self.pool_images[index]), torch.from_numpy(self.pool_labels[index]))
 
 
@@ -100,19 +105,20 @@ def load(settings: Settings, dataset: str, body: Body, side: int, folder: Folder
     inputs = Inputs.of(body, side)
     key = f"{dataset}@{side}x{inputs.channels}"
     if dataset == BUILT_IN_DATASET:
-        fashion = data.load(settings)
-        test = data.target_test(fashion, settings)
+        arrays = data.load(settings)
+        test = data.target_test(arrays, settings)
         native = body == "tiny"
         if not native:
             test = data.Split(inputs.from_fashion(test.x), test.y)
         classes = [FASHION_CLASSES[c] for c in settings.data.target_classes]
-        return Task(key, classes, test, settings, inputs, fashion=fashion, _native=native)
+        ids = fashion.target_test_index(arrays, settings)
+        return Task(key, classes, test, settings, inputs, ids, fashion.VERSION, fashion=arrays, _native=native)
     assert folder is not None
     decoded = decode_folder(folder, side, inputs.channels)
     test = data.Split(inputs.from_uint8(decoded.test_images), torch.from_numpy(decoded.test_labels))
     missing = [folder.classes[c] for c in range(len(folder.classes)) if not (decoded.pool_labels == c).any()]
     if missing or len(test) == 0:
-        raise data.DataError(
+        raise fashion.DataError(
             f"dataset {dataset!r}: no image could be decoded for {', '.join(missing) or 'the test share'}; "
             f"skipped: {'; '.join(decoded.skipped[:10])}"
         )
@@ -122,6 +128,8 @@ def load(settings: Settings, dataset: str, body: Body, side: int, folder: Folder
         test,
         settings,
         inputs,
+        decoded.test_ids,
+        folder.fingerprint,
         pool_images=decoded.pool_images,
         pool_labels=decoded.pool_labels,
         skipped=decoded.skipped,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from headstart.race import datasets
+from headstart.race import datasets, pictures
 from headstart.race.events import RaceConfig
 from headstart.settings import Settings
 from headstart.training import engine, images, tasks
@@ -105,9 +105,9 @@ def test_images_are_resized_on_the_short_side_and_centre_cropped(tmp_path: Path)
     wide = Image.new("RGB", (90, 30), "black")
     wide.paste((255, 0, 0), (30, 0, 60, 30))  # the centre third red
     wide.save(tmp_path / "wide.png")
-    out = images.decode(tmp_path / "wide.png", 12, 3)
+    out = pictures.decode(tmp_path / "wide.png", 12, 3)
     assert out.shape == (12, 12, 3) and out[6, 6].tolist() == [255, 0, 0]
-    gray = images.decode(tmp_path / "wide.png", 12, 1)
+    gray = pictures.decode(tmp_path / "wide.png", 12, 1)
     assert gray.shape == (12, 12, 1)
 
 

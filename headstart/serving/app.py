@@ -23,7 +23,7 @@ from headstart.serving import guard, lan
 from headstart.serving.connection import store_unavailable
 from headstart.serving.hub import Hub
 from headstart.serving.quotas import Refused
-from headstart.serving.routers import pages, panels, races, socket, status
+from headstart.serving.routers import images, pages, panels, races, socket, status
 from headstart.serving.sockets import Sockets
 from headstart.settings import STATIC_DIR, Settings, get_settings
 from headstart.store import StoreError
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(env=page.templates())
     app.state.sockets = Sockets(settings)  # open websockets per client address
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
-    for router in (status.router, races.router, panels.router, pages.router, socket.router):
+    for router in (status.router, races.router, panels.router, images.router, pages.router, socket.router):
         app.include_router(router)
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StoreError, _store_failed)

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from headstart.race import datasets, sources
+from headstart.race import datasets, pictures, sources
 from headstart.race.events import RaceConfig
 from headstart.race.identity import cache_key
 from headstart.serving.quotas import NotFound
@@ -33,6 +33,7 @@ class Registry:
         self.settings, self.store = settings, store
         # Every dataset folder offered, scanned and split once: a folder that cannot be one stops the server here.
         self.folders = datasets.scan_all(settings)
+        self.pictures = pictures.Pictures(settings, self.folders)  # their images, as the page shows them
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None  # set once serving: where retries are scheduled
         self.closing = False

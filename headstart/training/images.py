@@ -10,13 +10,12 @@ a decompression bomb, past Pillow's pixel limit, which is an error here rather t
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from headstart.race import pictures
 from headstart.race.datasets import Folder
 
 log = logging.getLogger(__name__)
@@ -37,30 +36,6 @@ class Decoded:
     skipped: tuple[str, ...]
 
 
-def decode(path: Path, side: int, channels: int) -> np.ndarray:
-    """One image as uint8 (side, side, channels); raises what Pillow raises for a bad file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as file:
-            file.draft("RGB" if channels == 3 else "L", (side, side))  # a JPEG decodes at a fraction of its size
-            image = ImageOps.exif_transpose(file).convert("RGB" if channels == 3 else "L")
-            w, h = image.size
-            scale = side / min(w, h)
-            size = (max(side, round(w * scale)), max(side, round(h * scale)))
-            left, top = (size[0] - side) // 2, (size[1] - side) // 2
-            square = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0).crop((left, top, left + side, top + side))
-            out = np.asarray(square, dtype=np.uint8)
-    return out.reshape(side, side, channels)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        return f"refused: more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)"
-    if isinstance(exc, UnidentifiedImageError):
-        return "not an image Pillow can read"
-    return f"cannot be decoded ({type(exc).__name__}: {exc})"
-
-
 def _decode_all(
     files: tuple[tuple[Path, ...], ...], folder: Folder, side: int, channels: int, skipped: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,9 +43,9 @@ def _decode_all(
     listed = ((label, path) for label, paths in enumerate(files) for path in paths)
     for place, (label, path) in enumerate(listed):
         try:
-            images.append(decode(path, side, channels))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            skipped.append(f"{path.relative_to(folder.root)}: {_reason(exc)}")
+            images.append(pictures.decode(path, side, channels))
+        except pictures.DECODE_ERRORS as exc:
+            skipped.append(f"{path.relative_to(folder.root)}: {pictures.reason(exc)}")
             continue
         labels.append(label)
         ids.append(place)

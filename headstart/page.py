@@ -17,6 +17,9 @@ from headstart.race.events import race_fields
 from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR, Limits, Settings
 
 PAGES = ("index.html", "embed.html")
+# What the built-in task's classes show at n = 50, over three seeds (docs/scenario.md, "Which
+# classes transfer helps"); tests/test_class_lesson.py checks it against a fresh measurement.
+CLASS_LESSON = "TBD"
 
 
 def templates() -> jinja2.Environment:
@@ -24,6 +27,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     env.globals["strategy_colours"] = strategies.css_properties()
     env.globals["recorded"] = False
+    env.globals["class_lesson"] = CLASS_LESSON
     return env
 
 

@@ -18,12 +18,14 @@ from typing import Any
 
 from headstart.lessons.panels import every_panel
 from headstart.page import PAGES, page_config, templates
+from headstart.race import datasets, pictures, sources
 from headstart.race.export import races_csv
-from headstart.settings import STATIC_DIR, Settings
+from headstart.settings import BUILT_IN_DATASET, STATIC_DIR, Settings
 
 
 def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device: str) -> None:
-    """Write the site around a bake's races in ``out``: pages, modules, configuration, panels, CSVs."""
+    """Write the site around a bake's races in ``out``: pages, modules, configuration, panels,
+    CSVs, and the images its data rows and galleries show."""
     env = templates()
     for name in PAGES:
         (out / name).write_text(env.get_template(name).render(recorded=True))
@@ -37,6 +39,39 @@ def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device
             _dump(api / f"sweep-{panel.name}.json", found)
     for race in races:
         (out / "races" / f"{race['race_id']}.csv").write_text(races_csv(race))
+    write_images(settings, out, races)
+
+
+def write_images(settings: Settings, out: Path, races: Sequence[dict[str, Any]]) -> int:
+    """Each recorded combination's examples (``api/examples-DATASET-BODY-SOURCE.json``) and every
+    image they and the races' galleries name, under ``images/``, as the live server names them.
+    Returns how many images were written."""
+    shelf = pictures.Pictures(settings, datasets.scan_all(settings))
+    wanted: set[tuple[str, str, str, int]] = set()
+    combos = {
+        (
+            r["config"].get("dataset", BUILT_IN_DATASET),
+            r["config"].get("body", "tiny"),
+            r["config"].get("source", sources.DEFAULT),
+        )
+        for r in races
+    }
+    for dataset, body, source in sorted(combos):
+        examples = shelf.examples(dataset, body, source)
+        _dump(out / "api" / f"examples-{dataset}-{body}-{source}.json", examples)
+        for section in examples.values():
+            for row in section["classes"]:
+                wanted |= {(section["dataset"], section["images_version"], i["part"], i["index"]) for i in row["images"]}
+    for race in races:
+        for event in race["events"]:
+            if event["type"] == "predictions":
+                wanted |= {(event["dataset"], event["images_version"], "test", i) for i in event["index"]}
+    for dataset, version, part, index in sorted(wanted):
+        path = out / "images" / dataset / version / part / f"{index}.png"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(shelf.thumbnail(dataset, version, part, index))
+    return len(wanted)
 
 
 def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> dict[str, Any]:

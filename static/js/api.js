@@ -13,6 +13,8 @@ export const api = recorded
       depthSweep: "api/sweep-depth.json",
       lanesSweep: "api/sweep-lanes.json",
       race: (id, ext) => `races/${id}${ext || ".json"}`,
+      examples: (dataset, body, source) => `api/examples-${dataset}-${body}-${source}.json`,
+      image: (dataset, version, part, index) => `images/${dataset}/${version}/${part}/${index}.png`,
       pages: { index: "index.html", embed: "embed.html" },
     }
   : {
@@ -22,5 +24,7 @@ export const api = recorded
       depthSweep: "api/sweep/depth",
       lanesSweep: "api/sweep/lanes",
       race: (id, ext) => `api/races/${id}${ext}`,
+      examples: (dataset, body, source) => `api/examples?${new URLSearchParams({ dataset, body, source })}`,
+      image: (dataset, version, part, index) => `api/images/${encodeURIComponent(dataset)}/${version}/${part}/${index}.png`,
       pages: { index: "", embed: "embed" },
     };

@@ -17,6 +17,8 @@ import { scheduleNote } from "./format.js";
 import { workerWatch } from "./server-state.js";
 import { api, recorded } from "./api.js";
 import { RecordedRaces } from "./recorded.js";
+import { DataRow } from "./data-row.js";
+import { Outcome } from "./outcome.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -38,6 +40,8 @@ async function boot() {
     return { units: body.units.map((u) => (u.name === "head" ? { ...u, params: head } : u)), classes };
   };
   const chart = new RaceChart($("chart"), config.strategies);
+  const outcome = new Outcome($("outcome"), config.strategies);
+  const dataRow = new DataRow($("data-row"));
   const race = new Race(ui.race);
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,
   // the page would hand out an address that names each reader's own machine: the server's
@@ -76,6 +80,7 @@ async function boot() {
         nameTrain();
       }
       if (name === "source") panels.sourceChanged();
+      if (["dataset", "body", "source"].includes(name)) dataRow.show(ui);
       panels.mark(ui);
       if (name === "epochs") chart.expectEpochs(ui.epochs);
       table.write(ui);
@@ -89,6 +94,7 @@ async function boot() {
     controls.setTask(units, classes);
   }
   strip.show(ui);
+  dataRow.show(ui);
   chart.setLanes(ui.extra);
   nameTrain();
   chart.expectEpochs(ui.epochs);
@@ -114,7 +120,7 @@ async function boot() {
   };
   // A baked page talks to its recorded races as the live page talks to the server.
   const socket = recorded ? new RecordedRaces(config.recorded, handlers) : new Socket(client, handlers);
-  view = new RaceView({ config, table, ui, race, controls, strip, chart, status, links, setDevice, recorded: recorded ? socket : null }, actions);
+  view = new RaceView({ config, table, ui, race, controls, strip, chart, outcome, status, links, setDevice, recorded: recorded ? socket : null }, actions);
 
   // The page shows one race: the one it leaves need not be sent to it any more.
   const leave = (next = null) => {
@@ -176,6 +182,7 @@ async function boot() {
     nameTrain();
     table.write(ui);
     if (ui.source !== source) panels.sourceChanged(); // the head start of the body now chosen
+    dataRow.show(ui);
     panels.mark(ui);
     status.set([said(ui), ...problems, "Press Train to race it."].join(" "), problems.length ? "error" : "");
   }
@@ -193,7 +200,7 @@ async function boot() {
   if (config.worker_error) worker.sayCannotTrain();
   worker.awaitWorker();
   // Exposed for end-to-end tests and curious students: the live state, read-only by intent.
-  window.headstart = { ui, race, chart, sweep: panels.sweep, keepSweep: panels.keep };
+  window.headstart = { ui, race, chart, outcome, sweep: panels.sweep, keepSweep: panels.keep };
 }
 
 boot().catch((err) => {

@@ -50,6 +50,7 @@ export class RaceView {
     this.chart.setLanes(msg.config.extra);
     this.chart.beginRace(msg.config.epochs);
     this.strip.resetCounters();
+    this.outcome.clear();
     this.sync();
     const whose = race.mine ? "" : " (started elsewhere: only the page that started it can stop it)";
     // A student following a class race on a phone would see only disabled controls: the race
@@ -108,6 +109,7 @@ export class RaceView {
 
   plan(msg) {
     this.race.planned(msg);
+    this.outcome.plan(msg);
     this.setDevice(msg.device);
     if (this.recorded) {
       const { where, pace } = this.recorded.describe();
@@ -126,9 +128,14 @@ export class RaceView {
     this.status.set(`Epoch ${msg.epoch} of ${ui.epochs}: ${this.labels[msg.strategy]} ${percent(msg.test_acc)}.${left ? ` ${left}.` : ""}`, "", { quiet: true });
   }
 
+  predictions(msg) {
+    this.outcome.predictions(msg);
+  }
+
   done(msg) {
     this.race.end("done");
     this.sync();
+    this.outcome.done(msg);
     const best = Object.entries(msg.summary).sort((a, b) => b[1].final_test_acc - a[1].final_test_acc)[0];
     const recorded = this.recorded ? ` the race ${this.recorded.describe().where}` : "";
     const when = this.race.replay ? `Replayed${recorded} (trained in ${seconds(msg.wall_s)})` : `Done in ${seconds(msg.wall_s)}`;

@@ -9,7 +9,7 @@ import { seconds } from "./format.js";
 // A race that trained longer than this is shown faster, and says how much; none is shown
 // slower than it trained.
 const LONGEST_MS = 10000;
-const SHOWN = ["plan", "epoch", "done"];
+const SHOWN = ["plan", "epoch", "predictions", "done"];
 
 export class RecordedRaces {
   // ``recorded``: the bake's list of races (api/config.json's `recorded`).

@@ -18,8 +18,12 @@ from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR,
 
 PAGES = ("index.html", "embed.html")
 # What the built-in task's classes show at n = 50, over three seeds (docs/scenario.md, "Which
-# classes transfer helps"); tests/test_class_lesson.py checks it against a fresh measurement.
-CLASS_LESSON = "TBD"
+# classes transfer helps"); tests/test_class_lesson.py checks its claims against a fresh measurement.
+CLASS_LESSON = (
+    "On the built-in task at 50 images (3 seeds), scratch calls most pictures a dress or a shirt; "
+    "fine-tune, from a body pretrained on other tops and footwear, gains most on pullovers (+80 points), "
+    "ankle boots (+65) and sneakers (+48), and calls 32 of 200 pullovers shirts where scratch calls 118."
+)
 
 
 def templates() -> jinja2.Environment:

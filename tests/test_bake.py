@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from headstart.race.events import Epoch, RaceConfig
-from headstart.race.export import races_csv
+from headstart.race.export import predictions_csv, races_csv
 from headstart.serving.app import create_app
 from headstart.settings import Settings
 from headstart.site import bake
@@ -101,6 +101,16 @@ def test_a_bake_is_a_static_site_that_names_only_its_own_files(tiny: Settings, t
         baked = json.loads((site / "races" / f"{race['id']}.json").read_text())
         assert baked["config"] == race["config"]
         assert (site / "races" / f"{race['id']}.csv").read_text() == races_csv(baked)
+        assert (site / "races" / race["id"] / "predictions.csv").read_text() == predictions_csv(baked)
+        # Every image its gallery can show, as the live server names it.
+        predictions = next(e for e in baked["events"] if e["type"] == "predictions")
+        for index in predictions["index"]:
+            assert (site / "images" / "fashion" / "fmnist" / "test" / f"{index}.png").is_file()
+    examples = json.loads((site / "api" / "examples-fashion-tiny-near.json").read_text())
+    for section in examples.values():
+        for row in section["classes"]:
+            for image in row["images"]:
+                assert (site / "images" / "fashion" / "fmnist" / image["part"] / f"{image['index']}.png").is_file()
     for page in ("index.html", "embed.html"):
         html = (site / page).read_text()
         assert 'name="headstart-recorded"' in html and "{{" not in html

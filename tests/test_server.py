@@ -150,7 +150,7 @@ def test_start_streams_accepted_plan_epochs_done_and_the_race_is_stored(client: 
     race_id = msgs[0]["race_id"]
     assert all(m["race_id"] == race_id for m in msgs)
     kinds = [m["type"] for m in msgs if m["type"] != "queued"]
-    assert kinds == ["accepted", "plan"] + ["epoch"] * 6 + ["done"]
+    assert kinds == ["accepted", "plan"] + ["epoch"] * 6 + ["predictions", "done"]
     stored = client.get(f"/api/races/{race_id}").json()
     assert stored["status"] == "done" and stored["config"]["epochs"] == 2
     assert [e["type"] for e in stored["events"]] == [m["type"] for m in msgs if m["type"] != "queued"]
@@ -159,6 +159,23 @@ def test_start_streams_accepted_plan_epochs_done_and_the_race_is_stored(client: 
     assert len(rows) == 6 and rows[0]["strategy"] == "scratch" and float(rows[0]["train_loss"]) > 0
     assert {r["race_id"] for r in rows} == {race_id} and {r["n"] for r in rows} == {"25"} and {r["epochs"] for r in rows} == {"2"}
     assert rows[0]["device"] == stored["device"] and rows[0]["device"].startswith("cpu")
+    # The last epoch's rows carry each strategy's per-class accuracy and confusion matrix.
+    done = msgs[-1]["summary"]
+    for row in rows:
+        last = row["epoch"] == "2"
+        assert bool(row["per_class_acc"]) == last and bool(row["confusion"]) == last
+        if last:
+            confusion = [[int(n) for n in counts.split()] for counts in row["confusion"].split(" | ")]
+            assert confusion == done[row["strategy"]]["confusion"]
+            assert [float(a) for a in row["per_class_acc"].split()] == pytest.approx(done[row["strategy"]]["per_class_acc"], abs=1e-4)
+    # And each test image, with its true class and every strategy's prediction, by name.
+    predictions = next(m for m in msgs if m["type"] == "predictions")
+    plan = next(m for m in msgs if m["type"] == "plan")
+    images = list(csv.DictReader(client.get(f"/api/races/{race_id}/predictions.csv").text.splitlines()))
+    assert len(images) == plan["test_size"] and list(images[0])[-3:] == ["scratch", "frozen", "finetune"]
+    assert [int(r["index"]) for r in images] == predictions["index"]
+    assert [r["true_class"] for r in images] == [plan["classes"][t] for t in predictions["truth"]]
+    assert [r["frozen"] for r in images] == [plan["classes"][p] for p in predictions["predicted"]["frozen"]]
 
 
 def test_omitted_fields_take_their_defaults(client: TestClient) -> None:
@@ -294,6 +311,7 @@ def test_http_errors_name_the_problem(client: TestClient) -> None:
     r = client.get("/api/races/nope")
     assert r.status_code == 404 and r.json()["code"] == "unknown_race" and "nope" in r.json()["message"]
     assert client.get("/api/races/nope.csv").status_code == 404
+    assert client.get("/api/races/nope/predictions.csv").json()["code"] == "unknown_race"
 
 
 def test_only_the_starter_cancels_and_per_client_limits_hold(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from headstart.lessons.panels import every_panel
 from headstart.page import PAGES, page_config, templates
 from headstart.race import datasets, pictures, sources
-from headstart.race.export import races_csv
+from headstart.race.export import predictions_csv, races_csv
 from headstart.settings import BUILT_IN_DATASET, STATIC_DIR, Settings
 
 
@@ -39,6 +39,9 @@ def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device
             _dump(api / f"sweep-{panel.name}.json", found)
     for race in races:
         (out / "races" / f"{race['race_id']}.csv").write_text(races_csv(race))
+        if (table := predictions_csv(race)) is not None:  # where the live server has it: races/ID/predictions.csv
+            (out / "races" / race["race_id"]).mkdir(exist_ok=True)
+            (out / "races" / race["race_id"] / "predictions.csv").write_text(table)
     write_images(settings, out, races)
 
 

@@ -40,7 +40,7 @@ async function boot() {
     return { units: body.units.map((u) => (u.name === "head" ? { ...u, params: head } : u)), classes };
   };
   const chart = new RaceChart($("chart"), config.strategies);
-  const outcome = new Outcome($("outcome"), config.strategies);
+  const outcome = new Outcome($("outcome"), config.strategies, { dataset: table.field("dataset")?.default, body: table.field("body")?.default });
   const dataRow = new DataRow($("data-row"));
   const race = new Race(ui.race);
   // What links given to others start with. Opened at 127.0.0.1 on the laptop that serves it,

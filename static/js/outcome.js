@@ -8,9 +8,11 @@ import { Gallery } from "./gallery.js";
 const $ = (id) => document.getElementById(id);
 
 export class Outcome {
-  // ``strategies``: [{name, label}] in racing order, from /api/config.
-  constructor(root, strategies) {
+  // ``strategies``: [{name, label}] in racing order, from /api/config; ``builtIn``: the default
+  // dataset and body, the task the page's measured sentence (#outcome-lesson) is about.
+  constructor(root, strategies, builtIn) {
     this.root = root;
+    this.builtIn = builtIn;
     this.order = strategies.map((s) => s.name);
     this.labels = Object.fromEntries(strategies.map((s) => [s.name, s.label]));
     this.gallery = new Gallery($("gallery"), this.labels);
@@ -25,6 +27,9 @@ export class Outcome {
 
   plan(msg) {
     this.classes = msg.classes;
+    const { dataset, body } = msg.config;
+    // A race stored before these fields existed was raced at their defaults.
+    $("outcome-lesson").hidden = (dataset ?? this.builtIn.dataset) !== this.builtIn.dataset || (body ?? this.builtIn.body) !== this.builtIn.body;
   }
 
   predictions(msg) {

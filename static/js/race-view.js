@@ -24,11 +24,12 @@ export class RaceView {
     $("stop").disabled = !race.running || !race.mine; // only the page that started a race may stop it
     this.controls.setDisabled(race.running);
     $("copy-watch").disabled = !race.id;
-    for (const [id, ext] of [["export-csv", ".csv"], ["export-json", ""]]) {
+    // Per-image predictions exist once a race is done.
+    for (const [id, ext, ready] of [["export-csv", ".csv", race.id], ["export-json", "", race.id], ["export-predictions", "/predictions.csv", race.id && race.status === "done"]]) {
       const link = $(id);
-      link.href = race.id ? api.race(race.id, ext) : "";
-      link.classList.toggle("disabled", !race.id);
-      link.setAttribute("aria-disabled", String(!race.id));
+      link.href = ready ? api.race(race.id, ext) : "";
+      link.classList.toggle("disabled", !ready);
+      link.setAttribute("aria-disabled", String(!ready));
     }
   }
 

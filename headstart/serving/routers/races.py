@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response
 
-from headstart.race.export import races_csv
+from headstart.race.export import predictions_csv, races_csv
 from headstart.serving.deps import AddressDep, HubDep
-from headstart.serving.quotas import Refused
+from headstart.serving.quotas import NotFound, Refused
 
 router = APIRouter()
 
@@ -48,6 +48,19 @@ async def race_csv(race_id: str, hub: HubDep) -> Response:
     race = hub.get(race_id).snapshot()
     headers = {"Content-Disposition": f'attachment; filename="headstart-{race_id}.csv"'}
     return Response(races_csv(race), media_type="text/csv", headers=headers)
+
+
+@router.get("/api/races/{race_id}/predictions.csv")
+async def race_predictions_csv(race_id: str, hub: HubDep) -> Response:
+    """Each test image's index, true class and every strategy's prediction, once the race is done."""
+    table = predictions_csv(hub.get(race_id).snapshot())
+    if table is None:
+        raise NotFound(
+            "no_predictions",
+            f"race {race_id} has no per-image predictions: it has not finished, or was stored before they were kept",
+        )
+    headers = {"Content-Disposition": f'attachment; filename="headstart-{race_id}-predictions.csv"'}
+    return Response(table, media_type="text/csv", headers=headers)
 
 
 @router.get("/api/races/{race_id}")

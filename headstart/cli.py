@@ -126,6 +126,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         help="instead: every lane (gradual, LoRA at each rank, fine-tune at each k), accuracy against trainable parameters",
     )
     sweep.add_argument(
+        "--classes",
+        action="store_true",
+        help="instead: the default race at n = 50 over the seeds, per-class accuracy and the confusions fine-tune removes",
+    )
+    sweep.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -254,7 +259,7 @@ def _race(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from headstart.lessons import adapters, depth, distance, forgetting, keeping, scenario, sweep
+    from headstart.lessons import adapters, classes, depth, distance, forgetting, keeping, scenario, sweep
 
     limits = settings.limits
     bad = [n for n in args.n or () if not limits.n.min <= n <= limits.n.max]
@@ -269,6 +274,10 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
             bar.set_postfix_str(f"n={config.n} seed={config.seed} {what} body×{config.body_lr_ratio:g}")
             yield config
 
+    if args.classes:
+        found = classes.measure(settings, seeds=range(args.seeds), n=args.n[0] if args.n else classes.N)
+        print(classes.table(found))
+        return 0
     if args.by == "locked":
         out = args.out or settings.paths.depth_sweep_csv
         by_depth = depth.default_plan(limits, seeds=args.seeds, ns=args.n)

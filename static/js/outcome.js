@@ -102,7 +102,6 @@ export class Outcome {
         const td = document.createElement("td");
         td.style.setProperty("--share", n / total);
         td.classList.toggle("diagonal", t === p);
-        td.classList.toggle("strong", n / total > 0.55);
         if (n && t !== p && this.predicted) {
           const button = cell("button", String(n), { type: "button", "aria-label": `${this.labels[name]} called ${n} ${this.classes[t]} images ${this.classes[p]}: show them` });
           button.addEventListener("click", () => this.gallery.cell(name, t, p));

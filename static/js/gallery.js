@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { thumbnail } from "./data-row.js";
 
-const SHOWN = 30; // images drawn at once: enough to see a pattern, few enough to load in a moment
+const SHOWN = 24; // images drawn at once: enough to see a pattern, few enough to load in a moment
 const $ = (id) => document.getElementById(id);
 
 export class Gallery {

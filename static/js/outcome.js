@@ -87,7 +87,7 @@ export class Outcome {
     table.className = "confusion";
     table.style.setProperty("--tint", `var(--${name})`);
     table.append(caption(`${this.labels[name]}: rows the true class, columns what it said`, `c-${name}`));
-    const shortNames = this.classes.map((c) => c.split(/[\s/]/)[0].slice(0, 7));
+    const shortNames = this.classes.map((c) => c.split(/[\s/]/)[0].slice(0, 8));
     const head = document.createElement("thead");
     const top = document.createElement("tr");
     top.append(cell("td", ""));

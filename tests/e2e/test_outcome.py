@@ -17,6 +17,13 @@ pytestmark = pytest.mark.browser
 
 
 def images_loaded(page: Page, selector: str) -> bool:
+    """Once every image under ``selector`` has settled: whether each one decoded. (Polled from
+    here: the page's own policy forbids the evaluated strings wait_for_function would use.)"""
+    settled = f"[...document.querySelectorAll('{selector}')].every((img) => img.complete)"
+    for _ in range(100):
+        if page.evaluate(settled):
+            break
+        page.wait_for_timeout(50)
     return bool(page.evaluate(f"[...document.querySelectorAll('{selector}')].every((img) => img.complete && img.naturalWidth > 0)"))
 
 
@@ -34,7 +41,6 @@ def check_outcome(page: Page, classes: list[str]) -> None:
     expect(page.locator("#gallery-said")).to_contain_text("Fine-tune right, Scratch wrong")
     for alt in page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((img) => img.alt)"):
         assert alt.split(";")[0] in classes and "Scratch said" in alt and "Fine-tune said" in alt
-    page.wait_for_function("[...document.querySelectorAll('#gallery img')].every((img) => img.complete)")
     assert images_loaded(page, "#gallery img")
 
     # A confusion cell, reached by the keyboard, shows that cell's images.
@@ -46,7 +52,7 @@ def check_outcome(page: Page, classes: list[str]) -> None:
     page.keyboard.press("Enter")
     count, true_class, said = int(found[1]), found[2], found[3]
     expect(page.locator("#gallery-said")).to_contain_text(f"Scratch called {count} image{'s' if count > 1 else ''} of {true_class} “{said}”")
-    expect(page.locator("#gallery li")).to_have_count(min(count, 30))
+    expect(page.locator("#gallery li")).to_have_count(min(count, 24))
     for alt in page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((img) => img.alt)"):
         assert alt.startswith(f"{true_class}; Scratch said {said}")
     expect(page.locator("#gallery-all")).to_be_visible()
@@ -63,7 +69,6 @@ def test_the_data_row_then_what_each_strategy_got_right(browser: Browser, live_s
     expect(rows).to_have_count(10)
     assert rows.all_text_contents() == target + [FASHION_CLASSES[c] for c in tiny.data.source_classes]
     expect(page.locator("#data-row figcaption").nth(1)).to_contain_text("five other kinds of clothing")
-    page.wait_for_function("[...document.querySelectorAll('#data-row img')].every((img) => img.complete)")
     assert images_loaded(page, "#data-row img")
     assert page.locator("#data-row img").first.get_attribute("alt") == f"An example of {target[0]}"
     page.locator("#source").select_option("far")

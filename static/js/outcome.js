@@ -41,7 +41,7 @@ export class Outcome {
     const summary = msg.summary;
     this.root.hidden = false;
     if (!this.classes || !summary[raced[0]].confusion) {
-      $("outcome-said").textContent = "This race was stored before per-class results were kept: train it again to see them.";
+      $("outcome-said").textContent = "This race was recorded before per-class results were kept, so it replays without them; another seed trains afresh and shows them.";
       for (const id of ["per-class", "matrices", "gallery"]) $(id).replaceChildren();
       $("gallery-said").textContent = "";
       return;

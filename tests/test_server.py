@@ -167,7 +167,8 @@ def test_start_streams_accepted_plan_epochs_done_and_the_race_is_stored(client: 
         if last:
             confusion = [[int(n) for n in counts.split()] for counts in row["confusion"].split(" | ")]
             assert confusion == done[row["strategy"]]["confusion"]
-            assert [float(a) for a in row["per_class_acc"].split()] == pytest.approx(done[row["strategy"]]["per_class_acc"], abs=1e-4)
+            per_class = [float(a) for a in row["per_class_acc"].split()]
+            assert per_class == pytest.approx(done[row["strategy"]]["per_class_acc"], abs=1e-4)
     # And each test image, with its true class and every strategy's prediction, by name.
     predictions = next(m for m in msgs if m["type"] == "predictions")
     plan = next(m for m in msgs if m["type"] == "plan")

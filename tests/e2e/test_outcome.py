@@ -24,7 +24,8 @@ def images_loaded(page: Page, selector: str) -> bool:
         if page.evaluate(settled):
             break
         page.wait_for_timeout(50)
-    return bool(page.evaluate(f"[...document.querySelectorAll('{selector}')].every((img) => img.complete && img.naturalWidth > 0)"))
+    decoded = f"[...document.querySelectorAll('{selector}')].every((img) => img.complete && img.naturalWidth > 0)"
+    return bool(page.evaluate(decoded))
 
 
 def check_outcome(page: Page, classes: list[str]) -> None:
@@ -35,7 +36,8 @@ def check_outcome(page: Page, classes: list[str]) -> None:
     expect(page.locator("table.per-class tbody tr")).to_have_count(len(classes))
     expect(page.locator("table.confusion")).to_have_count(3)
     expect(page.locator("table.confusion").first.locator("caption")).to_contain_text("rows the true class")
-    expect(page.locator("#outcome-said")).to_contain_text(re.compile("Most confused: Scratch calls \\d+|got every test image right"))
+    said = re.compile("Most confused: Scratch calls \\d+|got every test image right")
+    expect(page.locator("#outcome-said")).to_contain_text(said)
     expect(page.locator("#gallery-right")).to_have_value("finetune")
     expect(page.locator("#gallery-wrong")).to_have_value("scratch")
     expect(page.locator("#gallery-said")).to_contain_text("Fine-tune right, Scratch wrong")
@@ -51,7 +53,8 @@ def check_outcome(page: Page, classes: list[str]) -> None:
     cell.focus()
     page.keyboard.press("Enter")
     count, true_class, said = int(found[1]), found[2], found[3]
-    expect(page.locator("#gallery-said")).to_contain_text(f"Scratch called {count} image{'s' if count > 1 else ''} of {true_class} “{said}”")
+    images = f"{count} image{'s' if count > 1 else ''}"
+    expect(page.locator("#gallery-said")).to_contain_text(f"Scratch called {images} of {true_class} “{said}”")
     expect(page.locator("#gallery li")).to_have_count(min(count, 24))
     for alt in page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((img) => img.alt)"):
         assert alt.startswith(f"{true_class}; Scratch said {said}")

@@ -124,7 +124,7 @@ def test_an_imagenet_body_races_with_its_units_frozen_as_loaded_and_no_source_ta
     plan, done = events[0], events[-1]
     assert [u.label for u in plan.units] == ["stem", "layer 1", "layer 2", "layer 3", "layer 4", "head"]
     assert plan.units[-1].params == 512 * 5 + 5 and plan.image_size == 32
-    assert all(e.source_acc is None for e in events[1:-1])  # ImageNet's test set is not here to measure
+    assert all(e.source_acc is None for e in events[1:-2])  # ImageNet's test set is not here to measure
     frozen, finetune = built_models[("frozen", config)], built_models[("finetune", config)]
     for name, tensor in frozen.state_dict().items():
         if not name.startswith("head."):  # every weight and every BatchNorm statistic, as loaded

@@ -57,7 +57,7 @@ def test_race_prints_json_lines_and_a_summary(tiny: Settings) -> None:
     result = run_cli("race", "--n", "25", "--epochs", "2", "--locked", "3", env=tiny_env(tiny))
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["type"] for e in events] == ["plan"] + ["epoch"] * 6 + ["done"]
+    assert [e["type"] for e in events] == ["plan"] + ["epoch"] * 6 + ["predictions", "done"]
     assert events[0]["config"]["locked"] == 3
     assert "finetune" in result.stderr and "wall" in result.stderr
 

@@ -27,7 +27,7 @@ export class Outcome {
 
   plan(msg) {
     this.classes = msg.classes;
-    const { dataset, body } = msg.config;
+    const { dataset, body } = msg.config ?? {};
     // A race stored before these fields existed was raced at their defaults.
     $("outcome-lesson").hidden = (dataset ?? this.builtIn.dataset) !== this.builtIn.dataset || (body ?? this.builtIn.body) !== this.builtIn.body;
   }
@@ -40,7 +40,7 @@ export class Outcome {
     const raced = this.order.filter((name) => name in msg.summary);
     const summary = msg.summary;
     this.root.hidden = false;
-    if (!this.classes || !summary[raced[0]].confusion) {
+    if (!this.classes || !raced.length || !summary[raced[0]].confusion) {
       $("outcome-said").textContent = "This race was recorded before per-class results were kept, so it replays without them; another seed trains afresh and shows them.";
       for (const id of ["per-class", "matrices", "gallery"]) $(id).replaceChildren();
       $("gallery-said").textContent = "";

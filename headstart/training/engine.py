@@ -569,12 +569,13 @@ def run_race(
         # chart) lands on the next round's first and longest epoch, scratch's.
         yield from finished
     truth = test.y.cpu()
+    predicted = {trainer.name: _predictions(trainer) for trainer in trainers}
     yield Predictions(
         dataset=config.dataset,
         images_version=task.images_version,
         index=task.test_ids.tolist(),
         truth=truth.tolist(),
-        predicted={trainer.name: _predictions(trainer).tolist() for trainer in trainers},
+        predicted={name: classes.tolist() for name, classes in predicted.items()},
     )
     summary = {
         trainer.name: StrategySummary(
@@ -583,7 +584,7 @@ def run_race(
             compute_s=trainer.compute_s,
             final_source_acc=trainer.source_acc,
             reused_s=trainer.reused_s,
-            **outcome(truth, _predictions(trainer), len(task.classes)),
+            **outcome(truth, predicted[trainer.name], len(task.classes)),
         )
         for trainer in trainers
     }

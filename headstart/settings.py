@@ -2,7 +2,7 @@
 
 Every number a user can change has its default and its range here; the CLI, the
 API's validation and the page's sliders (via ``GET /api/config``) all read them. They come in
-sections (data, network, training, limits, server, quotas, ray, paths); an environment
+sections (data, network, training, limits, server, quotas, ray, paths, uploads); an environment
 variable sets any of them by its flat name (``HEADSTART_WIDTH``), as it always has, or by its
 section (``HEADSTART_NETWORK__WIDTH``).
 """
@@ -41,6 +41,9 @@ PREFIX = "HEADSTART_"  # of every environment setting
 
 BUILT_IN_DATASET = "fashion"  # the Fashion-MNIST task every lesson was calibrated on
 DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# An uploaded dataset's id: unguessable (96 random bits), so only a link that carries it finds it.
+UPLOAD_PREFIX = "up-"
+UPLOAD_ID = re.compile(rf"{UPLOAD_PREFIX}[0-9a-f]{{24}}")
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -75,6 +78,12 @@ class Choice(BaseModel):
 
     default: str
     options: tuple[str, ...] = ()
+    # Besides the options, any value of this form, which the server then looks up (an upload's id).
+    pattern: str | None = None
+    pattern_means: str = ""
+
+    def allows(self, value: str) -> bool:
+        return not self.options or value in self.options or bool(self.pattern and re.fullmatch(self.pattern, value))
 
 
 class Choices(BaseModel):
@@ -130,7 +139,9 @@ class Limits(BaseModel):
     extra: Choices = Choices(default=())
     lora_rank: IntRange = IntRange(min=1, max=16, default=4)
     # The target task's images: the built-in one, or a folder of the server's (data.datasets).
-    dataset: Choice = Choice(default="fashion", options=("fashion",))
+    dataset: Choice = Choice(
+        default="fashion", options=("fashion",), pattern=UPLOAD_ID.pattern, pattern_means="an uploaded dataset's id (up-…)"
+    )
     # The network: the built-in tiny ResNet, or a real ImageNet body (headstart/race/bodies.py).
     body: Choice = Choice(default="tiny")
 
@@ -173,9 +184,10 @@ class DataSettings(BaseModel):
     @classmethod
     def _dataset_names(cls, value: dict[str, Path]) -> dict[str, Path]:
         for name in value:
-            if not DATASET_NAME.fullmatch(name) or name == BUILT_IN_DATASET:
+            if not DATASET_NAME.fullmatch(name) or name == BUILT_IN_DATASET or UPLOAD_ID.fullmatch(name):
                 raise ValueError(
-                    f"dataset name {name!r}: use 1-32 lower-case letters, digits, '-' or '_', other than {BUILT_IN_DATASET!r}"
+                    f"dataset name {name!r}: use 1-32 lower-case letters, digits, '-' or '_', other than {BUILT_IN_DATASET!r} "
+                    "and an upload's id (up- and 24 hex digits)"
                 )
         return value
 
@@ -316,6 +328,42 @@ class RaySettings(BaseModel):
     gpus_per_worker: float = Field(default=0.25, gt=0.0, le=1.0)
 
 
+class UploadSettings(BaseModel):
+    """Datasets uploaded in the page (``POST /api/datasets``): what one may hold, and how long it is kept.
+
+    Every limit is said in the refusal that meets it (headstart/race/intake.py).
+    """
+
+    # Where uploads are written, one folder each (and, while arriving, under its .incoming/): nowhere else.
+    upload_dir: Path = (DATA_HOME if INSTALLED else PROJECT_DIR) / "uploads"
+    # One request's body, counted as it streams: past it the upload stops with 413.
+    max_upload_mb: float = Field(default=300.0, gt=0.0)
+    # Bytes one address may upload in an hour, and all addresses together (a class shares an address).
+    upload_mb_per_address_per_hour: float = Field(default=1000.0, gt=0.0)
+    upload_mb_per_hour: float = Field(default=4000.0, gt=0.0)
+    # Uploads checked at once, server-wide; another waits its turn rather than taking more cores.
+    max_uploads_at_once: int = Field(default=2, ge=1)
+    # Classes, images per class and per dataset; what is past a limit is skipped, and said.
+    max_upload_classes: int = Field(default=10, ge=2, le=20)
+    max_images_per_class: int = Field(default=2000, ge=6)
+    max_images_per_dataset: int = Field(default=5000, ge=12)
+    # Pixels of one image, read from its header before decoding (decompression bombs): 4096 x 4096.
+    max_pixels: int = Field(default=16_777_216, ge=1024)
+    # Files in one upload, a zip's members or a request's parts (10,000 tiny files); then the
+    # zip's total unpacked size and one member's unpacked-to-packed ratio (zip bombs).
+    max_upload_files: int = Field(default=6000, ge=1)
+    max_unzipped_mb: float = Field(default=1000.0, gt=0.0)
+    max_zip_ratio: float = Field(default=50.0, ge=1.0)
+    # Seconds checking one upload's images may take before it is given up.
+    max_check_s: float = Field(default=120.0, gt=0.0)
+    # An upload no race or visit has used for this long is deleted, unless kept.
+    upload_days: float = Field(default=7.0, gt=0.0)
+    # Disk all uploads may use; past it the least recently used unkept ones go first.
+    max_upload_disk_mb: float = Field(default=4000.0, gt=0.0)
+    # Uploads kept past their expiry at once (a teacher's set for the term).
+    max_kept_uploads: int = Field(default=20, ge=0)
+
+
 class PathSettings(BaseModel):
     """Where races are kept, and the shipped sweeps the page's panels draw."""
 
@@ -338,6 +386,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "quotas": QuotaSettings,
     "ray": RaySettings,
     "paths": PathSettings,
+    "uploads": UploadSettings,
 }
 # Each setting's flat name, as the environment (HEADSTART_WIDTH), the constructor and copies
 # have always named it, and where it lives now: its section and its name there.
@@ -394,6 +443,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = QuotaSettings()
     ray: RaySettings = RaySettings()
     paths: PathSettings = PathSettings()
+    uploads: UploadSettings = UploadSettings()
 
     @classmethod
     def settings_customise_sources(

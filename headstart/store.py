@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import SetupError
-from headstart.settings import renamed
+from headstart.settings import UPLOAD_PREFIX, renamed
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,13 @@ class Store:
 
     def recent(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         with self._using("the finished races could not be listed"):
-            total = self._db.execute("SELECT COUNT(*) FROM races").fetchone()[0]
+            # A race on an upload is not listed: the upload's id in its config is the upload's secret.
+            listed = "WHERE coalesce(json_extract(config, '$.dataset'), '') NOT LIKE ?"
+            prefix = f"{UPLOAD_PREFIX}%"
+            total = self._db.execute(f"SELECT COUNT(*) FROM races {listed}", (prefix,)).fetchone()[0]
+            columns = "id, config, device, created, finished, events"
             rows = self._db.execute(
-                "SELECT id, config, device, created, finished, events FROM races ORDER BY finished DESC LIMIT ? OFFSET ?",
-                (limit, offset),
+                f"SELECT {columns} FROM races {listed} ORDER BY finished DESC LIMIT ? OFFSET ?", (prefix, limit, offset)
             ).fetchall()
         return total, [_summary(row) for row in rows]
 

@@ -63,6 +63,7 @@ def tiny_settings(root: Path, **overrides: object) -> Settings:
         "checkpoint": root / "ckpt" / "tiny.safetensors",
         "weights_dir": root / "no-weights",  # no ImageNet ResNet's file, whatever this machine's torch hub holds
         "database": root / "races.sqlite3",
+        "upload_dir": root / "uploads",
         "threads": 1,
         "limits": Limits(),
         "allowed_hosts": ("testserver",),  # the host FastAPI's TestClient names
@@ -128,6 +129,7 @@ def tiny_env(settings: Settings) -> dict[str, str]:
         "HEADSTART_BATCH_SIZE": str(settings.training.batch_size),
         "HEADSTART_CHECKPOINT": str(settings.network.checkpoint),
         "HEADSTART_DATABASE": str(settings.paths.database),
+        "HEADSTART_UPLOAD_DIR": str(settings.uploads.upload_dir),
         "HEADSTART_THREADS": "1",
         "HEADSTART_DATASETS": json.dumps({name: str(path) for name, path in settings.data.datasets.items()}),
         "HEADSTART_WEIGHTS_DIR": str(settings.network.weights_dir),

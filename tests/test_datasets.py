@@ -153,7 +153,7 @@ def test_a_race_on_a_folder_trains_on_its_classes_and_decodes_once(
 
 def test_a_race_names_only_the_datasets_offered(tiny: Settings, tmp_path: Path) -> None:
     settings = tiny.with_datasets({"shapes": make_image_folder(tmp_path / "shapes")})
-    with pytest.raises(ValueError, match="dataset must be one of fashion, shapes, got 'leaves'"):
+    with pytest.raises(ValueError, match=r"one of fashion, shapes, or an uploaded dataset's id \(up-…\), got 'leaves'"):
         RaceConfig.validate_with({"dataset": "leaves"}, settings.limits)
     with pytest.raises(ValueError, match="dataset name 'Bad Name'"):
         Settings(datasets={"Bad Name": tmp_path})

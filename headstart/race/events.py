@@ -166,8 +166,9 @@ class RaceConfig(BaseModel):
     @classmethod
     def _in_range(cls, value: float | str | tuple[str, ...], info: ValidationInfo) -> float | str | tuple[str, ...]:
         allowed: IntRange | FloatRange | Choice | Choices = getattr(_limits(info), info.field_name or "")
-        if isinstance(allowed, Choice) and allowed.options and value not in allowed.options:
-            raise ValueError(f"{info.field_name} must be one of {', '.join(allowed.options)}, got {value!r}")
+        if isinstance(allowed, Choice) and isinstance(value, str) and not allowed.allows(value):
+            also = f", or {allowed.pattern_means}" if allowed.pattern else ""
+            raise ValueError(f"{info.field_name} must be one of {', '.join(allowed.options)}{also}, got {value!r}")
         if isinstance(allowed, Choice | Choices) or isinstance(value, str | tuple):
             return value  # its type names the options
         if not allowed.min <= value <= allowed.max:

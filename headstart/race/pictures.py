@@ -15,6 +15,7 @@ import io
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ class Ref:
 class Pictures:
     """The images of the datasets ``settings`` offer (``folders``: those scanned), as thumbnails."""
 
-    def __init__(self, settings: Settings, folders: dict[str, Folder]) -> None:
+    def __init__(self, settings: Settings, folders: Mapping[str, Folder]) -> None:
         self.settings, self.folders = settings, folders
         self._cache: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
         self._lock = threading.Lock()  # thumbnails are made on worker threads

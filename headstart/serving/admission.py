@@ -14,11 +14,12 @@ from collections.abc import Iterable
 
 from headstart.race import bodies
 from headstart.race.events import RaceConfig, beyond_data
+from headstart.race.uploads import UploadError
 from headstart.serving.queue import RaceQueue
-from headstart.serving.quotas import Refused, TooMany
+from headstart.serving.quotas import NotFound, Refused, TooMany
 from headstart.serving.races import Race
 from headstart.serving.registry import Registry
-from headstart.settings import Limits, Settings
+from headstart.settings import UPLOAD_ID, Limits, Settings
 
 
 def offered(limits: Limits, held: int | None) -> Limits:
@@ -44,6 +45,11 @@ def may_start(config: RaceConfig, owner: str, registry: Registry, held: int | No
     if missing:
         raise Refused("body_unavailable", f"config.body: {missing}", "config.body")
     classes = len(settings.data.target_classes)
+    if UPLOAD_ID.fullmatch(config.dataset):
+        try:
+            registry.uploads.touch(config.dataset)  # a race is a use: the upload does not expire under it
+        except UploadError as exc:
+            raise NotFound(exc.code, f"config.dataset: {exc.message}", "config.dataset") from None
     if folder := registry.folders.get(config.dataset):
         held, classes = folder.capacity, len(folder.classes)
     if held is not None and config.n > held:

@@ -18,12 +18,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import Scope
 
 from headstart import page
-from headstart.race import protocol
+from headstart.race import intake, protocol, uploads
 from headstart.serving import guard, lan
 from headstart.serving.connection import store_unavailable
 from headstart.serving.hub import Hub
 from headstart.serving.quotas import Refused
-from headstart.serving.routers import images, pages, panels, races, socket, status
+from headstart.serving.routers import datasets, images, pages, panels, races, socket, status
 from headstart.serving.sockets import Sockets
 from headstart.settings import STATIC_DIR, Settings, get_settings
 from headstart.store import StoreError
@@ -81,10 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(env=page.templates())
     app.state.sockets = Sockets(settings)  # open websockets per client address
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
-    for router in (status.router, races.router, panels.router, images.router, pages.router, socket.router):
+    for router in (status.router, races.router, panels.router, images.router, datasets.router, pages.router, socket.router):
         app.include_router(router)
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StoreError, _store_failed)
+    app.add_exception_handler(intake.Rejected, _upload_refused)
+    app.add_exception_handler(uploads.UploadError, _upload_refused)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
 
@@ -92,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
     return JSONResponse(protocol.error(exc.code, exc.message, exc.field), status_code=exc.status)
+
+
+async def _upload_refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, intake.Rejected | uploads.UploadError)
+    return JSONResponse(protocol.error(exc.code, exc.message, "dataset"), status_code=exc.status)
 
 
 async def _store_failed(_: Request, exc: Exception) -> JSONResponse:

@@ -33,12 +33,14 @@ from headstart.serving.races import Race, Status
 from headstart.serving.registry import Registry
 from headstart.serving.replays import Replays
 from headstart.serving.turns import Turns
+from headstart.serving.uploading import Receiving
 from headstart.settings import Limits, Settings
 from headstart.store import Store
 from headstart.workers.interface import Cancelled, EventOut, Failed, Finished, Paused, TrainingWorker, WorkerMessage
 
 log = logging.getLogger(__name__)
 
+UPLOAD_SWEEP_S = 3600.0  # how often expired uploads are looked for
 STORE_WAIT_S = 10.0  # how long start waits for the store's first writes; a locked file says so in the log
 
 
@@ -53,6 +55,8 @@ class Hub:
         self.turns = Turns(settings, self.pool)
         self.metrics = Metrics()
         self.replays = Replays(settings.server.replay_interval_s)
+        self.uploading = Receiving(settings, self.registry.uploads, self.registry.folders)
+        self._sweeper: asyncio.Task[None] | None = None
         self._listeners: set[Outbox] = set()  # every connection's outbox, for news of the server
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -80,9 +84,19 @@ class Hub:
         self.classroom.forget_codes()
         # Served only once that write is done: a stale code typed at once must not find last term's race.
         await asyncio.to_thread(self.store.written, STORE_WAIT_S)
+        self._sweeper = asyncio.create_task(self._sweep_uploads())
+
+    async def _sweep_uploads(self) -> None:
+        """Expired uploads deleted every so often, not only when another arrives."""
+        while True:
+            await asyncio.sleep(UPLOAD_SWEEP_S)
+            for upload_id in await asyncio.to_thread(self.registry.uploads.sweep):
+                self.registry.folders.forget(upload_id)
 
     async def stop(self) -> None:
         self._closing = self.registry.closing = self.classroom.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for race in [*self.waiting, *self.pool.busy()]:
             self._finish(race, "cancelled", protocol.Cancelled(race_id=race.id, reason="the server is shutting down"))
         await self.pool.stop()

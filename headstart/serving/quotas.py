@@ -68,6 +68,38 @@ class Rate:
         return f"{self.count} {what} {'a minute' if self.per_s == 60 else f'per {self.per_s:g} s'}"
 
 
+class Budget:
+    """At most ``amount`` (bytes, say) per ``per_s`` seconds for each key, summed over a sliding
+    window kept in ``BUCKETS`` buckets, so a key's memory is bounded however often it spends."""
+
+    BUCKETS = 60
+
+    def __init__(self, amount: float, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.amount, self.per_s, self._clock = amount, per_s, clock
+        self._spent: OrderedDict[str, dict[int, float]] = OrderedDict()
+
+    def _window(self, key: str) -> dict[int, float]:
+        bucket = int(self._clock() * self.BUCKETS / self.per_s)
+        spent = self._spent.pop(key, None) or {}
+        spent = {b: v for b, v in spent.items() if bucket - b < self.BUCKETS}
+        self._spent[key] = spent  # most recently seen last
+        while len(self._spent) > MAX_KEYS:
+            self._spent.popitem(last=False)
+        return spent
+
+    def spend(self, key: str, amount: float) -> bool:
+        """Count ``amount`` for ``key`` if the window has room for it; False, and nothing counted, if not."""
+        spent = self._window(key)
+        if sum(spent.values()) + amount > self.amount:
+            return False
+        bucket = int(self._clock() * self.BUCKETS / self.per_s)
+        spent[bucket] = spent.get(bucket, 0.0) + amount
+        return True
+
+    def left(self, key: str) -> float:
+        return max(0.0, self.amount - sum(self._window(key).values()))
+
+
 def client_address(peer: str | None, headers: Mapping[str, str], header: str | None, proxies: tuple[str, ...]) -> str:
     """The address a request came from: its peer, or, when that peer is a trusted proxy, the
     address the proxy names in ``header`` (its last hop: the one the proxy itself saw)."""

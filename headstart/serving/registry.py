@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from headstart.race import datasets, pictures, sources
+from headstart.race import pictures, sources, uploads
 from headstart.race.events import RaceConfig
 from headstart.race.identity import cache_key
 from headstart.serving.quotas import NotFound
@@ -31,8 +31,10 @@ SAVE_RETRY_S = 60.0  # a finished race the store refused (a full or read-only di
 class Registry:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
-        # Every dataset folder offered, scanned and split once: a folder that cannot be one stops the server here.
-        self.folders = datasets.scan_all(settings)
+        # Every dataset folder offered, scanned and split once (a folder that cannot be one stops the
+        # server here), and the uploads, each scanned when a race or a page first names it.
+        self.uploads = uploads.Uploads(settings)
+        self.folders = uploads.Folders(settings, self.uploads)
         self.pictures = pictures.Pictures(settings, self.folders)  # their images, as the page shows them
         self.races: OrderedDict[str, Race] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None  # set once serving: where retries are scheduled

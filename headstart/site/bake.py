@@ -28,7 +28,7 @@ from typing import Any
 
 from headstart.errors import SetupError
 from headstart.lessons.sweep import Progress, log_spaced
-from headstart.race import bodies, datasets, protocol, sources
+from headstart.race import bodies, protocol, sources, uploads
 from headstart.race.events import RACE_EVENT_TYPES, RaceConfig
 from headstart.race.identity import cache_key
 from headstart.settings import BUILT_IN_DATASET, Settings
@@ -120,9 +120,13 @@ def _bake(
     from headstart.training.engine import run_race, warm_up
 
     races = grid.races(settings)
-    folders = datasets.scan_all(settings)
-    fingerprints = {name: folder.fingerprint for name, folder in folders.items()}
-    keyed = [(c, cache_key(c, device, recipe, _source_sha(settings, c), fingerprints.get(c.dataset))) for c in races]
+    folders = uploads.Folders(settings, also=uploads.named(c.dataset for c in races))
+
+    def fingerprint(dataset: str) -> str | None:
+        folder = folders.get(dataset)
+        return folder.fingerprint if folder else None
+
+    keyed = [(c, cache_key(c, device, recipe, _source_sha(settings, c), fingerprint(c.dataset))) for c in races]
     todo = [c for c, key in keyed if not (out / "races" / f"{race_id(key)}.json").is_file()]
     if todo:
         warm_up(res, todo[0])  # so no baked race's clocks pay the process's first-call costs

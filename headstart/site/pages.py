@@ -18,7 +18,7 @@ from typing import Any
 
 from headstart.lessons.panels import every_panel
 from headstart.page import PAGES, page_config, templates
-from headstart.race import datasets, pictures, sources
+from headstart.race import pictures, sources, uploads
 from headstart.race.export import predictions_csv, races_csv
 from headstart.settings import BUILT_IN_DATASET, STATIC_DIR, Settings
 
@@ -49,7 +49,7 @@ def write_images(settings: Settings, out: Path, races: Sequence[dict[str, Any]])
     """Each recorded combination's examples (``api/examples-DATASET-BODY-SOURCE.json``) and every
     image they and the races' galleries name, under ``images/``, as the live server names them.
     Returns how many images were written."""
-    shelf = pictures.Pictures(settings, datasets.scan_all(settings))
+    shelf = pictures.Pictures(settings, folders(settings, races))
     wanted: set[tuple[str, str, str, int]] = set()
     combos = {
         (
@@ -79,7 +79,7 @@ def write_images(settings: Settings, out: Path, races: Sequence[dict[str, Any]])
 
 def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> dict[str, Any]:
     """The live page's configuration, with what was recorded: each field's values and each race."""
-    found = page_config(settings, settings.limits, device)
+    found = page_config(settings, settings.limits, device, folders=folders(settings, races))
     for field in found["fields"]:  # a set-valued field's values are lists: told apart by their JSON
         # A race baked before a field existed was raced at its default.
         chosen = [race["config"].get(field["name"], field["default"]) for race in races]
@@ -92,6 +92,11 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
         "races": [{"id": race["race_id"], "config": race["config"]} for race in races],
     }
     return found
+
+
+def folders(settings: Settings, races: Sequence[dict[str, Any]]) -> uploads.Folders:
+    """The dataset folders offered, and the uploads the baked races trained on: a bake lists them in its menu."""
+    return uploads.Folders(settings, also=uploads.named(r["config"].get("dataset", BUILT_IN_DATASET) for r in races))
 
 
 def _dump(path: Path, data: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from headstart.race import bodies, datasets, fashion, sources
+from headstart.race import bodies, datasets, fashion, sources, uploads
 from headstart.race.architecture import describe_units
 from headstart.race.bodies import Body
 from headstart.race.events import (
@@ -50,6 +50,7 @@ from headstart.training.devices import Stopwatch
 from headstart.training.feature_cache import FeatureCache, Features
 
 SKIPPED_SHOWN = 20  # undecodable files a plan names; it counts them all
+FOLDERS_KEPT = 32  # dataset folders a worker keeps scanned: uploads come and go
 
 
 class RaceCancelled(Exception):
@@ -149,12 +150,14 @@ class Resources:
         return card
 
     def folder(self, name: str) -> datasets.Folder:
-        """A dataset folder of the settings', scanned and split the first time a race names it."""
+        """A dataset folder of the settings' or an upload, scanned and split the first time a race names it."""
         if name not in self._folders:
-            path = self.settings.data.datasets.get(name)
+            path = uploads.locate(self.settings, name)
             if path is None:
                 offered = ", ".join((BUILT_IN_DATASET, *self.settings.data.datasets))
-                raise fashion.DataError(f"no dataset {name!r} here; this worker has {offered}")
+                raise fashion.DataError(f"no dataset {name!r} here; this worker has {offered} and the uploads it is sent")
+            if len(self._folders) >= FOLDERS_KEPT:
+                self._folders.pop(next(iter(self._folders)))
             self._folders[name] = datasets.scan(name, path, self.settings.data.data_seed, self.settings.limits.n.min)
         return self._folders[name]
 

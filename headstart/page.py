@@ -11,10 +11,10 @@ from typing import Any
 
 import jinja2
 
-from headstart.race import bodies, datasets, sources, strategies
+from headstart.race import bodies, datasets, intake, sources, strategies
 from headstart.race.architecture import describe_units
 from headstart.race.events import race_fields
-from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR, Limits, Settings
+from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR, UPLOAD_ID, Limits, Settings
 
 PAGES = ("index.html", "embed.html")
 # What the built-in task's classes show at n = 50, over three seeds (docs/scenario.md, "Which
@@ -92,6 +92,18 @@ def page_config(
         # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
         "class_address": address,
         "reachable_by_others": reachable,
+        # What the page's "Your images" may send (POST /api/datasets), and how an upload's id looks.
+        "uploads": {
+            "max_upload_mb": settings.uploads.max_upload_mb,
+            "max_classes": settings.uploads.max_upload_classes,
+            "max_images_per_class": settings.uploads.max_images_per_class,
+            "max_images": settings.uploads.max_images_per_dataset,
+            "max_files": settings.uploads.max_upload_files,
+            "min_images_per_class": datasets.MIN_IMAGES,
+            "formats": list(intake.FORMAT_TYPES),
+            "days": settings.uploads.upload_days,
+            "id_pattern": UPLOAD_ID.pattern,
+        },
     }
 
 

@@ -36,6 +36,7 @@ ZIP_FIELD = "file"  # the multipart field of a zip; any other field's files are 
 ACCEPTED = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 OPENED = ["JPEG", "PNG", "WEBP"]  # the formats Pillow is asked to open (it opens an MPO as a JPEG)
 ACCEPTED_WORDS = "JPEG, PNG or WebP"
+FORMAT_TYPES = ("image/jpeg", "image/png", "image/webp")  # as a browser names them
 # Formats told apart by their first bytes, to name what was skipped without asking Pillow to parse it.
 MAGIC = (
     (b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"%PDF", "PDF"),

@@ -158,7 +158,7 @@ class Pictures:
                 name: [Ref("pool", sum(map(len, folder.pool[:c])) + k, name) for k in range(min(EXAMPLES_PER_CLASS, len(files)))]
                 for c, (name, files) in enumerate(zip(folder.classes, folder.pool, strict=True))
             }
-            target_title = f"Your target task: the {len(folder.classes)} classes of {dataset!r}"
+            target_title = f"Your target task: the {len(folder.classes)} classes of {folder.name!r}"  # an upload's title
         rows: dict[str, Any] = {"target": _section(dataset, version, target_title, target)}
         spec = bodies.BODIES.get(body)  # type: ignore[call-overload]
         if spec is None or spec.has_source_task:

@@ -26,5 +26,7 @@ export const api = recorded
       race: (id, ext) => `api/races/${id}${ext}`,
       examples: (dataset, body, source) => `api/examples?${new URLSearchParams({ dataset, body, source })}`,
       image: (dataset, version, part, index) => `api/images/${encodeURIComponent(dataset)}/${version}/${part}/${index}.png`,
+      dataset: (id) => `api/datasets/${encodeURIComponent(id)}`,
+      datasets: (title) => `api/datasets${title ? `?${new URLSearchParams({ title })}` : ""}`,
       pages: { index: "", embed: "embed" },
     };

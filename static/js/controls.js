@@ -177,6 +177,22 @@ export class Controls {
     );
   }
 
+  // An option a menu gains while the page is open (an uploaded dataset), or loses.
+  addOption(name, option) {
+    const field = this.table.field(name);
+    if (!field.options.some((o) => o.value === option.value)) field.options.push(option);
+    if (![...this.inputs[name].options].some((o) => o.value === option.value)) {
+      this.inputs[name].append(element("option", { value: option.value, title: sentence(option.description) }, option.label));
+    }
+  }
+
+  removeOption(name, value) {
+    const field = this.table.field(name);
+    field.options.splice(field.options.findIndex((o) => o.value === value) >>> 0, 1);
+    [...this.inputs[name].options].find((o) => o.value === value)?.remove();
+    if (this.state[name] === value) this.set(name, field.default);
+  }
+
   // The chosen body's units and the chosen dataset's class count, for the sliders' readings.
   setTask(units, classes) {
     this.body = units.filter((u) => u.name !== "head");
@@ -233,7 +249,7 @@ export class Controls {
 }
 
 // What only a server can do: class races (a code, a broadcast) and the list of recent races.
-const NEEDS_A_SERVER = ["broadcast", "join", "recent"];
+const NEEDS_A_SERVER = ["broadcast", "join", "recent", "upload"];
 
 // Hide the controls a link names (`hide=seed,advanced`); a name the page does not know is a
 // problem for the status line, so an author testing an embed sees a misspelt one at once.

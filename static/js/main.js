@@ -19,6 +19,7 @@ import { api, recorded } from "./api.js";
 import { RecordedRaces } from "./recorded.js";
 import { DataRow } from "./data-row.js";
 import { Outcome } from "./outcome.js";
+import { YourImages, adopt, register, unknownUpload } from "./uploads.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -26,8 +27,11 @@ const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith
 async function boot() {
   const client = clientId(); // settled while the config loads (a stored id is first checked with open pages)
   const config = await (await fetch(api.config)).json();
+  // An uploaded dataset a link names is not in the menu the server lists: fetched by its id first.
+  const lost = recorded ? null : await adopt(config, new URLSearchParams(window.location.search).get("dataset"));
   const table = new StateTable(config.fields);
   const ui = table.read();
+  if (lost) ui.problems.unshift(`${lost.replace(/\.$/, "")}.`);
   const status = new StatusLine($("status"), $("announce"));
   const labels = Object.fromEntries(config.strategies.map((s) => [s.name, s.label]));
   const strip = new Strip($("strip"), config.units, config.strategies, { sources: table.field("source")?.options, bodies: table.field("body")?.options });
@@ -74,6 +78,12 @@ async function boot() {
         strip.setUnits(units);
         controls.setTask(units, classes);
       }
+      // A dataset smaller than the race asked of it: the most it can give, said.
+      const capacity = config.datasets?.[ui.dataset]?.capacity;
+      if (name === "dataset" && capacity && ui.n > capacity) {
+        controls.set("n", capacity);
+        status.set(`This dataset holds ${capacity.toLocaleString("en")} training images a race can learn from: the data size is now ${capacity.toLocaleString("en")}.`);
+      }
       if (["locked", "source", "extra", "lora_rank", "body", "dataset"].includes(name)) strip.show(ui);
       if (name === "extra") {
         chart.setLanes(ui.extra);
@@ -88,6 +98,19 @@ async function boot() {
     onProblem: (problem) => status.set(problem, "error"),
   });
   hideControls(ui, recorded);
+  if (!recorded) {
+    new YourImages(config, {
+      onUploaded(answer) {
+        register(config, controls, answer);
+        controls.set("dataset", answer.id);
+        status.set(`Your images are the dataset now: press Train to race on them. A link copied from this page opens them too.`, "done");
+      },
+      onDeleted(id) {
+        controls.removeOption("dataset", id);
+        delete config.datasets[id];
+      },
+    });
+  }
   {
     const { units, classes } = task();
     strip.setUnits(units);
@@ -103,7 +126,19 @@ async function boot() {
   const actions = {};
   let view = null;
   const handlers = {
-    onMessage: (msg) => view.on(msg),
+    onMessage(msg) {
+      view.on(msg);
+      // A watched race on an upload this page has not seen: its menu option, fetched by its id.
+      const dataset = msg.config?.dataset;
+      if (msg.type === "accepted" && unknownUpload(config, dataset)) {
+        adopt(config, dataset).then((problem) => {
+          if (problem) return status.set(`${problem.replace(/\.$/, "")}.`, "error");
+          controls.addOption("dataset", config.fields.find((f) => f.name === "dataset").options.find((o) => o.value === dataset));
+          controls.show();
+          dataRow.show(ui);
+        });
+      }
+    },
     onOpen() {
       // Re-attach to the race we were showing: its history replays from the start, after an
       // `accepted` that clears the chart (so a race the server lost stays drawn as far as it got).

@@ -347,7 +347,9 @@ class UploadSettings(BaseModel):
     max_upload_classes: int = Field(default=10, ge=2, le=20)
     max_images_per_class: int = Field(default=2000, ge=6)
     max_images_per_dataset: int = Field(default=5000, ge=12)
-    # Pixels of one image, read from its header before decoding (decompression bombs): 4096 x 4096.
+    # Bytes of one image file, read whole to check it, and its pixels, read from its header
+    # before decoding (decompression bombs): 4096 x 4096.
+    max_image_mb: float = Field(default=30.0, gt=0.0)
     max_pixels: int = Field(default=16_777_216, ge=1024)
     # Files in one upload, a zip's members or a request's parts (10,000 tiny files); then the
     # zip's total unpacked size and one member's unpacked-to-packed ratio (zip bombs).

@@ -274,6 +274,18 @@ def test_the_hostile_load_test_passes_against_the_embedded_default() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+def test_hostile_uploads_leave_a_teacher_uploading_and_racing_and_nothing_outside_the_folder() -> None:
+    """Zip and pixel bombs, 10,000 files, traversal names, renamed files and quota exhaustion
+    from one address and from many: docs/reliability.md, 'Hostile uploads'."""
+    hostile = [sys.executable, "-m", "headstart.tools.hostile", "--uploads"]
+    result = subprocess.run(hostile, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "a teacher on another address: uploaded and raced" in result.stdout
+    assert "files outside the uploads folder: 0 []; left half-arrived: 0" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_crowds_from_many_addresses_leave_a_newcomer_its_share() -> None:
     """A class on one address, then 12 addresses' sockets, largest races and half-open requests,
     each beside a newcomer: docs/reliability.md, 'Fair shares'."""

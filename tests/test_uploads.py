@@ -95,6 +95,14 @@ def test_a_pixel_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
     assert said["a/large.png"] == "5,000×5,000 pixels, more than the 16,777,216 allowed (max_pixels)"
 
 
+def test_an_image_file_past_its_bytes_is_skipped_before_it_is_read(tmp_path: Path) -> None:
+    files = {f"a/{i}.jpg": b for i, b in enumerate(good())} | {f"b/{i}.jpg": b for i, b in enumerate(good(seed=1))}
+    rng = np.random.default_rng(0)
+    files["a/photo.jpg"] = payloads.noise_jpeg(rng, kilobytes=100)
+    said = reasons(check(tmp_path, zipped(files), LIMITS.model_copy(update={"max_image_mb": 0.05})))
+    assert said["a/photo.jpg"].endswith("MB; an image file may be at most 0.05 MB (max_image_mb)")
+
+
 def test_a_zip_bomb_is_refused_by_its_ratio_and_by_its_unpacked_size(tmp_path: Path) -> None:
     bomb = zipfile.ZipFile(io.BytesIO(payloads.zip_bomb(60)))
     files = {f"a/{i}.jpg": b for i, b in enumerate(good())} | {f"b/{i}.jpg": b for i, b in enumerate(good(seed=1))}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from headstart.race.datasets import MIN_IMAGES
 from headstart.settings import UploadSettings
@@ -134,7 +134,7 @@ def image_problem(data: bytes, limits: UploadSettings) -> tuple[str | None, str]
                 img.draft("RGB", (64, 64))
                 img.load()
                 return None, suffix
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         kind = sniff(data[:16])
         if kind:
             return f"a {kind} file; accepted: {ACCEPTED_WORDS}", ""
@@ -221,6 +221,10 @@ class Intake:
                     continue
                 if total >= self.limits.max_images_per_dataset:
                     why = f"past the {self.limits.max_images_per_dataset:,} images a dataset may hold (max_images_per_dataset)"
+                    checked.skip(entry.shown, why)
+                    continue
+                if (size := self._size(entry)) > self.limits.max_image_mb * MB:
+                    why = f"{size / MB:,.1f} MB; an image file may be at most {self.limits.max_image_mb:g} MB (max_image_mb)"
                     checked.skip(entry.shown, why)
                     continue
                 try:
@@ -330,6 +334,12 @@ class Intake:
             else:
                 entries.append(_Entry(shown, label, ("part", path)))
         return entries
+
+    @staticmethod
+    def _size(entry: _Entry) -> int:
+        """What a file says it holds: a zip member's header, a part's size on disk."""
+        where = entry.read[1]
+        return where.file_size if isinstance(where, zipfile.ZipInfo) else where.stat().st_size  # type: ignore[attr-defined]
 
     def _read(self, archive: zipfile.ZipFile | None, entry: _Entry) -> bytes:
         kind, where = entry.read

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.tools import crowds
+from headstart.tools import crowds, upload_attacks
 from headstart.tools.loadtest import Server, rss_mb
 
 try:
@@ -45,6 +45,7 @@ ATTACKER, LEGIT = "127.0.0.1", "127.0.0.2"
 STORED = {"n": 25, "epochs": 50, "locked": 2, "seed": 999}  # trained once; replayed by the attacks
 HEALTH_LIMIT_S = 1.0
 RSS_LIMIT_MB = 300.0
+UPLOAD_RSS_LIMIT_MB = 400.0  # uploads are checked in the web process: an image decoded at a time per check
 
 
 @dataclass
@@ -277,14 +278,16 @@ async def guesses(server: Server) -> str:
     return f"{sent:,} guesses → " + ", ".join(f"{n:,} {k}" for k, n in answers.most_common())
 
 
-async def watched(server: Server, name: str, scenario: Callable[[], Awaitable[tuple[bool, str]]]) -> bool:
+async def watched(
+    server: Server, name: str, scenario: Callable[[], Awaitable[tuple[bool, str]]], rss_limit_mb: float = RSS_LIMIT_MB
+) -> bool:
     """Run one scenario while watching ``/healthz`` and the web process's memory; print what happened."""
     seen, stop = Watch(), asyncio.Event()
     watching = asyncio.create_task(monitor(server, seen, stop))
     fine, said = await scenario()
     stop.set()
     await watching
-    held = seen.health_max_s <= HEALTH_LIMIT_S and not seen.health_failures and seen.rss_peak_mb <= RSS_LIMIT_MB
+    held = seen.health_max_s <= HEALTH_LIMIT_S and not seen.health_failures and seen.rss_peak_mb <= rss_limit_mb
     print(
         f"{name}: {said}\n    /healthz max {seen.health_max_s:.3f} s ({seen.health_failures} failed), "
         f"web RSS peak {seen.rss_peak_mb:.0f} MB",
@@ -331,12 +334,16 @@ async def main_async(args: argparse.Namespace) -> int:
     random.seed(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="headstart-hostile-"))
     log = folder / "server.log"
-    server = Server(folder / "races.sqlite3", env={"HEADSTART_MAX_QUEUE": "32"}, log=log)
+    env = {"HEADSTART_MAX_QUEUE": "32", "HEADSTART_UPLOAD_DIR": str(folder / "uploads"), **upload_attacks.ENV}
+    server = Server(folder / "races.sqlite3", env=env, log=log)
     t0 = time.perf_counter()
     await server.start()
     async with httpx.AsyncClient() as http:
         before = (await http.get(server.base + "/api/races?limit=100")).json()["total"]
-    if args.addresses:
+    if args.uploads:
+        ok = await upload_attacks.run(server, folder, lambda name, scenario: watched(server, name, scenario, UPLOAD_RSS_LIMIT_MB))
+        finished = 0  # a race on an upload is not listed: the attacks check the teacher's races themselves
+    elif args.addresses:
         ok = await crowds.run(server, args.addresses, lambda name, scenario: watched(server, name, scenario))
         finished = 30 + 3  # the class's races and the newcomers'
     else:
@@ -364,6 +371,12 @@ def main() -> None:
         metavar="N",
         help="instead, crowds from N loopback addresses (60 sockets, 6 of the largest races and 60 half-open "
         "requests each) and a class of 30 on one address, each beside a newcomer on an address of its own",
+    )
+    parser.add_argument(
+        "--uploads",
+        action="store_true",
+        help="instead, hostile uploads (zip and pixel bombs, 10,000 files, traversal names, renamed files, quotas), "
+        "each beside a teacher on another address uploading and racing",
     )
     args = parser.parse_args()
     sys.exit(asyncio.run(asyncio.wait_for(main_async(args), timeout=1500)))

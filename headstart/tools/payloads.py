@@ -33,11 +33,15 @@ def shape_image(shape: str, rng: np.random.Generator, side: int = 48, kind: str 
 
 
 def noise_jpeg(rng: np.random.Generator, kilobytes: int = 100) -> bytes:
-    """A photo-sized JPEG of about ``kilobytes``: noise, which JPEG cannot shrink."""
-    side = int((kilobytes * 1024 / 1.1) ** 0.5)
-    out = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(out, "JPEG", quality=75)
-    return out.getvalue()
+    """A JPEG of about ``kilobytes`` (within a few per cent): noise, which JPEG cannot shrink."""
+
+    def encode(side: int) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(out, "JPEG", quality=75)
+        return out.getvalue()
+
+    first = encode(256)
+    return encode(int(256 * (kilobytes * 1024 / len(first)) ** 0.5))
 
 
 def class_zip(per_class: int = 30, classes: tuple[str, ...] = SHAPES, top: str | None = "shapes", seed: int = 0) -> bytes:

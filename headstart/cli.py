@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from headstart.errors import SetupError
-from headstart.race import bodies, datasets
+from headstart.race import bodies, datasets, uploads
 from headstart.race.events import KEEPS, RaceConfig, race_fields
 from headstart.race.sources import DEFAULT, SOURCES, checkpoint_path
 from headstart.race.strategies import EXTRAS
@@ -210,12 +210,12 @@ def _check_datasets(settings: Settings) -> None:
 
 def _race_dataset(text: str | None, parser: argparse.ArgumentParser, settings: Settings) -> tuple[str | None, Settings]:
     """``--dataset``: a name the settings offer, or a folder, offered under its own name."""
-    if text is None or text in settings.limits.dataset.options:
-        return text, settings
+    if text is None or text in settings.limits.dataset.options or uploads.locate(settings, text):
+        return text, settings  # one the settings offer, or an upload's id
     folder = Path(text).expanduser()
     if not folder.is_dir():
         offered = ", ".join(settings.limits.dataset.options)
-        parser.error(f"argument --dataset: {text!r} is neither a dataset here ({offered}) nor a folder")
+        parser.error(f"argument --dataset: {text!r} is neither a dataset here ({offered}), an upload's id, nor a folder")
     name = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-")[:32] or "images"
     name = "images" if name == BUILT_IN_DATASET else name
     return name, settings.with_datasets({name: folder})

@@ -151,7 +151,7 @@ class Limits(BaseModel):
         return renamed(data) if isinstance(data, Mapping) else data
 
 
-def offering(limits: Limits, datasets: Mapping[str, Path]) -> Limits:
+def offering(limits: Limits, datasets: Mapping[str, Any]) -> Limits:
     """``limits`` whose dataset field allows the built-in task and ``datasets``."""
     options = (BUILT_IN_DATASET, *sorted(datasets))
     return limits.model_copy(update={"dataset": limits.dataset.model_copy(update={"options": options})})

@@ -170,3 +170,28 @@ def test_a_bake_of_a_folder_on_an_imagenet_body_records_both_and_its_site_offers
     assert plan["classes"] == ["circle", "square", "triangle"] and plan["image_size"] == 32
     result = run_cli("bake", "--out", str(tmp_path / "bad"), "--body", "resnet18", env=tiny_env(tiny))
     assert result.returncode == 2 and "resnet18-f37072fd.pth" in result.stderr
+
+
+def test_a_bake_of_an_upload_carries_its_races_and_images_and_offers_it(tiny: Settings, tmp_path) -> None:
+    from headstart.race import intake, uploads
+    from headstart.tools import payloads
+
+    settings = tiny.model_copy(update={"upload_dir": tmp_path / "uploads"})
+    taking = intake.Intake(settings.uploads, tmp_path / "staging")
+    with taking.part(intake.ZIP_FIELD, "shapes.zip") as out:
+        out.write(payloads.class_zip(per_class=20))
+    manifest = uploads.Uploads(settings).add(tmp_path / "staging" / "dataset", taking.check(), "Shapes")
+    result = run_cli(
+        "bake", "--out", str(tmp_path / "site"), "--dataset", manifest.id, "--n", "30", "--locked", "2", "--seeds", "1",
+        "--epochs", "1", env={**tiny_env(settings)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
+    field = next(f for f in config["fields"] if f["name"] == "dataset")
+    assert field["recorded"] == [manifest.id]
+    assert next(o for o in field["options"] if o["value"] == manifest.id)["label"] == "Shapes"
+    race = config["recorded"]["races"][0]
+    baked = json.loads((tmp_path / "site" / "races" / f"{race['id']}.json").read_text())
+    predictions = next(e for e in baked["events"] if e["type"] == "predictions")
+    first = tmp_path / "site" / "images" / manifest.id / predictions["images_version"] / "test" / f"{predictions['index'][0]}.png"
+    assert first.is_file()

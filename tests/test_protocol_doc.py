@@ -58,6 +58,7 @@ def test_every_error_code_the_code_emits_is_documented() -> None:
     codes |= set(re.findall(r'send_error\(\s*"(\w+)"', sources)) | set(re.findall(r'protocol\.error\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'Error\(code="(\w+)"', sources)) | set(re.findall(r'refuse\(ws, "(\w+)"', sources))
     codes |= set(re.findall(r'"code": "(\w+)", "message"', sources))
+    codes |= set(re.findall(r'(?:Rejected|UploadError)\(\s*"(\w+)"', sources))
     assert codes and all(f"`{code}`" in DOC for code in codes), codes
     assert typing.get_args(events.Strategy) == (*events.STRATEGIES, *EXTRAS)
 

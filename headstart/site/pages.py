@@ -20,7 +20,7 @@ from headstart.lessons.panels import every_panel
 from headstart.page import PAGES, page_config, templates
 from headstart.race import pictures, sources, uploads
 from headstart.race.export import predictions_csv, races_csv
-from headstart.settings import BUILT_IN_DATASET, STATIC_DIR, Settings
+from headstart.settings import BUILT_IN_DATASET, STATIC_DIR, Settings, offering
 
 
 def write(settings: Settings, out: Path, races: Sequence[dict[str, Any]], device: str) -> None:
@@ -79,7 +79,8 @@ def write_images(settings: Settings, out: Path, races: Sequence[dict[str, Any]])
 
 def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> dict[str, Any]:
     """The live page's configuration, with what was recorded: each field's values and each race."""
-    found = page_config(settings, settings.limits, device, folders=folders(settings, races))
+    shelf = folders(settings, races)
+    found = page_config(settings, offering(settings.limits, shelf), device, folders=shelf)  # uploads baked in its menu
     for field in found["fields"]:  # a set-valued field's values are lists: told apart by their JSON
         # A race baked before a field existed was raced at its default.
         chosen = [race["config"].get(field["name"], field["default"]) for race in races]

@@ -198,7 +198,9 @@ SHAPES = ("circle", "square", "triangle")
 def make_image_folder(root: Path, per_class: int = 12, classes: tuple[str, ...] = SHAPES, seed: int = 0) -> Path:
     """A dataset folder in ImageFolder's layout: one shape per class, drawn in random colours at
     random places on canvases of random sizes, half JPEG and half PNG."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
+
+    from headstart.tools.payloads import draw_shape
 
     rng = np.random.default_rng(seed)
     for c, name in enumerate(classes):
@@ -207,14 +209,6 @@ def make_image_folder(root: Path, per_class: int = 12, classes: tuple[str, ...] 
         for i in range(per_class):
             colour = tuple(int(v) for v in rng.integers(0, 120, 3))
             image = Image.new("RGB", (48 + int(rng.integers(0, 32)), 48), colour)
-            draw, ink = ImageDraw.Draw(image), tuple(int(v) for v in rng.integers(140, 256, 3))
-            x, y, r = int(rng.integers(18, 30)), int(rng.integers(18, 30)), int(rng.integers(8, 16))
-            shape = SHAPES[c % len(SHAPES)]
-            if shape == "circle":
-                draw.ellipse((x - r, y - r, x + r, y + r), fill=ink)
-            elif shape == "square":
-                draw.rectangle((x - r, y - r, x + r, y + r), fill=ink)
-            else:
-                draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=ink)
+            draw_shape(image, SHAPES[c % len(SHAPES)], rng)
             image.save(folder / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
     return root

@@ -15,18 +15,22 @@ from PIL import Image, ImageDraw
 SHAPES = ("circle", "square", "triangle")
 
 
-def shape_image(shape: str, rng: np.random.Generator, side: int = 48, kind: str = "JPEG") -> bytes:
-    """One image of ``shape`` in random colours at a random place."""
-    image = Image.new("RGB", (side, side), tuple(int(v) for v in rng.integers(0, 120, 3)))
+def draw_shape(image: Image.Image, shape: str, rng: np.random.Generator) -> None:
+    """``shape`` in a random light colour, at a random place and size near the middle of a 48-pixel-high canvas."""
     draw, ink = ImageDraw.Draw(image), tuple(int(v) for v in rng.integers(140, 256, 3))
-    x, y = (int(v) for v in rng.integers(side // 3, 2 * side // 3, 2))
-    r = int(rng.integers(side // 6, side // 3))
+    x, y, r = int(rng.integers(18, 30)), int(rng.integers(18, 30)), int(rng.integers(8, 16))
     if shape == "circle":
         draw.ellipse((x - r, y - r, x + r, y + r), fill=ink)
     elif shape == "square":
         draw.rectangle((x - r, y - r, x + r, y + r), fill=ink)
     else:
         draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=ink)
+
+
+def shape_image(shape: str, rng: np.random.Generator, kind: str = "JPEG") -> bytes:
+    """One 48-pixel image of ``shape`` on a random dark ground."""
+    image = Image.new("RGB", (48, 48), tuple(int(v) for v in rng.integers(0, 120, 3)))
+    draw_shape(image, shape, rng)
     out = io.BytesIO()
     image.save(out, kind)
     return out.getvalue()

@@ -108,6 +108,8 @@ export class YourImages {
     $("upload-send").addEventListener("click", () => this.send());
     $("upload-cancel").addEventListener("click", () => this.request?.abort());
     $("upload-delete").addEventListener("click", () => this.remove());
+    $("upload-keep").addEventListener("change", (e) => this.keep(e.target.checked));
+    $("upload-keep-days").textContent = plural(this.limits.days, "day");
     $("upload-clear-zip").addEventListener("click", () => this.setZip(null));
     const set = $("upload-set");
     this.dropZone(set, (files) => this.dropSet(files));
@@ -323,7 +325,22 @@ export class YourImages {
       ...answer.skipped.map((s) => element("li", {}, element("code", {}, s.file), `: ${s.reason}`)),
       ...(more > 0 ? [element("li", {}, `and ${plural(more, "more")}`)] : []),
     );
-    $("upload-delete").hidden = false;
+    $("upload-delete").hidden = $("upload-keep-row").hidden = false;
+    $("upload-keep").checked = answer.kept;
+  }
+
+  // Kept past its expiry, and out of reach of the disk cap, for a term's lessons.
+  async keep(kept) {
+    const upload = this.uploaded;
+    if (!upload) return;
+    const response = await fetch(api.dataset(upload.id), { method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ kept }) });
+    const answer = await response.json();
+    if (!response.ok) {
+      $("upload-keep").checked = !kept;
+      return this.say(`${kept ? "Not kept" : "Still kept"}: ${answer.message}.`, "error");
+    }
+    this.uploaded = answer;
+    this.say(kept ? `"${answer.title}" is kept until it is deleted.` : `"${answer.title}" will be deleted after ${plural(this.limits.days, "day")} unused.`, "done");
   }
 
   async remove() {
@@ -332,8 +349,7 @@ export class YourImages {
     const response = await fetch(api.dataset(upload.id), { method: "DELETE" });
     if (!response.ok && response.status !== 404) return this.say(`Not deleted: ${(await response.json()).message}.`, "error");
     this.uploaded = null;
-    $("upload-delete").hidden = true;
-    $("upload-skipped").hidden = true;
+    $("upload-delete").hidden = $("upload-keep-row").hidden = $("upload-skipped").hidden = true;
     this.say(`Deleted "${upload.title}" from the server; its races' curves stay, its images are gone.`);
     this.onDeleted(upload.id);
   }

@@ -139,6 +139,9 @@ def test_a_zip_and_each_classs_images_dropped_in_the_page_upload(
     expect(page.locator("#dataset option[value='" + second + "']")).to_contain_text("Shapes by hand (uploaded)")
     expect(page.locator("#n-out")).to_contain_text("27 images · 9 per class")
 
+    page.locator("#upload-keep").check()
+    expect(page.locator("#upload-said")).to_contain_text('"Shapes by hand" is kept until it is deleted')
+    assert '"kept": true' in (folder / second / "dataset.json").read_text()
     page.locator("#upload-delete").click()
     expect(page.locator("#upload-said")).to_contain_text("Deleted")
     expect(page.locator(f"#dataset option[value='{second}']")).to_have_count(0)

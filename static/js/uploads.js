@@ -182,7 +182,11 @@ export class YourImages {
     choose.addEventListener("click", () => chooser.click());
     chooser.addEventListener("change", () => this.take(row, [...chooser.files]));
     remove.addEventListener("click", () => this.removeClass(row));
-    this.dropZone(zone, (files) => this.take(row, files.filter((f) => !hidden(f.path)).map((f) => f.file)));
+    this.dropZone(zone, (files) => {
+      // A zip holds every class, one folder each: dropped on a row, it is still the whole set.
+      if (files.length === 1 && files[0].file.name.toLowerCase().endsWith(".zip")) return this.dropSet(files);
+      this.take(row, files.filter((f) => !hidden(f.path)).map((f) => f.file));
+    });
     this.rows.push(row);
     $("upload-classes").append(li);
     this.refresh();

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from headstart.race import bodies, datasets, intake, sources, strategies
+from headstart.race import bodies, datasets, intake, lessons, sources, strategies
 from headstart.race.architecture import describe_units
 from headstart.race.events import race_fields
 from headstart.settings import BUILT_IN_DATASET, FASHION_CLASSES, TEMPLATES_DIR, UPLOAD_ID, Limits, Settings
@@ -92,6 +92,8 @@ def page_config(
         # For the class code's link: a page opened at 127.0.0.1 shows students this instead.
         "class_address": address,
         "reachable_by_others": reachable,
+        # The guided lessons (?lesson=ID): each one's question, preset race, free controls and panel.
+        "lessons": lessons.public(),
         # What the page's "Your images" may send (POST /api/datasets), and how an upload's id looks.
         "uploads": {
             "max_upload_mb": settings.uploads.max_upload_mb,

@@ -253,8 +253,9 @@ const NEEDS_A_SERVER = ["broadcast", "join", "recent", "upload"];
 
 // Hide the controls a link names (`hide=seed,advanced`); a name the page does not know is a
 // problem for the status line, so an author testing an embed sees a misspelt one at once.
-export function hideControls(ui, recorded) {
-  const hidden = recorded ? [...ui.hide, ...NEEDS_A_SERVER] : ui.hide;
+// ``also``: names hidden without being written to links (the controls a lesson leaves out).
+export function hideControls(ui, recorded, also = []) {
+  const hidden = [...ui.hide, ...(recorded ? NEEDS_A_SERVER : []), ...also];
   for (const name of hidden) document.querySelectorAll(`[data-control="${CSS.escape(name)}"]`).forEach((el) => (el.hidden = true));
   const hideable = [...new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control))].sort();
   const unknown = [...ui.hide].filter((name) => !hideable.includes(name));

@@ -20,6 +20,7 @@ import { RecordedRaces } from "./recorded.js";
 import { DataRow } from "./data-row.js";
 import { Outcome } from "./outcome.js";
 import { YourImages, adopt, register, unknownUpload } from "./uploads.js";
+import { LessonView, applyPreset, bindPicker, hiddenBy, lessonFor } from "./lesson.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -32,6 +33,13 @@ async function boot() {
   const table = new StateTable(config.fields);
   const ui = table.read();
   if (lost) ui.problems.unshift(`${lost.replace(/\.$/, "")}.`);
+  // A guided lesson starts from its own race, and shows only what it asks about.
+  const lesson = lessonFor(config);
+  if (lesson) applyPreset(lesson, table, ui);
+  else if (ui.lesson) {
+    ui.problems.push(`There is no lesson "${ui.lesson}"; the lessons are ${config.lessons.map((l) => l.id).join(", ")}.`);
+    ui.lesson = null;
+  }
   const status = new StatusLine($("status"), $("announce"));
   const labels = Object.fromEntries(config.strategies.map((s) => [s.name, s.label]));
   const strip = new Strip($("strip"), config.units, config.strategies, { sources: table.field("source")?.options, bodies: table.field("body")?.options });
@@ -97,7 +105,11 @@ async function boot() {
     },
     onProblem: (problem) => status.set(problem, "error"),
   });
-  hideControls(ui, recorded);
+  const lessonHidden = lesson ? hiddenBy(lesson, config) : [];
+  ui.lessonHide = new Set(lessonHidden); // not written to links: the lesson's id says it
+  hideControls(ui, recorded, lessonHidden);
+  bindPicker(config, lesson);
+  const lessonView = lesson ? new LessonView(config, lesson, { labels, status }) : null;
   if (!recorded) {
     new YourImages(config, {
       onUploaded(answer) {
@@ -128,6 +140,7 @@ async function boot() {
   const handlers = {
     onMessage(msg) {
       view.on(msg);
+      if (msg.type === "done" && (!msg.race_id || msg.race_id === race.id)) lessonView?.done(msg);
       // A watched race on an upload this page has not seen: its menu option, fetched by its id.
       const dataset = msg.config?.dataset;
       if (msg.type === "accepted" && unknownUpload(config, dataset)) {

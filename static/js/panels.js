@@ -60,7 +60,7 @@ export class Panels {
   }
 
   show(control, panel) {
-    if (this.ui.hide.has(control)) return;
+    if (this.ui.hide.has(control) || this.ui.lessonHide?.has(control)) return;
     panel.load(this.ui.source).then(
       (found) => {
         $(SECTIONS[control]).hidden = !found;

@@ -102,7 +102,8 @@ export class StateTable {
   read(search = window.location.search) {
     const params = new URLSearchParams(search);
     // ``join``: a class code from a /w/CODE link the server did not know (a typo, an ended race).
-    const state = { hide: new Set(), race: params.get("race") || null, join: params.get("join"), problems: [] };
+    // ``lesson``: a guided lesson's id, kept in every link the page writes.
+    const state = { hide: new Set(), race: params.get("race") || null, join: params.get("join"), lesson: params.get("lesson"), problems: [] };
     for (const name of this.names) {
       const { value, problem } = this.fit(name, this.given(params, name));
       state[name] = value;
@@ -135,6 +136,7 @@ export class StateTable {
       if (Array.isArray(state[name]) && !state[name].length) continue; // no extra lanes: nothing to say
       params.set(name, String(state[name]));
     }
+    if (state.lesson) params.set("lesson", state.lesson);
     if (state.hide.size) params.set("hide", [...state.hide].join(","));
     if (withRace && state.race) params.set("race", state.race);
     return params.toString();

@@ -1,0 +1,71 @@
+"""Guided lessons in the page: open one, predict, train, see the outcome beside the prediction
+and the explanation, go to the next; in an embed; axe-clean and without sideways scroll."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from tests.e2e.test_accessibility import PHONE, context, violations
+from tests.e2e.test_page import ARTIFACTS, browser, open_page
+
+__all__ = ["browser", "context"]  # the modules' fixtures, shared
+pytestmark = pytest.mark.browser
+
+
+def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, live_server: str) -> None:
+    page = open_page(browser, live_server + "/?lesson=data", width=1280, height=720)
+    expect(page.locator("#lesson-title")).to_have_text("Little data")
+    expect(page.locator("#lesson-question")).to_contain_text("With only 50 images")
+    expect(page.locator("#lesson-count")).to_have_text("Lesson 1 of 5")
+    expect(page.locator("#lesson-prev")).to_be_hidden()
+    # Only what the lesson asks about: its free controls and its panel.
+    expect(page.locator("#n")).to_be_visible()
+    expect(page.locator("#n-out")).to_contain_text("50 images")
+    for hidden in ("#locked", "#source", "#your-images", "#keep", "#data", "#explain"):
+        expect(page.locator(hidden)).to_be_hidden()
+    assert "lesson=data" in page.url and "hide=" not in page.url
+
+    # Predict, then observe.
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("First predict")
+    expect(page.locator("#chart-title")).to_be_visible()
+    page.get_by_role("radio", name="Fine-tune").check()
+    expect(page.locator("#lesson-result")).to_contain_text("You predicted Fine-tune")
+    expect(page.locator("#lesson-explanation")).to_be_hidden()
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("Done", timeout=120_000)
+    result = page.locator("#lesson-result")
+    expect(result).to_contain_text(re.compile(r"ended (level )?ahead: "))
+    said = result.text_content() or ""
+    right = said.split(":")[0].count("Fine-tune") > 0
+    expect(result).to_have_attribute("data-kind", "right" if right else "wrong")
+    expect(page.locator("#lesson-explanation")).to_contain_text("76.4 %")
+    page.screenshot(path=str(ARTIFACTS / "lesson-done.png"), full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+    page.locator("#lesson-next").click()
+    expect(page.locator("#lesson-title")).to_have_text("A far source")
+    expect(page.locator("#source")).to_have_value("far")
+    expect(page.locator("#lesson-pick")).to_have_value("source")
+    page.locator("#lesson-full").click()
+    expect(page.locator("#lesson")).to_be_hidden()
+    expect(page.locator("#locked")).to_be_visible()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_lesson_in_an_embed_and_on_a_phone_is_axe_clean_without_sideways_scroll(
+    context: BrowserContext, live_server: str
+) -> None:
+    embed = open_page(context, live_server + "/embed?lesson=adapters", width=640, height=480)
+    expect(embed.locator("#lesson-title")).to_have_text("Cheaper ways to adapt")
+    expect(embed.locator(".lesson-option")).to_have_count(5)
+    expect(embed.locator("#lora_rank")).to_be_visible()
+    assert violations(embed) == []
+    phone = open_page(context, live_server + "/?lesson=forgetting", **PHONE)
+    expect(phone.locator("#lesson-metric")).to_contain_text("source-task accuracy")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(ARTIFACTS / "lesson-phone.png"), full_page=False)
+    assert violations(phone) == []

@@ -4,6 +4,7 @@ lesson's preset, free controls and panel are ones the page has."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,38 @@ def test_each_lesson_is_a_race_the_page_can_set_up(tiny: Settings) -> None:
         assert re.fullmatch(r"[a-z-]+", lesson.id) and lesson.question.endswith("?")
     assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters"]
     assert "measured" not in public()[0]
+
+
+def test_a_class_races_in_the_teachers_lesson_and_its_predictions_are_counted_without_names(
+    tiny: Settings, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from headstart.serving.app import create_app
+
+    settings = tiny.model_copy(update={"database": tmp_path / "races.sqlite3", "replay_interval_s": 0.0})
+    race = {"n": 25, "epochs": 1}
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws?client=teacher") as teacher:
+        teacher.send_json({"type": "start", "config": race, "lesson": "nonsense"})
+        refused = teacher.receive_json()
+        assert refused["code"] == "invalid_message" and "lesson must be one of data, source" in refused["message"]
+        teacher.send_json({"type": "start", "config": race, "broadcast": True, "lesson": "adapters"})
+        accepted = teacher.receive_json()
+        assert accepted["type"] == "accepted" and accepted["lesson"] == "adapters"
+        for client_id, answer in (("a", "finetune"), ("b", "frozen"), ("a", "scratch")):  # a page's last counts
+            with client.websocket_connect(f"/ws?client={client_id}") as student:
+                student.send_json({"type": "predict", "race_id": accepted["race_id"], "answer": answer})
+        teacher.send_json({"type": "predict", "race_id": accepted["race_id"], "answer": "lora"})
+        while (message := teacher.receive_json())["type"] != "error":
+            tally = message if message["type"] == "tally" else None
+        assert message["code"] == "invalid_prediction" and "scratch, frozen, finetune" in message["message"]
+        assert tally is not None and tally["counts"] == {"scratch": 1, "frozen": 1, "finetune": 0}
+        while message["type"] != "done":  # one race in flight per page
+            message = teacher.receive_json()
+        teacher.send_json({"type": "start", "config": race | {"seed": 3}})
+        while (alone := teacher.receive_json())["type"] != "accepted":
+            pass
+        teacher.send_json({"type": "predict", "race_id": alone["race_id"], "answer": "finetune"})
+        while (message := teacher.receive_json())["type"] != "error":
+            pass
+        assert message["code"] == "not_a_class_race"

@@ -24,6 +24,7 @@ SERVER = {
     "next": protocol.Next,
     "viewers": protocol.Viewers,
     "queued": protocol.Queued,
+    "tally": protocol.Tally,
     "cancelled": protocol.Cancelled,
     "error": protocol.Error,
     "plan": events.Plan,
@@ -87,12 +88,16 @@ def test_what_a_running_server_sends_is_what_the_page_documents(tiny: Settings, 
         sent.append(message)
 
     with TestClient(create_app(settings)) as client, client.websocket_connect("/ws?client=t") as teacher:
-        teacher.send_json({"type": "start", "config": race, "broadcast": True})
+        teacher.send_json({"type": "start", "config": race, "broadcast": True, "lesson": "data"})
         until(teacher, "broadcast")
         code = sent[-1]["code"]
         with client.websocket_connect("/ws?client=s") as student:
             student.send_json({"type": "watch", "code": code})
             until(student, "viewers")
+            assert next(m for m in sent if m["type"] == "accepted")["lesson"] == "data"
+            student.send_json({"type": "predict", "race_id": sent[-1]["race_id"], "answer": "finetune"})
+            until(student, "tally")
+            assert sent[-1]["counts"] == {"scratch": 0, "frozen": 0, "finetune": 1}
             until(teacher, "done")
             teacher.send_json({"type": "start", "config": race, "broadcast": True})  # a replay, under the same code
             until(student, "next")

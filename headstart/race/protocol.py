@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from headstart.race import lessons
 from headstart.race.events import RaceConfig, RaceEvent
 from headstart.settings import Choice, Choices, Limits
 
@@ -25,6 +26,15 @@ class Start(_Message):
     type: Literal["start"]
     config: RaceConfig = Field(default_factory=dict, validate_default=True)
     broadcast: bool = False  # give the race a short code a class can type to watch it
+    # The guided lesson it is raced in: a class following the race's code moves to that lesson.
+    lesson: str | None = None
+
+    @field_validator("lesson")
+    @classmethod
+    def _a_lesson(cls, value: str | None) -> str | None:
+        if value is not None and value not in lessons.BY_ID:
+            raise ValueError(f"lesson must be one of {', '.join(lessons.BY_ID)}, got {value!r}")
+        return value
 
 
 class Cancel(_Message):
@@ -51,9 +61,18 @@ class Unwatch(_Message):
     race_id: str = Field(min_length=1, max_length=64)
 
 
-CLIENT_MESSAGES = (Start, Cancel, Watch, Unwatch)
+class Predict(_Message):
+    """A page's prediction for a class race's lesson: which lane ends ahead. Counted, one per
+    page and without names, for the race's viewers (``tally``)."""
+
+    type: Literal["predict"]
+    race_id: str = Field(min_length=1, max_length=64)
+    answer: str = Field(min_length=1, max_length=16)
+
+
+CLIENT_MESSAGES = (Start, Cancel, Watch, Unwatch, Predict)
 CLIENT_TYPES = tuple(get_args(m.model_fields["type"].annotation)[0] for m in CLIENT_MESSAGES)
-ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch | Unwatch, Field(discriminator="type")])
+ClientMessage = TypeAdapter(Annotated[Start | Cancel | Watch | Unwatch | Predict, Field(discriminator="type")])
 
 
 class _ServerMessage(BaseModel):
@@ -69,6 +88,7 @@ class Accepted(_ServerMessage):
     # teacher's race (same settings, a watch link or a code) gets false. Set per connection
     # as the message leaves, since every viewer shares the race's history.
     yours: bool = False
+    lesson: str | None = None  # the guided lesson it was started in
 
 
 class Broadcast(_ServerMessage):
@@ -102,6 +122,14 @@ class Queued(_ServerMessage):
     paused: bool = False
 
 
+class Tally(_ServerMessage):
+    """How a class race's viewers predicted its lesson's answer, one prediction per page."""
+
+    type: Literal["tally"] = "tally"
+    race_id: str
+    counts: dict[str, int]  # per lane, every lane of the race named
+
+
 class Cancelled(_ServerMessage):
     type: Literal["cancelled"] = "cancelled"
     race_id: str
@@ -116,7 +144,7 @@ class Error(_ServerMessage):
     race_id: str | None = None
 
 
-ServerMessage = Accepted | Broadcast | Next | Viewers | Queued | Cancelled | Error
+ServerMessage = Accepted | Broadcast | Next | Viewers | Queued | Tally | Cancelled | Error
 
 
 class RaceEventStamp(_ServerMessage):

@@ -126,8 +126,10 @@ class Connection:
                 # Checked first: a race this connection could not follow is not started.
                 if msg.broadcast or not self._follows_in_flight(msg.config):
                     self._room_to_watch()
-                race = self.hub.submit(msg.config, owner=self.client, broadcast=msg.broadcast, address=self.address)
+                race = self.hub.submit(msg.config, self.client, msg.broadcast, self.address, msg.lesson)
                 self.watch(race.id)
+            elif isinstance(msg, protocol.Predict):
+                self.hub.predict(msg.race_id, self.client, msg.answer)
             elif isinstance(msg, protocol.Watch):
                 self.watch(msg.race_id or self.hub.by_code(msg.code or "", self.address).id)
             elif isinstance(msg, protocol.Unwatch):

@@ -22,13 +22,14 @@ from typing import Any
 from headstart.race import protocol
 from headstart.race.cost import race_cost
 from headstart.race.events import RaceConfig
+from headstart.race.strategies import raced
 from headstart.serving import admission
 from headstart.serving.classroom import Classroom
 from headstart.serving.fanout import Outbox, deliver
 from headstart.serving.metrics import Metrics
 from headstart.serving.pool import Pool, Slot, default_workers
 from headstart.serving.queue import RaceQueue
-from headstart.serving.quotas import Refused
+from headstart.serving.quotas import Refused, TooMany
 from headstart.serving.races import Race, Status
 from headstart.serving.registry import Registry
 from headstart.serving.replays import Replays
@@ -104,7 +105,9 @@ class Hub:
         await asyncio.to_thread(self.store.close)  # it finishes the writes asked for
 
     # --- what the websocket layer calls -------------------------------------
-    def submit(self, config: RaceConfig, owner: str, broadcast: bool = False, address: str = "") -> Race:
+    def submit(
+        self, config: RaceConfig, owner: str, broadcast: bool = False, address: str = "", lesson: str | None = None
+    ) -> Race:
         """Queue a race, or join the identical one already training, or replay a stored one.
 
         A broadcast race gets a class code (classroom.py). A client's broadcasts share one: the
@@ -112,12 +115,29 @@ class Hub:
         the request came from, for the limits each address has.
         """
         code = self.classroom.code_for(owner, address) if broadcast else None
-        race = self._submit(config, owner, address, may_join=lambda r: not broadcast or r.code in (None, code))
+        race = self._submit(config, owner, address, lambda r: not broadcast or r.code in (None, code), lesson)
         if code is not None and race.code is None:
             self.classroom.broadcast(race, code, self._publish)
             if race in self.waiting:
                 self._announce_positions()  # a broadcast race goes ahead within its turn
         return race
+
+    def predict(self, race_id: str, client: str, answer: str) -> None:
+        """Count a page's prediction for a class race, and tell its viewers the counts (live
+        only, like a viewer count: a tally in the history would be stale)."""
+        race = self.get(race_id)
+        if race.code is None:
+            raise Refused("not_a_class_race", "predictions are counted for a class race (one broadcast with a code)", "race_id")
+        lanes = raced(race.config.extra)
+        if answer not in lanes:
+            raise Refused("invalid_prediction", f"answer must be one of {', '.join(lanes)}, got {answer!r}", "answer")
+        if client not in race.predictions and len(race.predictions) >= self.settings.quotas.max_connections:
+            raise TooMany("too_many_predictions", f"this race has counted {len(race.predictions)} pages' predictions already")
+        race.predictions[client] = answer
+        counts = {lane: sum(1 for a in race.predictions.values() if a == lane) for lane in lanes}
+        message = protocol.wire(protocol.Tally(race_id=race.id, counts=counts))
+        for outbox in race.subscribers:
+            outbox.put_nowait(message)
 
     def by_code(self, code: str, address: str = "") -> Race:
         return self.classroom.find(code, address)
@@ -196,7 +216,9 @@ class Hub:
             self.metrics.workers.labels(state).set(count)
 
     # --- admission (admission.py) -----------------------------------------------
-    def _submit(self, config: RaceConfig, owner: str, address: str, may_join: Callable[[Race], bool]) -> Race:
+    def _submit(
+        self, config: RaceConfig, owner: str, address: str, may_join: Callable[[Race], bool], lesson: str | None = None
+    ) -> Race:
         if self.worker_error:
             raise Refused("worker_unavailable", self._cannot_train().message)
         if joined := self.registry.joinable(config, may_join):
@@ -205,7 +227,7 @@ class Hub:
         ready = self.pool.ready_slot()
         # A replay streams from the store: it needs no queue slot, so no queue limit applies.
         stored = self.registry.stored(config, ready.device, ready.recipe) if ready and ready.device else None
-        race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner, address=address)
+        race = Race(id=secrets.token_urlsafe(6), config=config, owner=owner, address=address, lesson=lesson)
         if stored:
             self.registry.add(race)
             self._replay(race, stored)
@@ -217,7 +239,7 @@ class Hub:
             reason = admission.dropped_reason(self.settings, count)
             self._finish(dropped, "cancelled", protocol.Cancelled(race_id=dropped.id, reason=reason))
         self.registry.add(race)
-        self._publish(race, protocol.Accepted(race_id=race.id, config=config))
+        self._publish(race, protocol.Accepted(race_id=race.id, config=config, lesson=lesson))
         self.waiting.append(race)
         self._dispatch()
         self._announce_positions()

@@ -37,6 +37,8 @@ class Race:
     epochs_seen: int = 0  # epoch events so far, every lane's
     paused: bool = False  # held paused in a worker's memory, waiting to resume there
     yielding: bool = False  # asked to pause at the end of its round
+    lesson: str | None = None  # the guided lesson it was started in
+    predictions: dict[str, str] = field(default_factory=dict)  # a class's, by client id: counted, never shown by name
 
     @property
     def rounds_done(self) -> int:

@@ -20,6 +20,7 @@ class Replaying(Protocol):
     status: Any
     device: str | None
     replay_of: str | None
+    lesson: str | None
 
     @property
     def finished(self) -> bool: ...
@@ -41,7 +42,7 @@ class Replays:
     ) -> None:
         """Stream ``stored``'s events into ``race`` through ``publish``; ``ended`` once all are sent."""
         race.status, race.device, race.replay_of = "running", stored["device"], stored["race_id"]
-        publish(race, protocol.Accepted(race_id=race.id, config=race.config, replay_of=stored["race_id"]))
+        publish(race, protocol.Accepted(race_id=race.id, config=race.config, replay_of=stored["race_id"], lesson=race.lesson))
         events = [e for e in stored["events"] if e["type"] in RACE_EVENT_TYPES]
 
         async def stream() -> None:

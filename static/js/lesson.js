@@ -40,17 +40,21 @@ export function bindPicker(config, current) {
   pick.addEventListener("change", () => (window.location.href = link(pick.value)));
 }
 
-function link(id) {
+// A lesson's link (the full tool's, for none); ``join``: the class code to follow there.
+export function link(id, join = null) {
   const params = new URLSearchParams(window.location.search);
   for (const name of [...params.keys()]) if (name !== "hide") params.delete(name); // a lesson sets its own race
   if (id) params.set("lesson", id);
+  if (join) params.set("join", join);
   const query = params.toString();
   return `${window.location.pathname}${query ? `?${query}` : ""}`;
 }
 
 export class LessonView {
-  constructor(config, lesson, { labels, status }) {
+  // ``onPredict(lane)``: a prediction made, for a class race to count.
+  constructor(config, lesson, { labels, status, onPredict }) {
     this.lesson = lesson;
+    this.onPredict = onPredict;
     this.labels = labels;
     this.status = status;
     this.predicted = null;
@@ -94,8 +98,19 @@ export class LessonView {
 
   predict(lane) {
     this.predicted = lane;
+    this.onPredict(lane);
     $("lesson-result").textContent = `You predicted ${this.labels[lane] ?? lane}. Press Train to see.`;
     $("lesson-explanation").hidden = true;
+  }
+
+  // How the class predicted, without names: counts per lane, most first.
+  tally(counts) {
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const said = Object.entries(counts)
+      .sort(([, a], [, b]) => b - a)
+      .map(([lane, n]) => `${this.labels[lane] ?? lane} ${n}`)
+      .join(" · ");
+    $("lesson-tally").textContent = total ? `The class predicted (${total} page${total === 1 ? "" : "s"}): ${said}.` : "";
   }
 
   // The race's end: which lane ended ahead, beside the prediction, then why.

@@ -20,7 +20,7 @@ import { RecordedRaces } from "./recorded.js";
 import { DataRow } from "./data-row.js";
 import { Outcome } from "./outcome.js";
 import { YourImages, adopt, register, unknownUpload } from "./uploads.js";
-import { LessonView, applyPreset, bindPicker, hiddenBy, lessonFor } from "./lesson.js";
+import { LessonView, applyPreset, bindPicker, hiddenBy, lessonFor, link as lessonLink } from "./lesson.js";
 
 const $ = (id) => document.getElementById(id);
 const isLoopback = (hostname) => hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -109,7 +109,10 @@ async function boot() {
   ui.lessonHide = new Set(lessonHidden); // not written to links: the lesson's id says it
   hideControls(ui, recorded, lessonHidden);
   bindPicker(config, lesson);
-  const lessonView = lesson ? new LessonView(config, lesson, { labels, status }) : null;
+  // A class race's prediction is counted for it (one per page, no names); `socket` is made below.
+  const sendPrediction = (answer) => race.code && !race.mine && race.id && socket.send({ type: "predict", race_id: race.id, answer });
+  const lessonView = lesson ? new LessonView(config, lesson, { labels, status, onPredict: sendPrediction }) : null;
+  let raceLesson = null; // the lesson the race shown was started in
   if (!recorded) {
     new YourImages(config, {
       onUploaded(answer) {
@@ -140,7 +143,15 @@ async function boot() {
   const handlers = {
     onMessage(msg) {
       view.on(msg);
-      if (msg.type === "done" && (!msg.race_id || msg.race_id === race.id)) lessonView?.done(msg);
+      if (msg.race_id && msg.race_id !== race.id) return;
+      if (msg.type === "done") lessonView?.done(msg);
+      if (msg.type === "tally") lessonView?.tally(msg.counts);
+      if (msg.type === "accepted") raceLesson = msg.lesson ?? null;
+      // A class follows its teacher: a class race in another lesson takes this page there, still following the code.
+      if (msg.type === "broadcast" && !race.mine) {
+        if (raceLesson !== (lesson?.id ?? null)) window.location.assign(lessonLink(raceLesson, msg.code));
+        else if (lessonView?.predicted) sendPrediction(lessonView.predicted);
+      }
       // A watched race on an upload this page has not seen: its menu option, fetched by its id.
       const dataset = msg.config?.dataset;
       if (msg.type === "accepted" && unknownUpload(config, dataset)) {
@@ -181,7 +192,7 @@ async function boot() {
     $("ghost-note").hidden = !chart.hasPrevious();
     $("code").hidden = true;
     leave();
-    socket.send({ type: "start", config: table.config(ui), broadcast: $("broadcast").checked });
+    socket.send({ type: "start", config: table.config(ui), broadcast: $("broadcast").checked, ...(lesson ? { lesson: lesson.id } : {}) });
     race.start(); // its id comes with `accepted`
   });
   $("stop").addEventListener("click", () => {

@@ -181,6 +181,56 @@ async def classroom(server: Server, latencies: list[float], address: str | None 
     }
 
 
+LESSON_FOLLOW_S = 1.0  # a class's pages hear the teacher's next lesson within this
+
+
+async def lesson_change(server: Server, address: str | None = None, students: int = 30) -> list[float]:
+    """A teacher broadcasts a race in one lesson, 30 students follow the code, then the teacher
+    starts the next lesson's race: seconds until each student hears the race in its lesson
+    (its `accepted`), as a page following the code does (`next`, then `watch`)."""
+    url = server.base.replace("http", "ws") + "/ws"
+    race = {"n": 25, "epochs": 1}
+    async with connect(f"{url}?client=teacher-lessons") as teacher:
+
+        async def until(kind: str, ws: Any = teacher) -> dict[str, Any]:
+            while True:
+                msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
+                if msg["type"] == kind:
+                    return msg
+
+        await teacher.send(json.dumps({"type": "start", "config": race | {"seed": 11}, "broadcast": True, "lesson": "data"}))
+        code = (await until("broadcast"))["code"]
+        heard: list[float] = []
+        ready = asyncio.Event()
+        joined = 0
+        moved_at = 0.0
+
+        async def student(i: int) -> None:
+            nonlocal joined
+            n = next(CLIENT_NUMBERS)
+            source = address or f"127.0.{1 + n // 250}.{1 + n % 250}"
+            async with connect(f"{url}?client=lesson-student{i}", local_addr=(source, 0)) as ws:
+                await ws.send(json.dumps({"type": "watch", "code": code}))
+                await until("accepted", ws)
+                joined += 1
+                if joined == students:
+                    ready.set()
+                nxt = await until("next", ws)
+                await ws.send(json.dumps({"type": "watch", "race_id": nxt["next_race_id"]}))
+                accepted = await until("accepted", ws)
+                if accepted.get("lesson") == "source":
+                    heard.append(time.perf_counter() - moved_at)
+
+        pages = [asyncio.create_task(student(i)) for i in range(students)]
+        await ready.wait()
+        await until("done")
+        moved_at = time.perf_counter()
+        await teacher.send(json.dumps({"type": "start", "config": race | {"seed": 12}, "broadcast": True, "lesson": "source"}))
+        await asyncio.gather(*pages)
+        await until("done")
+    return heard
+
+
 async def faults(server: Server, latencies: list[float]) -> dict[str, Any]:
     url = server.base.replace("http", "ws") + "/ws"
     report: dict[str, Any] = {}
@@ -266,6 +316,7 @@ async def main_async(args: argparse.Namespace) -> int:
     await server.start()
     t0 = time.perf_counter()
     load = await classroom(server, latencies, ONE_ADDRESS if args.one_address else None)
+    followed = await lesson_change(server, ONE_ADDRESS if args.one_address else None)
     report = await faults(server, latencies)
     async with httpx.AsyncClient() as http:
         # The dropped clients' races train on (or wait out their grace): a restart now would race
@@ -295,6 +346,11 @@ async def main_async(args: argparse.Namespace) -> int:
         f"event latency (worker emit → client receive): p50 {1000 * statistics.median(latencies):.1f} ms, "
         f"p95 {1000 * p95:.1f} ms over {len(latencies)} live epoch events"
     )
+    slowest = max(followed, default=float("inf"))
+    print(
+        f"a teacher's next lesson reached {len(followed)}/30 students' pages: median "
+        f"{1000 * statistics.median(followed or [0]):.0f} ms, slowest {1000 * slowest:.0f} ms"
+    )
     print(f"server RSS: {load['rss_before_mb']:.0f} MB before, {load['rss_after_mb']:.0f} MB after the classroom")
     print(f"worker killed mid-race → viewers got: {report['worker_kill']}")
     answered = report["malformed_answered_with_error"]
@@ -312,6 +368,8 @@ async def main_async(args: argparse.Namespace) -> int:
         and all(400 <= c < 500 for c in report["bad_http_statuses"])
         and after["total"] == before["total"]
         and final[-1]["type"] == "done"
+        and len(followed) == 30
+        and slowest <= LESSON_FOLLOW_S
     )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

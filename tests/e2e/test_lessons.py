@@ -4,6 +4,7 @@ and the explanation, go to the next; in an embed; axe-clean and without sideways
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
@@ -69,3 +70,34 @@ def test_a_lesson_in_an_embed_and_on_a_phone_is_axe_clean_without_sideways_scrol
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.screenshot(path=str(ARTIFACTS / "lesson-phone.png"), full_page=False)
     assert violations(phone) == []
+
+
+def test_a_class_follows_its_teachers_lesson_and_the_teacher_sees_its_predictions(browser: Browser, live_server: str) -> None:
+    teacher = open_page(browser.new_context(), live_server + "/?lesson=data")
+    teacher.get_by_role("radio", name="Fine-tune").check()
+    teacher.locator("#broadcast").check()
+    teacher.locator("#train").click()
+    expect(teacher.locator("#code-text")).to_have_text(re.compile(r"[A-Z]{4}"))
+    code = teacher.locator("#code-text").text_content()
+
+    # A student opens the class link: the page moves to the teacher's lesson, still following the code.
+    student = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    student.goto(f"{live_server}/w/{code}")
+    expect(student.locator("#lesson-title")).to_have_text("Little data", timeout=10_000)
+    assert "lesson=data" in student.url
+    student.get_by_role("radio", name="Frozen").check()
+    expect(teacher.locator("#lesson-tally")).to_contain_text("The class predicted (1 page): Frozen 1")
+    expect(teacher.locator("#status")).to_contain_text("Done", timeout=120_000)
+
+    # The teacher moves on: the class's page follows to the next lesson.
+    teacher.locator("#lesson-next").click()
+    expect(teacher.locator("#lesson-title")).to_have_text("A far source")
+    teacher.get_by_role("radio", name="Scratch").check()
+    teacher.locator("#broadcast").check()
+    started = time.monotonic()
+    teacher.locator("#train").click()
+    expect(student.locator("#lesson-title")).to_have_text("A far source", timeout=10_000)
+    followed = time.monotonic() - started
+    expect(student.locator("#source")).to_have_value("far")
+    print(f"the student's page reached the teacher's next lesson {followed:.2f} s after Train")
+    student.screenshot(path=str(ARTIFACTS / "lesson-student.png"), full_page=False)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from headstart.errors import SetupError
-from headstart.race import bodies, datasets, uploads
+from headstart.race import bodies, datasets, lessons, uploads
 from headstart.race.events import KEEPS, RaceConfig, race_fields
 from headstart.race.sources import DEFAULT, SOURCES, checkpoint_path
 from headstart.race.strategies import EXTRAS
@@ -153,6 +153,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     bake.add_argument(
         "--extra", nargs="+", default=["none"], metavar="LANES", help="sets of extra lanes, each none or A,B (default none)"
     )
+    bake.add_argument(
+        "--lessons", nargs="*", choices=list(lessons.BY_ID), default=None, metavar="ID",
+        help=f"also each guided lesson's race at every seed (bare: all of them: {', '.join(lessons.BY_ID)})",
+    )  # fmt: skip
     bake.set_defaults(subparser=bake)
     pre = sub.add_parser("pretrain", help="pretrain the body on the source classes")
     pre.add_argument("--epochs", type=_positive, default=4)
@@ -355,6 +359,7 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         extras=tuple(dict.fromkeys(_lanes(text, parser) for text in args.extra)),
         datasets=tuple(dict.fromkeys(names)),
         bodies=tuple(dict.fromkeys(args.body)),
+        lessons=tuple(lessons.BY_ID if args.lessons == [] else dict.fromkeys(args.lessons or ())),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ from typing import Any
 
 from headstart.errors import SetupError
 from headstart.lessons.sweep import Progress, log_spaced
-from headstart.race import bodies, protocol, sources, uploads
+from headstart.race import bodies, lessons, protocol, sources, uploads
 from headstart.race.events import RACE_EVENT_TYPES, RaceConfig
 from headstart.race.identity import cache_key
 from headstart.settings import BUILT_IN_DATASET, Settings
@@ -55,10 +55,11 @@ class Grid:
     extras: tuple[tuple[str, ...], ...] = ((),)  # sets of extra lanes: none, or gradual and LoRA, …
     datasets: tuple[str, ...] = (BUILT_IN_DATASET,)
     bodies: tuple[str, ...] = (bodies.DEFAULT,)
+    lessons: tuple[str, ...] = ()  # guided lessons whose preset races it holds too, at each seed
 
     def races(self, settings: Settings) -> list[RaceConfig]:
         """Every combination, once: an ImageNet body has one source (a source menu's others are
-        moot for it), and no EWC (its source task is not here)."""
+        moot for it), and no EWC (its source task is not here). Then each lesson's race."""
         combos = itertools.product(
             self.datasets, self.bodies, self.sources, self.keeps, self.extras, self.n, self.locked, self.seeds
         )
@@ -68,6 +69,9 @@ class Grid:
                 continue
             fields = {"n": n, "locked": k, "seed": s, "epochs": self.epochs, "source": source, "keep": keep, "extra": extra}
             config = RaceConfig.validate_with({**fields, "dataset": dataset, "body": body}, settings.limits)
+            found.setdefault(config.key(), config)
+        for lesson, s in itertools.product(self.lessons, self.seeds):
+            config = RaceConfig.validate_with({**lessons.BY_ID[lesson].preset, "seed": s}, settings.limits)
             found.setdefault(config.key(), config)
         return list(found.values())
 

@@ -86,6 +86,12 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
         chosen = [race["config"].get(field["name"], field["default"]) for race in races]
         values = {json.dumps(value): value for value in chosen}
         field["recorded"] = sorted(values.values())
+
+    # Only the lessons whose race was recorded: a baked page replays, it cannot train another.
+    def recorded(preset: dict[str, Any]) -> bool:
+        return any(all(_same(race["config"].get(name), value) for name, value in preset.items()) for race in races)
+
+    found["lessons"] = [lesson for lesson in found["lessons"] if recorded(lesson["preset"])]
     days = sorted(time.strftime("%Y-%m-%d", time.gmtime(race["created"])) for race in races)
     found["recorded"] = {
         "device": device,
@@ -93,6 +99,11 @@ def config(settings: Settings, races: Sequence[dict[str, Any]], device: str) -> 
         "races": [{"id": race["race_id"], "config": race["config"]} for race in races],
     }
     return found
+
+
+def _same(recorded: Any, preset: Any) -> bool:
+    """A recorded race field against a lesson's preset (the extra lanes: a list in both, or none recorded)."""
+    return bool((list(recorded or []) if isinstance(preset, list) else recorded) == preset)
 
 
 def folders(settings: Settings, races: Sequence[dict[str, Any]]) -> uploads.Folders:

@@ -3,14 +3,19 @@ and the explanation, go to the next; in an embed; axe-clean and without sideways
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
+from headstart.settings import Settings
+from headstart.site import bake
 from tests.e2e.test_accessibility import PHONE, context, violations
 from tests.e2e.test_page import ARTIFACTS, browser, open_page
+from tests.e2e.test_static_site import serving_files
 
 __all__ = ["browser", "context"]  # the modules' fixtures, shared
 pytestmark = pytest.mark.browser
@@ -101,3 +106,18 @@ def test_a_class_follows_its_teachers_lesson_and_the_teacher_sees_its_prediction
     expect(student.locator("#source")).to_have_value("far")
     print(f"the student's page reached the teacher's next lesson {followed:.2f} s after Train")
     student.screenshot(path=str(ARTIFACTS / "lesson-student.png"), full_page=False)
+
+
+def test_a_bake_of_a_lesson_offers_it_and_replays_its_race(browser: Browser, tiny: Settings, tmp_path: Path) -> None:
+    bake.bake(tiny, bake.Grid(n=(25,), locked=(2,), seeds=(0,), epochs=1, lessons=("data",)), tmp_path / "site")
+    config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
+    assert [lesson["id"] for lesson in config["lessons"]] == ["data"]  # only the lesson whose race it recorded
+    with serving_files(tmp_path / "site") as base:
+        page = open_page(browser, base + "/?lesson=data")
+        expect(page.locator("#lesson-title")).to_have_text("Little data")
+        expect(page.locator("#lesson-pick option")).to_have_count(2)
+        page.get_by_role("radio", name="Frozen").check()
+        page.locator("#train").click()
+        expect(page.locator("#lesson-result")).to_contain_text("ahead: ", timeout=60_000)
+        expect(page.locator("#lesson-explanation")).to_be_visible()
+        assert page.errors == []  # type: ignore[attr-defined]

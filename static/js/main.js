@@ -203,6 +203,11 @@ async function boot() {
     $("chart-title").textContent = sentence(e.target.selectedOptions[0].textContent);
   });
   $("xaxis").addEventListener("change", (e) => chart.setX(e.target.value));
+  if (lesson) {
+    // The lesson's question is judged on one measure: the chart shows that one.
+    $("metric").value = lesson.metric;
+    $("metric").dispatchEvent(new Event("change"));
+  }
   bindShare({ table, ui, race, chart, status, links });
 
   // Follow another race (a class code, a recent race): its history replays into the chart.

@@ -33,6 +33,11 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     for hidden in ("#locked", "#source", "#your-images", "#keep", "#data", "#explain"):
         expect(page.locator(hidden)).to_be_hidden()
     assert "lesson=data" in page.url and "hide=" not in page.url
+    # On a projector's 1280×720: the question, the controls and Train, the chart and the panel, together.
+    expect(page.locator("#sweep")).to_be_visible()
+    for part in ("#lesson-question", "#n", "#train", "#chart", "#sweep-chart"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] + 40 < 720, (part, box)
 
     # Predict, then observe.
     page.locator("#train").click()
@@ -42,7 +47,7 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     expect(page.locator("#lesson-result")).to_contain_text("You predicted Fine-tune")
     expect(page.locator("#lesson-explanation")).to_be_hidden()
     page.locator("#train").click()
-    expect(page.locator("#status")).to_contain_text("Done", timeout=120_000)
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
     result = page.locator("#lesson-result")
     expect(result).to_contain_text(re.compile(r"ended (level )?ahead: "))
     said = result.text_content() or ""
@@ -92,7 +97,7 @@ def test_a_class_follows_its_teachers_lesson_and_the_teacher_sees_its_prediction
     assert "lesson=data" in student.url
     student.get_by_role("radio", name="Frozen").check()
     expect(teacher.locator("#lesson-tally")).to_contain_text("The class predicted (1 page): Frozen 1")
-    expect(teacher.locator("#status")).to_contain_text("Done", timeout=120_000)
+    expect(teacher.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
 
     # The teacher moves on: the class's page follows to the next lesson.
     teacher.locator("#lesson-next").click()

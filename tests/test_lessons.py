@@ -51,6 +51,8 @@ def test_a_class_races_in_the_teachers_lesson_and_its_predictions_are_counted_wi
     settings = tiny.model_copy(update={"database": tmp_path / "races.sqlite3", "replay_interval_s": 0.0})
     race = {"n": 25, "epochs": 1}
     with TestClient(create_app(settings)) as client, client.websocket_connect("/ws?client=teacher") as teacher:
+        listed = client.get("/api/config").json()["lessons"]
+        assert listed == public() and listed[0]["preset"]["n"] == 50 and listed[0]["free"] == ["n", "seed"]
         teacher.send_json({"type": "start", "config": race, "lesson": "nonsense"})
         refused = teacher.receive_json()
         assert refused["code"] == "invalid_message" and "lesson must be one of data, source" in refused["message"]

@@ -107,6 +107,7 @@ async function boot() {
   });
   const lessonHidden = lesson ? hiddenBy(lesson, config) : [];
   ui.lessonHide = new Set(lessonHidden); // not written to links: the lesson's id says it
+  ui.lessonPanel = lesson?.panel ?? null;
   hideControls(ui, recorded, lessonHidden);
   bindPicker(config, lesson);
   // A class race's prediction is counted for it (one per page, no names); `socket` is made below.

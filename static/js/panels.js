@@ -60,7 +60,9 @@ export class Panels {
   }
 
   show(control, panel) {
-    if (this.ui.hide.has(control) || this.ui.lessonHide?.has(control)) return;
+    // A lesson shows its one panel (a field it frees may share another panel's name: source).
+    const { lessonPanel } = this.ui;
+    if (this.ui.hide.has(control) || this.ui.lessonHide?.has(control) || (lessonPanel && control !== lessonPanel)) return;
     panel.load(this.ui.source).then(
       (found) => {
         $(SECTIONS[control]).hidden = !found;

@@ -67,6 +67,19 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("lesson", ["data", "source", "locking", "forgetting", "adapters"])
+def test_each_lesson_fits_a_projector_axe_clean(context: BrowserContext, live_server: str, lesson: str) -> None:
+    page = open_page(context, f"{live_server}/?lesson={lesson}", width=1280, height=720)
+    expect(page.locator("#lesson-question")).to_be_visible()
+    panel = page.locator("section.sweep:not([hidden])")
+    expect(panel).to_have_count(1)
+    for part in (page.locator("#lesson-question"), page.locator("#train"), page.locator("#chart"), panel):
+        box = part.bounding_box()
+        assert box is not None and box["y"] + 40 < 720, (lesson, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert violations(page) == []
+
+
 def test_a_lesson_in_an_embed_and_on_a_phone_is_axe_clean_without_sideways_scroll(
     context: BrowserContext, live_server: str
 ) -> None:

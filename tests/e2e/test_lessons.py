@@ -122,6 +122,7 @@ def test_a_class_follows_its_teachers_lesson_and_the_teacher_sees_its_prediction
     expect(student.locator("#lesson-title")).to_have_text("A far source", timeout=10_000)
     followed = time.monotonic() - started
     expect(student.locator("#source")).to_have_value("far")
+    expect(student.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)  # the teacher's race, followed
     print(f"the student's page reached the teacher's next lesson {followed:.2f} s after Train")
     student.screenshot(path=str(ARTIFACTS / "lesson-student.png"), full_page=False)
 

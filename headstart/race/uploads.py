@@ -56,6 +56,11 @@ class Manifest:
     used: float = 0.0
     kept: bool = False
 
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        """The manifest an upload's folder holds."""
+        return cls(**json.loads((folder / MANIFEST).read_text()))
+
     def public(self, expires_s: float) -> dict[str, Any]:
         """As ``GET /api/datasets/{id}`` answers."""
         out = asdict(self)
@@ -96,7 +101,7 @@ class Folders(Mapping[str, datasets.Folder]):
             if self.uploads is not None:
                 manifest, path = self.uploads.get(name), self.uploads.path(name)
             elif (found := locate(self.settings, name)) is not None:
-                manifest, path = Manifest(**json.loads((found / MANIFEST).read_text())), found
+                manifest, path = Manifest.read(found), found
             else:
                 raise KeyError(name)
             self._scanned[name] = scan(manifest.title, path, self.settings)
@@ -153,7 +158,7 @@ class Uploads:
             for folder in sorted(self.root.iterdir()):
                 if UPLOAD_ID.fullmatch(folder.name) and (folder / MANIFEST).is_file():
                     try:
-                        self._manifests[folder.name] = Manifest(**json.loads((folder / MANIFEST).read_text()))
+                        self._manifests[folder.name] = Manifest.read(folder)
                         self._sizes[folder.name] = _size(folder)
                     except (OSError, ValueError, TypeError) as exc:
                         log.warning("uploaded dataset %s cannot be read (%s); left alone", folder.name, exc)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from headstart.race import protocol
 from headstart.serving import class_codes
+from headstart.serving.fanout import tell
 from headstart.serving.quotas import NotFound, Rate, Refused, TooMany
 from headstart.serving.races import Race
 from headstart.serving.registry import Registry
@@ -102,10 +103,8 @@ class Classroom:
         if race.code is None or race.viewers_due is not None or self.loop is None or self.closing:
             return
 
-        def tell() -> None:
+        def count() -> None:
             race.viewers_due = None
-            message = protocol.wire(protocol.Viewers(race_id=race.id, count=len(race.subscribers)))
-            for outbox in race.subscribers:
-                outbox.put_nowait(message)
+            tell(protocol.wire(protocol.Viewers(race_id=race.id, count=len(race.subscribers))), race.subscribers)
 
-        race.viewers_due = self.loop.call_later(VIEWER_COUNT_DELAY_S, tell)
+        race.viewers_due = self.loop.call_later(VIEWER_COUNT_DELAY_S, count)

@@ -45,6 +45,12 @@ class Outbox(asyncio.Queue[dict[str, Any] | Closing | None]):
         super().put_nowait(item)
 
 
+def tell(message: dict[str, Any], viewers: Iterable[Outbox]) -> None:
+    """To each viewer, live only: news that would be stale in the history (a count, a position)."""
+    for outbox in viewers:
+        outbox.put_nowait(message)
+
+
 def deliver(message: dict[str, Any], history: list[dict[str, Any]], viewers: Iterable[Outbox]) -> None:
     """Into the race's history, then to each viewer."""
     history.append(message)

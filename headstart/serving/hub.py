@@ -25,7 +25,7 @@ from headstart.race.events import RaceConfig
 from headstart.race.strategies import raced
 from headstart.serving import admission
 from headstart.serving.classroom import Classroom
-from headstart.serving.fanout import Outbox, deliver
+from headstart.serving.fanout import Outbox, deliver, tell
 from headstart.serving.metrics import Metrics
 from headstart.serving.pool import Pool, Slot, default_workers
 from headstart.serving.queue import RaceQueue
@@ -135,9 +135,7 @@ class Hub:
             raise TooMany("too_many_predictions", f"this race has counted {len(race.predictions)} pages' predictions already")
         race.predictions[client] = answer
         counts = {lane: sum(1 for a in race.predictions.values() if a == lane) for lane in lanes}
-        message = protocol.wire(protocol.Tally(race_id=race.id, counts=counts))
-        for outbox in race.subscribers:
-            outbox.put_nowait(message)
+        tell(protocol.wire(protocol.Tally(race_id=race.id, counts=counts)), race.subscribers)
 
     def by_code(self, code: str, address: str = "") -> Race:
         return self.classroom.find(code, address)
@@ -286,9 +284,7 @@ class Hub:
         self.metrics.queued.set(len(self.waiting))
         self.metrics.running.set(len(self.pool.busy()))
         for race, queued in self.turns.positions():
-            message = protocol.wire(queued)
-            for outbox in race.subscribers:
-                outbox.put_nowait(message)
+            tell(protocol.wire(queued), race.subscribers)
 
     def _publish(self, race: Race, message: protocol.ServerMessage | dict[str, Any]) -> None:
         """Into the race's history and to its viewers: a server message, or a stamped race event."""

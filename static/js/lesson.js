@@ -24,9 +24,9 @@ export function applyPreset(lesson, table, ui, search = window.location.search) 
 
 // Every control and panel the lesson does not use, by the names that hide them.
 export function hiddenBy(lesson, config) {
-  const groups = { task: "task", keep: "keep", extra: "extra", advanced: "advanced" };
+  const groups = new Set(["task", "keep", "extra", "advanced"]); // the fieldsets that hold a group's fields
   const visible = new Set([...lesson.free, lesson.panel, "lessons", "broadcast", "join", "share"]);
-  for (const field of config.fields) if (lesson.free.includes(field.name) && groups[field.group]) visible.add(groups[field.group]);
+  for (const field of config.fields) if (lesson.free.includes(field.name) && groups.has(field.group)) visible.add(field.group);
   const names = new Set([...document.querySelectorAll("[data-control]")].map((el) => el.dataset.control));
   return [...names].filter((name) => !visible.has(name));
 }

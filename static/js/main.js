@@ -165,6 +165,7 @@ async function boot() {
       }
     },
     onOpen() {
+      if (queued) return start(queued);
       // Re-attach to the race we were showing: its history replays from the start, after an
       // `accepted` that clears the chart (so a race the server lost stays drawn as far as it got).
       // A finished class race too: its viewers are the ones told of the teacher's next race.
@@ -187,14 +188,22 @@ async function boot() {
     joining.stop();
     if (race.id && race.id !== next) socket.send({ type: "unwatch", race_id: race.id });
   };
-  $("train").addEventListener("click", () => {
-    if (!socket.open) return status.set("Not connected yet; try again in a moment.", "error");
-    chart.startRace(ui.epochs);
+  // A race asked for while the socket (re)connects is sent the moment it opens, as it was asked for.
+  let queued = null;
+  const start = (message) => {
+    queued = null;
+    chart.startRace(message.config.epochs);
     $("ghost-note").hidden = !chart.hasPrevious();
     $("code").hidden = true;
     leave();
-    socket.send({ type: "start", config: table.config(ui), broadcast: $("broadcast").checked, ...(lesson ? { lesson: lesson.id } : {}) });
+    socket.send(message);
     race.start(); // its id comes with `accepted`
+  };
+  $("train").addEventListener("click", () => {
+    const message = { type: "start", config: table.config(ui), broadcast: $("broadcast").checked, ...(lesson ? { lesson: lesson.id } : {}) };
+    if (socket.open) return start(message);
+    queued = message;
+    status.set("Connecting to the server: the race starts as soon as it answers.", "lost");
   });
   $("stop").addEventListener("click", () => {
     race.stopping = socket.send({ type: "cancel", race_id: race.id });

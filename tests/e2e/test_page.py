@@ -756,6 +756,28 @@ def test_the_source_task_view_shows_what_fine_tuning_forgets(browser: Browser, l
     page.screenshot(path=ARTIFACTS / "source-task.png")
 
 
+def test_a_race_asked_for_while_connecting_starts_when_the_socket_opens(browser: Browser, live_server: str) -> None:
+    page = browser.new_page()
+    reachable = {"yes": False}
+
+    def server(ws: WebSocketRoute) -> None:
+        # Until the test says so the server cannot be reached: each try closes, and the page tries again.
+        if reachable["yes"]:
+            ws.connect_to_server()
+        else:
+            ws.close()
+
+    page.route_web_socket(re.compile(r"/ws\b"), server)
+    page.goto(live_server + "/?n=25&epochs=2&seed=5")
+    expect(page.locator(".s-finetune .unit")).to_have_count(6)
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_contain_text("starts as soon as it answers")
+    reachable["yes"] = True
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=60_000)
+    assert page.evaluate("window.headstart.chart.latest('scratch').epoch") == 2
+    page.close()
+
+
 def test_keeping_the_source_task_with_l2sp_trains_it_and_carries_it_in_the_link(browser: Browser, live_server: str) -> None:
     page = open_page(browser, live_server + "/?n=25&epochs=2&locked=0&body_lr_ratio=1&seed=31")
     strength = page.locator("#keep_strength")

@@ -134,7 +134,8 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help=f"CSV path (default {settings.paths.sweep_csv}, named for a source; with --keep, {settings.paths.keep_sweep_csv})",
+        help=f"CSV path (default {settings.paths.sweep_csv}, named for a source; with --keep, --by locked, --lanes or --classes, "
+        "the sweep's own CSV beside it)",
     )
     sweep.add_argument("--fresh", action="store_true", help="discard the CSV's races instead of resuming")
     sweep.set_defaults(subparser=sweep)
@@ -280,6 +281,9 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
 
     if args.classes:
         found = classes.measure(settings, seeds=range(args.seeds), n=args.n[0] if args.n else classes.N)
+        out = args.out or settings.paths.classes_sweep_csv
+        classes.write_csv(found, out)
+        print(f"wrote {out} ({len(found.rows)} rows)")
         print(classes.table(found))
         return 0
     if args.by == "locked":

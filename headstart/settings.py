@@ -378,6 +378,8 @@ class PathSettings(BaseModel):
     depth_sweep_csv: Path = SWEEP_DIR / "depth.csv"
     # Final accuracy against trainable parameters for every lane (``sweep --lanes``), drawn on the page too.
     lanes_sweep_csv: Path = SWEEP_DIR / "lanes.csv"
+    # Each class's final accuracy at n = 50 (``sweep --classes``): what the classes lesson quotes.
+    classes_sweep_csv: Path = SWEEP_DIR / "classes.csv"
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

@@ -9,24 +9,25 @@ from pathlib import Path
 import pytest
 
 from headstart.race.events import RaceConfig
-from headstart.race.lessons import LESSONS, public
-from headstart.settings import SWEEP_DIR, Settings
+from headstart.race.lessons import COUNTS, LESSONS, public
+from headstart.settings import FASHION_CLASSES, SWEEP_DIR, Settings
 
-PANELS = {"sweep", "source", "keep", "extra"}
+PANELS = {"sweep", "source", "keep", "extra", "outcome"}
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.id)
 def test_each_quoted_number_is_what_the_shipped_sweep_measured(lesson) -> None:  # type: ignore[no-untyped-def]
     for measured in lesson.measured:
         assert measured.read(SWEEP_DIR) == measured.value, (lesson.id, measured)
-        shown = f"{measured.value:,.0f}" if measured.metric == "trainable_params" else f"{measured.value:.1f} %"
+        shown = f"{measured.value:,.0f}" if measured.metric in COUNTS else f"{measured.value:.1f} %"
         assert shown in lesson.explanation + lesson.question, (lesson.id, shown)
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.id)
 def test_each_lessons_answer_is_the_lane_ahead_in_the_sweep(lesson) -> None:  # type: ignore[no-untyped-def]
-    answer = next(m for m in lesson.measured if m.strategy == lesson.answer and m.metric == lesson.metric)
-    rivals = [m for m in lesson.measured if m.where == answer.where and m.metric == lesson.metric and m.sweep == answer.sweep]
+    judged = [m for m in lesson.measured if m.metric == lesson.judged and m.where.get("class") == lesson.focus]
+    answer = next(m for m in judged if m.strategy == lesson.answer)
+    rivals = [m for m in judged if m.where == answer.where and m.sweep == answer.sweep]
     assert len(rivals) >= 2 and max(rivals, key=lambda m: m.value) is answer
 
 
@@ -37,7 +38,8 @@ def test_each_lesson_is_a_race_the_page_can_set_up(tiny: Settings) -> None:
         assert set(lesson.free) <= fields and lesson.panel in PANELS
         assert lesson.answer in ("scratch", "frozen", "finetune", *config.extra)
         assert re.fullmatch(r"[a-z-]+", lesson.id) and lesson.question.endswith("?")
-    assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters"]
+        assert lesson.focus is None or lesson.focus in [FASHION_CLASSES[c] for c in tiny.data.target_classes]
+    assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters", "classes"]
     assert "measured" not in public()[0]
 
 

@@ -1,15 +1,18 @@
 """Which target classes transfer helps most, and which confusions fine-tuning removes: the
 default race at n = 50, over three seeds, read from each race's confusion matrices.
 
-``measure`` trains the races; ``table`` writes what they show for docs/scenario.md; the page's
-one sentence (``headstart.page.CLASS_LESSON``) states the finding, and ``holds`` checks that
-sentence's claims against a measurement.
+``measure`` trains the races; ``table`` writes what they show for docs/scenario.md and
+``write_csv`` each seed's numbers to docs/sweep/classes.csv, which the guided lesson quotes; the
+page's one sentence (``headstart.page.CLASS_LESSON``) states the finding, and ``holds`` checks
+that sentence's claims against a measurement.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +31,7 @@ class Classes:
     seeds: int
     per_class: dict[str, np.ndarray]  # strategy → (classes,)
     confusion: dict[str, np.ndarray]  # strategy → (classes, classes)
+    rows: list[dict[str, str]] = field(default_factory=list)  # each seed's, strategy's and class's final numbers
 
     def gains(self, better: str = "finetune", than: str = "scratch") -> list[tuple[str, float]]:
         """Each class's accuracy gain, ``better`` minus ``than``, largest first."""
@@ -51,23 +55,44 @@ def measure(settings: Settings, seeds: Sequence[int] = SEEDS, n: int = N) -> Cla
 
     res = Resources.load(settings)
     warm_up(res)
-    plans, dones = [], []
+    plans, dones, configs = [], [], []
     for seed in seeds:
         config = RaceConfig.validate_with({"n": n, "seed": seed}, settings.limits)
+        configs.append(config)
         for event in run_race(config, res):
             if isinstance(event, Plan):
                 plans.append(event)
             if isinstance(event, Done):
                 dones.append(event)
-    return summarise(plans[0].classes, dones)
+    return summarise(plans[0].classes, dones, configs)
 
 
-def summarise(classes: list[str], dones: Sequence[Done]) -> Classes:
+def summarise(classes: list[str], dones: Sequence[Done], configs: Sequence[RaceConfig] = ()) -> Classes:
     names: list[str] = list(dones[0].summary)
     summaries = [{s: d.summary[s] for s in names} for d in dones]  # type: ignore[index]
     per_class = {s: np.mean([np.asarray(one[s].per_class_acc) for one in summaries], axis=0) for s in names}
     confusion = {s: np.mean([np.asarray(one[s].confusion) for one in summaries], axis=0) for s in names}
-    return Classes(classes, len(dones), per_class, confusion)
+    rows = [
+        {
+            "seed": str(config.seed), "n": str(config.n), "source": config.source, "frozen": str(config.locked),
+            "epoch": str(config.epochs), "epochs": str(config.epochs), "strategy": s, "class": name,
+            "per_class_acc": f"{one[s].per_class_acc[c]:.4f}",  # type: ignore[index]
+            "said": str(int(np.asarray(one[s].confusion)[:, c].sum())),  # how many test images it called this class
+        }
+        for config, one in zip(configs, summaries, strict=True)
+        for s in names
+        for c, name in enumerate(classes)
+    ]  # fmt: skip
+    return Classes(classes, len(dones), per_class, confusion, rows)
+
+
+def write_csv(found: Classes, out: Path) -> None:
+    """Each seed's final per-class accuracy and how often each strategy said each class, one row apiece."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(found.rows[0]))
+        writer.writeheader()
+        writer.writerows(found.rows)
 
 
 def table(found: Classes) -> str:

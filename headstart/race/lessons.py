@@ -18,12 +18,15 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 Metric = Literal["test_acc", "source_acc"]
-Quoted = Literal["test_acc", "source_acc", "trainable_params"]
+Quoted = Literal["test_acc", "source_acc", "trainable_params", "per_class_acc", "said"]
+COUNTS: set[Quoted] = {"trainable_params", "said"}  # quoted whole; the rest are accuracies, in %
 
 
 class Measured(BaseModel):
     """One number a lesson quotes: the final-epoch mean over seeds of ``metric`` for ``strategy``
-    in the rows of ``sweep`` (a CSV under docs/sweep) matching ``where``; accuracies in %."""
+    in the rows of ``sweep`` (a CSV under docs/sweep) matching ``where``; accuracies in %. A
+    class's numbers (``per_class_acc``, and ``said``: how many test images a strategy called that
+    class) come from classes.csv, with the class in ``where``."""
 
     sweep: str
     where: dict[str, str]
@@ -43,7 +46,7 @@ class Measured(BaseModel):
         if not rows:
             raise LookupError(f"{self.sweep}.csv has no final {self.metric} of {self.strategy} where {self.where}")
         mean = statistics.mean(float(r[self.metric]) for r in rows)
-        return round(mean) if self.metric == "trainable_params" else round(100 * mean, 1)
+        return round(mean) if self.metric in COUNTS else round(100 * mean, 1)
 
 
 class Lesson(BaseModel):
@@ -53,10 +56,16 @@ class Lesson(BaseModel):
     preset: dict[str, Any]  # the race it starts from; fields not named keep their defaults
     free: list[str]  # the race fields the student may still change
     panel: str  # the panel that answers it, by the name that hides it (hide=sweep, source, keep, extra)
-    metric: Metric = "test_acc"  # what "ends ahead" is judged on, in the race and in the sweep
+    metric: Metric = "test_acc"  # what the chart shows, and "ends ahead" is judged on unless ``focus`` names a class
+    focus: str | None = None  # a class: "ends ahead" is then judged on that class's test accuracy
     answer: str  # the lane that ends ahead in the shipped sweep's mean
     explanation: str
     measured: list[Measured]
+
+    @property
+    def judged(self) -> Quoted:
+        """What "ends ahead" is judged on: the chart's measure, or the focus class's accuracy."""
+        return "per_class_acc" if self.focus else self.metric
 
 
 def _m(sweep: str, strategy: str, value: float, metric: Quoted = "test_acc", **where: str) -> Measured:
@@ -169,6 +178,28 @@ LESSONS: list[Lesson] = [
             _m("lanes", "scratch", 80.7, extra="gradual lora", lora_rank="4", frozen="2"),
             _m("lanes", "lora", 17_257, "trainable_params", extra="gradual lora", lora_rank="4", frozen="2"),
             _m("lanes", "finetune", 303_045, "trainable_params", extra="gradual lora", lora_rank="4", frozen="2"),
+        ],
+    ),
+    Lesson(
+        id="classes",
+        title="What each got right",
+        question="With 10 images of each kind of clothing, which strategy recognises the most pullovers?",
+        preset={"n": 50, "locked": 2, "source": "near", "epochs": 10, "extra": []},
+        free=["seed"],
+        panel="outcome",
+        focus="Pullover",
+        answer="finetune",
+        explanation=(
+            "Fine-tune: over three seeds it named 82.2 % of the pullovers, frozen 69.5 %, scratch 2.2 %. Scratch "
+            "mostly guesses: it called 471 of 1,000 test pictures a dress, so its 92.0 % on dresses is not skill. "
+            "Read the matrices: the pretrained bodies never call a shoe a top."
+        ),
+        measured=[
+            _m("classes", "finetune", 82.2, "per_class_acc", n="50", **{"class": "Pullover"}),
+            _m("classes", "frozen", 69.5, "per_class_acc", n="50", **{"class": "Pullover"}),
+            _m("classes", "scratch", 2.2, "per_class_acc", n="50", **{"class": "Pullover"}),
+            _m("classes", "scratch", 471, "said", n="50", **{"class": "Dress"}),
+            _m("classes", "scratch", 92.0, "per_class_acc", n="50", **{"class": "Dress"}),
         ],
     ),
 ]

@@ -1,7 +1,8 @@
 // A guided lesson (?lesson=ID): one question, the race it starts from, the few controls it
-// leaves free and the one panel that answers it. The student predicts which lane ends ahead,
-// races, and sees what happened beside what they predicted, then the explanation with the
-// shipped sweep's numbers. The lessons are /api/config's `lessons`, defined once on the server.
+// leaves free and the one panel that answers it. The student predicts which lane ends ahead
+// (on the lesson's measure, or on one class when it has a `focus`), races, and sees what
+// happened beside what they predicted, then the explanation with the shipped sweep's numbers.
+// The lessons are /api/config's `lessons`, defined once on the server.
 
 const $ = (id) => document.getElementById(id);
 const pct = (v) => `${(100 * v).toFixed(1)} %`;
@@ -62,6 +63,7 @@ export class LessonView {
     const [prev, next] = [config.lessons[index - 1], config.lessons[index + 1]];
     $("lesson").hidden = false;
     document.body.classList.add("in-lesson");
+    Object.assign(document.body.dataset, { lessonMetric: lesson.metric, lessonPanel: lesson.panel });
     $("lesson-count").textContent = `Lesson ${index + 1} of ${config.lessons.length}`;
     $("lesson-title").textContent = lesson.title;
     $("lesson-question").textContent = lesson.question;
@@ -71,7 +73,18 @@ export class LessonView {
     }
     $("lesson-full").href = link("");
     $("lesson-explanation").textContent = lesson.explanation;
-    $("lesson-metric").textContent = lesson.metric === "source_acc" ? "on the old clothes (source-task accuracy)" : "on the new task's test images";
+    // What "ahead" is judged on, in the question and in the verdict.
+    this.measure = lesson.focus
+      ? `on the test's ${lesson.focus.toLowerCase()} images`
+      : lesson.metric === "source_acc"
+        ? "on the old clothes"
+        : "on the new task's test images";
+    $("lesson-metric").textContent = lesson.focus
+      ? `${this.measure} (that class's accuracy)`
+      : lesson.metric === "source_acc"
+        ? `${this.measure} (source-task accuracy)`
+        : this.measure;
+    this.classes = null;
     const lanes = ["scratch", "frozen", "finetune", ...(lesson.preset.extra ?? [])];
     $("lesson-options").replaceChildren(
       ...lanes.map((lane) => {
@@ -87,7 +100,7 @@ export class LessonView {
     $("train").addEventListener(
       "click",
       (e) => {
-        if (this.predicted) return;
+        if (this.predicted) return this.reopen();
         e.stopImmediatePropagation();
         status.set("First predict: which will end ahead?", "error");
         $("lesson-options").querySelector("input")?.focus();
@@ -113,24 +126,44 @@ export class LessonView {
     $("lesson-tally").textContent = total ? `The class predicted (${total} page${total === 1 ? "" : "s"}): ${said}.` : "";
   }
 
+  // A new race: its classes, for a lesson judged on one of them, and the question open again.
+  plan(msg) {
+    this.classes = msg.classes;
+    this.reopen();
+  }
+
+  // Answered, the prediction's choices fold away (the result says what was predicted), so the
+  // chart and the panel stay on a projector's screen beside the explanation.
+  reopen() {
+    delete $("lesson").dataset.answered;
+  }
+
+  // What a lane's summary scores on the lesson's measure, or undefined where the race did not measure it.
+  score(summary) {
+    if (!this.lesson.focus) return summary[this.lesson.metric === "source_acc" ? "final_source_acc" : "final_test_acc"];
+    return summary.per_class_acc?.[this.classes?.indexOf(this.lesson.focus) ?? -1];
+  }
+
   // The race's end: which lane ended ahead, beside the prediction, then why.
   done(msg) {
+    for (const row of document.querySelectorAll("#per-class tr[data-class]")) row.classList.toggle("focus", row.dataset.class === this.lesson.focus);
     if (!this.predicted) return; // a race watched before predicting: nothing to set it beside
-    const key = this.lesson.metric === "source_acc" ? "final_source_acc" : "final_test_acc";
     const ranked = Object.entries(msg.summary ?? {})
-      .filter(([, s]) => s[key] !== null && s[key] !== undefined)
-      .sort(([, a], [, b]) => b[key] - a[key]);
+      .map(([lane, s]) => [lane, this.score(s)])
+      .filter(([, v]) => v !== null && v !== undefined)
+      .sort(([, a], [, b]) => b - a);
     if (!ranked.length) return;
     // Lanes level to the tenth of a point the page shows share the lead.
-    const leaders = ranked.filter(([, s]) => pct(s[key]) === pct(ranked[0][1][key])).map(([lane]) => lane);
+    const leaders = ranked.filter(([, v]) => pct(v) === pct(ranked[0][1])).map(([lane]) => lane);
     const name = (lane) => this.labels[lane] ?? lane;
     const right = leaders.includes(this.predicted);
-    const scores = ranked.map(([lane, s]) => `${name(lane)} ${pct(s[key])}`).join(", ");
+    const scores = ranked.map(([lane, v]) => `${name(lane)} ${pct(v)}`).join(", ");
     const verdict = right ? "Your prediction was right." : `You predicted ${name(this.predicted)}.`;
     const ahead = leaders.length > 1 ? `${leaders.map(name).join(" and ")} ended level ahead` : `${name(leaders[0])} ended ahead`;
     const result = $("lesson-result");
-    result.textContent = `${ahead}: ${scores}. ${verdict}`;
+    result.textContent = `${ahead} ${this.measure}: ${scores}. ${verdict}`;
     result.dataset.kind = right ? "right" : "wrong";
     $("lesson-explanation").hidden = false;
+    $("lesson").dataset.answered = "";
   }
 }

@@ -145,6 +145,7 @@ async function boot() {
     onMessage(msg) {
       view.on(msg);
       if (msg.race_id && msg.race_id !== race.id) return;
+      if (msg.type === "plan") lessonView?.plan(msg);
       if (msg.type === "done") lessonView?.done(msg);
       if (msg.type === "tally") lessonView?.tally(msg.counts);
       if (msg.type === "accepted") raceLesson = msg.lesson ?? null;

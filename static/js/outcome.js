@@ -63,6 +63,7 @@ export class Outcome {
     const body = document.createElement("tbody");
     this.classes.forEach((name, c) => {
       const row = document.createElement("tr");
+      row.dataset.class = name;
       row.append(cell("th", name, { scope: "row" }));
       for (const s of raced) {
         const td = cell("td", percent(summary[s].per_class_acc[c], 0));

@@ -25,7 +25,7 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     page = open_page(browser, live_server + "/?lesson=data", width=1280, height=720)
     expect(page.locator("#lesson-title")).to_have_text("Little data")
     expect(page.locator("#lesson-question")).to_contain_text("With only 50 images")
-    expect(page.locator("#lesson-count")).to_have_text("Lesson 1 of 5")
+    expect(page.locator("#lesson-count")).to_have_text("Lesson 1 of 6")
     expect(page.locator("#lesson-prev")).to_be_hidden()
     # Only what the lesson asks about: its free controls and its panel.
     expect(page.locator("#n")).to_be_visible()
@@ -49,12 +49,16 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     page.locator("#train").click()
     expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
     result = page.locator("#lesson-result")
-    expect(result).to_contain_text(re.compile(r"ended (level )?ahead: "))
+    expect(result).to_contain_text(re.compile(r"ended (level )?ahead on the new task's test images: "))
     said = result.text_content() or ""
     right = said.split(":")[0].count("Fine-tune") > 0
     expect(result).to_have_attribute("data-kind", "right" if right else "wrong")
     expect(page.locator("#lesson-explanation")).to_contain_text("76.4 %")
+    expect(page.get_by_role("radio", name="Fine-tune")).to_be_hidden()  # answered: the verdict says what was predicted
     page.screenshot(path=str(ARTIFACTS / "lesson-done.png"), full_page=False)
+    for part in ("#lesson-explanation", "#chart", "#sweep-chart"):  # the answer, the race and the panel, still together
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] + 40 < 720, (part, box)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
     page.locator("#lesson-next").click()
@@ -67,6 +71,7 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+# The classes lesson's panel answers once its race has run: its own test checks it on a projector.
 @pytest.mark.parametrize("lesson", ["data", "source", "locking", "forgetting", "adapters"])
 def test_each_lesson_fits_a_projector_axe_clean(context: BrowserContext, live_server: str, lesson: str) -> None:
     page = open_page(context, f"{live_server}/?lesson={lesson}", width=1280, height=720)
@@ -78,6 +83,39 @@ def test_each_lesson_fits_a_projector_axe_clean(context: BrowserContext, live_se
         assert box is not None and box["y"] + 40 < 720, (lesson, box)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert violations(page) == []
+
+
+def test_the_classes_lesson_is_judged_on_one_class_and_answered_by_matrices(context: BrowserContext, live_server: str) -> None:
+    page = open_page(context, live_server + "/?lesson=classes", width=1280, height=720)
+    expect(page.locator("#lesson-count")).to_have_text("Lesson 6 of 6")
+    expect(page.locator("#lesson-metric")).to_contain_text("pullover")
+    expect(page.locator("#outcome")).to_be_hidden()  # it answers once the race has run
+    for hidden in ("#sweep", "#depth-sweep", "#n", "#locked"):
+        expect(page.locator(hidden)).to_be_hidden()
+    page.get_by_role("radio", name="Scratch").check()
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=120_000)
+    # The verdict ranks the lanes on the pullovers alone, as the race measured them.
+    received = {m["type"]: m for way, m in page.frames_log if way == "received"}  # type: ignore[attr-defined]
+    pullover = received["plan"]["classes"].index("Pullover")
+    scores = {lane: s["per_class_acc"][pullover] for lane, s in received["done"]["summary"].items()}
+    ranked = sorted(scores, key=lambda lane: -scores[lane])
+    said = page.locator("#lesson-result").text_content() or ""
+    assert "ahead on the test's pullover images: " in said
+    names = {"scratch": "Scratch", "frozen": "Frozen", "finetune": "Fine-tune"}
+    assert ", ".join(f"{names[lane]} {100 * scores[lane]:.1f} %" for lane in ranked) in said, (scores, said)
+    expect(page.locator("#lesson-explanation")).to_contain_text("82.2 %")
+    expect(page.locator("#outcome")).to_be_visible()
+    expect(page.locator(".matrix")).to_have_count(3)
+    expect(page.locator("#per-class tr.focus th")).to_have_text("Pullover")  # the class it asks about, marked
+    page.screenshot(path=str(ARTIFACTS / "lesson-classes.png"), full_page=False)
+    page.screenshot(path=str(ARTIFACTS / "lesson-classes-full.png"), full_page=True)
+    for part in ("#lesson-question", "#train", "#chart", "#outcome"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] + 40 < 720, (part, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert violations(page) == []
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_a_lesson_in_an_embed_and_on_a_phone_is_axe_clean_without_sideways_scroll(
@@ -130,13 +168,14 @@ def test_a_class_follows_its_teachers_lesson_and_the_teacher_sees_its_prediction
 def test_a_bake_of_a_lesson_offers_it_and_replays_its_race(browser: Browser, tiny: Settings, tmp_path: Path) -> None:
     bake.bake(tiny, bake.Grid(n=(25,), locked=(2,), seeds=(0,), epochs=1, lessons=("data",)), tmp_path / "site")
     config = json.loads((tmp_path / "site" / "api" / "config.json").read_text())
-    assert [lesson["id"] for lesson in config["lessons"]] == ["data"]  # only the lesson whose race it recorded
+    # Only the lessons whose race it recorded: the classes lesson asks its question of the same race.
+    assert [lesson["id"] for lesson in config["lessons"]] == ["data", "classes"]
     with serving_files(tmp_path / "site") as base:
         page = open_page(browser, base + "/?lesson=data")
         expect(page.locator("#lesson-title")).to_have_text("Little data")
-        expect(page.locator("#lesson-pick option")).to_have_count(2)
+        expect(page.locator("#lesson-pick option")).to_have_count(3)
         page.get_by_role("radio", name="Frozen").check()
         page.locator("#train").click()
-        expect(page.locator("#lesson-result")).to_contain_text("ahead: ", timeout=60_000)
+        expect(page.locator("#lesson-result")).to_contain_text("ahead on ", timeout=60_000)
         expect(page.locator("#lesson-explanation")).to_be_visible()
         assert page.errors == []  # type: ignore[attr-defined]

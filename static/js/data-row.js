@@ -67,5 +67,13 @@ export function thumbnail(src, alt) {
   const img = document.createElement("img");
   Object.assign(img, { src, alt, loading: "lazy", decoding: "async", width: 56, height: 56 });
   img.className = "thumb";
+  // A race replayed after its upload was deleted: say so in the image's place, not a broken icon.
+  img.addEventListener("error", () => {
+    const gone = Object.assign(document.createElement("span"), { className: "thumb gone", textContent: "gone" });
+    gone.setAttribute("role", "img");
+    gone.setAttribute("aria-label", `${alt} (no longer on this server)`);
+    gone.title = "This image is no longer on this server: the images it was raced on were deleted.";
+    img.replaceWith(gone);
+  });
   return img;
 }

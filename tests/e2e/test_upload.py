@@ -106,6 +106,16 @@ def test_a_zip_chosen_in_the_page_uploads_races_and_shows_its_gallery(
     expect(other.locator("#data-row .example-row .example-class").first).to_have_text("circle")
     assert page.errors == [] and other.errors == []  # type: ignore[attr-defined]
 
+    # Deleted, the upload's race still replays from its link; its gallery says the images are gone.
+    assert page.request.delete(f"{base}/api/datasets/{upload_id}", headers={"Origin": base}).ok
+    replayed = open_page(browser, page.url)
+    expect(replayed.locator("#gallery .thumb.gone").first).to_be_visible(timeout=60_000)
+    expect(replayed.locator("#gallery img")).to_have_count(0)
+    expect(replayed.locator("#outcome-said")).not_to_be_empty()
+    expect(replayed.locator("#status")).to_contain_text(f"no uploaded dataset '{upload_id}': it was deleted")
+    replayed.locator("#outcome").screenshot(path=str(ARTIFACTS / "upload-deleted.png"))
+    assert replayed.errors == []  # type: ignore[attr-defined]
+
 
 def test_a_zip_and_each_classs_images_dropped_in_the_page_upload(
     browser: Browser, server: tuple[str, Path], shapes_zip: Path

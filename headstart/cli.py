@@ -108,6 +108,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         "--source", choices=list(SOURCES), default=DEFAULT, help=f"the body's source, {', '.join(SOURCES)} (default {DEFAULT})"
     )
     sweep.add_argument(
+        "--body",
+        choices=list(bodies.BODIES),
+        default=bodies.DEFAULT,
+        help=f"the network every race trains (default {bodies.DEFAULT}); another writes sweep-NAME.csv",
+    )
+    sweep.add_argument(
         "--by",
         type=lambda text: FORMER_NAMES.get(text, text),
         choices=["n", "locked"],
@@ -309,11 +315,18 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: 
         print(keeping.table(keeping.summarise(kept.rows)) + "\n")
         print(scenario.table(forgetting.evaluate(kept.rows, limits.body_lr_ratio.default, limits.keep_strength.default)))
         return 0
-    out = args.out or checkpoint_path(settings.paths.sweep_csv, args.source)
-    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan, source=args.source)
+    if missing := bodies.unavailable(args.body, settings):
+        parser.error(f"argument --body: {missing}")
+    imagenet = args.body != bodies.DEFAULT
+    if imagenet and args.source != DEFAULT:
+        parser.error("argument --source: an ImageNet body was pretrained on ImageNet; --source applies to the built-in body only")
+    out = args.out or checkpoint_path(settings.paths.sweep_csv, args.body if imagenet else args.source)
+    plan = sweep.default_plan(limits, seeds=args.seeds, ns=args.n, scan=not args.no_scan, source=args.source, body=args.body)
     results = sweep.run(plan, settings, out, fresh=args.fresh, progress=progress)
     print(f"wrote {out} and its .png, .svg ({len(results.rows)} epoch rows)")
     print(sweep.accuracy_table(results.rows, plan.base.locked) + "\n")
+    if imagenet:
+        return 0
     if args.source == DEFAULT:  # the default scenario's lesson
         print(scenario.table(scenario.evaluate(results.rows, plan.base.locked, plan.base.n)))
     # The distance lesson, once every source has its sweep beside this one.

@@ -31,6 +31,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["--colour", "red"], "unrecognized arguments: --colour red"),
         (["sweep", "--n", "3"], "python -m headstart sweep: error: argument --n: every size must be between 25 and 5000"),
         (["sweep", "--seeds", "0"], "argument --seeds: need a whole number of at least 1, got '0'"),
+        (["sweep", "--body", "efficientnet_lite0", "--source", "far"], "argument --source: an ImageNet body was pretrained"),
+        (["sweep", "--body", "vgg"], "argument --body: invalid choice: 'vgg'"),
         (["pretrain", "--epochs", "x"], "argument --epochs: need a whole number of at least 1, got 'x'"),
         (
             ["serve", "--port", "70000"],

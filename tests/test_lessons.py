@@ -39,8 +39,19 @@ def test_each_lesson_is_a_race_the_page_can_set_up(tiny: Settings) -> None:
         assert lesson.answer in ("scratch", "frozen", "finetune", *config.extra)
         assert re.fullmatch(r"[a-z-]+", lesson.id) and lesson.question.endswith("?")
         assert lesson.focus is None or lesson.focus in [FASHION_CLASSES[c] for c in tiny.data.target_classes]
-    assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters", "classes"]
+    assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters", "classes", "imagenet"]
     assert "measured" not in public()[0]
+
+
+def test_a_lesson_whose_body_cannot_train_here_is_not_offered(tiny: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from headstart.page import page_config
+    from headstart.race import bodies
+
+    offered = [entry["id"] for entry in page_config(tiny, tiny.limits, "cpu")["lessons"]]
+    assert "imagenet" in offered  # the bodies extra is installed where the tests run
+    monkeypatch.setattr(bodies, "unavailable", lambda body, settings: "timm is not installed" if body != "tiny" else None)
+    offered = [entry["id"] for entry in page_config(tiny, tiny.limits, "cpu")["lessons"]]
+    assert "imagenet" not in offered and offered[:5] == ["data", "source", "locking", "forgetting", "adapters"]
 
 
 def test_a_class_races_in_the_teachers_lesson_and_its_predictions_are_counted_without_names(

@@ -75,6 +75,23 @@ def test_a_sweep_of_another_scenario_is_refused_not_mixed(tiny: Settings, tmp_pa
     assert len(sweep.run(other, tiny, out, fresh=True).rows) == 3 * 3
 
 
+def test_a_sweep_on_an_imagenet_body_keeps_its_body_and_image_side_in_its_scenario(tiny: Settings, tmp_path) -> None:
+    import json
+
+    settings = tiny.model_copy(update={"image_size": 32})
+    plan = sweep.default_plan(settings.limits, seeds=1, ns=(25,), scan=False, body="efficientnet_lite0")
+    plan = sweep.Plan(ns=plan.ns, seeds=plan.seeds, base=plan.base.model_copy(update={"epochs": 1}))
+    results = sweep.run(plan, settings, tmp_path / "body.csv")
+    frozen = next(r for r in results.rows if r["strategy"] == "frozen")
+    scratch = next(r for r in results.rows if r["strategy"] == "scratch")
+    assert frozen["trainable_params"] < 10_000 < 3_000_000 < scratch["trainable_params"]  # a head, and all 3.4 M
+    meta = json.loads((tmp_path / "body.json").read_text())
+    assert meta["race"]["body"] == "efficientnet_lite0" and meta["image_size"] == 32
+    # Another side is another scenario: its races are not mixed in.
+    with pytest.raises(sweep.SweepError, match="--fresh"):
+        sweep.run(plan, tiny.model_copy(update={"image_size": 48}), tmp_path / "body.csv")
+
+
 def test_damaged_results_are_named_with_their_line_and_not_written_over(tiny: Settings, tmp_path) -> None:
     out = tmp_path / "s.csv"
     plan = small_plan(tiny, ns=(25,), seeds=1)

@@ -13,13 +13,15 @@ import csv
 import json
 import math
 import statistics
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import SetupError
-from headstart.race import sources
+from headstart.race import bodies, sources
+from headstart.race.bodies import Body
 from headstart.race.events import STRATEGIES, Epoch, RaceConfig
 from headstart.race.sources import Source
 from headstart.race.strategies import LOOKS
@@ -336,7 +338,7 @@ def plot(points: Sequence[Point], out: Path, title: str) -> list[Path]:
     ax.minorticks_off()
     ax.set_xlabel("target training images (log scale)")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 100), fontsize=10)  # an ImageNet body's title runs past one line
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=False)
     return save_figure(fig, out, "headstart-sweep")
@@ -393,9 +395,14 @@ def page_payload(csv_path: Path) -> dict[str, Any] | None:
 
 
 def default_plan(
-    limits: Limits, seeds: int = 3, ns: Sequence[int] | None = None, scan: bool = True, source: Source = sources.DEFAULT
+    limits: Limits,
+    seeds: int = 3,
+    ns: Sequence[int] | None = None,
+    scan: bool = True,
+    source: Source = sources.DEFAULT,
+    body: Body = bodies.DEFAULT,
 ) -> Plan:
-    base = RaceConfig.validate_with({"source": source}, limits)
+    base = RaceConfig.validate_with({"source": source, "body": body}, limits)
     return Plan(
         ns=tuple(ns or log_spaced(limits.n.min, limits.n.max)),
         seeds=tuple(range(seeds)),
@@ -408,13 +415,17 @@ def run(plan: Plan, settings: Settings, out: Path, fresh: bool = False, progress
     """Run every race of the plan not already in ``out``'s CSV, then draw the plot."""
 
     def scenario(res: Any) -> dict[str, Any]:
-        return plan.scenario(settings, res.pretrained(plan.base.source).card.sha256)
+        found = plan.scenario(settings, res.pretrained(plan.base.source, plan.base.body).sha256)
+        if plan.base.body != bodies.DEFAULT:  # an ImageNet body's side depends on the device and the settings
+            found["image_size"] = bodies.image_size(plan.base.body, settings, res.device.type)
+        return found
 
     results = run_plan(plan.races(), scenario, out, HEAD_START, settings, plan.base, fresh, progress)
     base = plan.base
     title = (
         f"Fashion-MNIST target task, {base.epochs} epochs, fine-tune locks {base.locked} units"
         + ("" if base.source == sources.DEFAULT else f", pretrained {base.source}")
+        + ("" if base.body == bodies.DEFAULT else f", body {base.body} (ImageNet)")
         + "; "
         f"band: min–max over {len(plan.seeds)} seeds"
     )

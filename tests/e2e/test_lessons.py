@@ -25,7 +25,7 @@ def test_a_lesson_asks_then_races_then_explains_then_leads_on(browser: Browser, 
     page = open_page(browser, live_server + "/?lesson=data", width=1280, height=720)
     expect(page.locator("#lesson-title")).to_have_text("Little data")
     expect(page.locator("#lesson-question")).to_contain_text("With only 50 images")
-    expect(page.locator("#lesson-count")).to_have_text("Lesson 1 of 6")
+    expect(page.locator("#lesson-count")).to_have_text("Lesson 1 of 7")
     expect(page.locator("#lesson-prev")).to_be_hidden()
     # Only what the lesson asks about: its free controls and its panel.
     expect(page.locator("#n")).to_be_visible()
@@ -87,7 +87,7 @@ def test_each_lesson_fits_a_projector_axe_clean(context: BrowserContext, live_se
 
 def test_the_classes_lesson_is_judged_on_one_class_and_answered_by_matrices(context: BrowserContext, live_server: str) -> None:
     page = open_page(context, live_server + "/?lesson=classes", width=1280, height=720)
-    expect(page.locator("#lesson-count")).to_have_text("Lesson 6 of 6")
+    expect(page.locator("#lesson-count")).to_have_text("Lesson 6 of 7")
     expect(page.locator("#lesson-metric")).to_contain_text("pullover")
     expect(page.locator("#outcome")).to_be_hidden()  # it answers once the race has run
     for hidden in ("#sweep", "#depth-sweep", "#n", "#locked"):

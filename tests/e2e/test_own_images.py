@@ -54,3 +54,25 @@ def test_the_page_offers_datasets_and_bodies_and_races_a_folder(browser: Browser
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "own-images.png"), full_page=False)
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_imagenet_lesson_races_the_real_body_and_asks_before_it_answers(browser: Browser, server: str) -> None:
+    page = open_page(browser, server + "/?lesson=imagenet", width=1280, height=720)
+    expect(page.locator("#lesson-title")).to_have_text("A real ImageNet body")
+    expect(page.locator("#body")).to_be_hidden()  # the lesson chose the body: only n and the seed are free
+    expect(page.locator("#n")).to_be_visible()
+    expect(page.locator(".s-frozen .origin")).to_have_text("from ImageNet")
+    expect(page.locator(".s-frozen .pill")).to_contain_text("of 3.4 M trainable")
+    page.get_by_role("radio", name="Frozen").check()
+    page.locator("#train").click()
+    expect(page.locator("#status")).to_have_attribute("data-kind", "done", timeout=180_000)
+    accepted = next(m for way, m in page.frames_log if way == "received" and m["type"] == "accepted")  # type: ignore[attr-defined]
+    assert accepted["config"]["body"] == "efficientnet_lite0" and accepted["config"]["n"] == 50
+    expect(page.locator("#lesson-result")).to_contain_text("ahead on the new task's test images: ")
+    expect(page.locator("#lesson-explanation")).to_contain_text("73.4 %")
+    expect(page.locator("#outcome")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "lesson-imagenet.png"), full_page=False)
+    for part in ("#lesson-explanation", "#chart", "#outcome"):  # on a projector, the answer beside the race
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] + 40 < 720, (part, box)
+    assert page.errors == []  # type: ignore[attr-defined]

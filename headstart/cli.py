@@ -366,6 +366,11 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
             parser.error(f"argument --{name}: every value must be between {allowed.min} and {allowed.max}, got {bad}")
     if args.epochs is not None and not limits.epochs.min <= args.epochs <= limits.epochs.max:
         parser.error(f"argument --epochs: epochs must be between {limits.epochs.min} and {limits.epochs.max}, got {args.epochs}")
+    # Bare --lessons: every lesson this machine can race; one named whose body it cannot is refused.
+    trainable = {i: lesson for i, lesson in lessons.BY_ID.items() if not bodies.unavailable(lesson.body, settings)}
+    for lesson_id in args.lessons or ():
+        if lesson_id not in trainable:
+            parser.error(f"argument --lessons: {lesson_id}: {bodies.unavailable(lessons.BY_ID[lesson_id].body, settings)}")
     grid = bake.Grid(
         n=tuple(args.n or grid.n),
         locked=tuple(args.locked if args.locked is not None else grid.locked),
@@ -376,7 +381,7 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         extras=tuple(dict.fromkeys(_lanes(text, parser) for text in args.extra)),
         datasets=tuple(dict.fromkeys(names)),
         bodies=tuple(dict.fromkeys(args.body)),
-        lessons=tuple(lessons.BY_ID if args.lessons == [] else dict.fromkeys(args.lessons or ())),
+        lessons=tuple(trainable if args.lessons == [] else dict.fromkeys(args.lessons or ())),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]

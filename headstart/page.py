@@ -94,7 +94,7 @@ def page_config(
         "reachable_by_others": reachable,
         # The guided lessons (?lesson=ID): each one's question, preset race, free controls and
         # panel; those whose body cannot train here are left out.
-        "lessons": [one for one in lessons.public() if one["preset"].get("body", bodies.DEFAULT) not in unavailable["body"]],
+        "lessons": [lessons.public(one) for one in lessons.LESSONS if one.body not in unavailable["body"]],
         # What the page's "Your images" may send (POST /api/datasets), and how an upload's id looks.
         "uploads": {
             "max_upload_mb": settings.uploads.max_upload_mb,

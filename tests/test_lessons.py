@@ -39,8 +39,8 @@ def test_each_lesson_is_a_race_the_page_can_set_up(tiny: Settings) -> None:
         assert lesson.answer in ("scratch", "frozen", "finetune", *config.extra)
         assert re.fullmatch(r"[a-z-]+", lesson.id) and lesson.question.endswith("?")
         assert lesson.focus is None or lesson.focus in [FASHION_CLASSES[c] for c in tiny.data.target_classes]
-    assert [entry["id"] for entry in public()] == ["data", "source", "locking", "forgetting", "adapters", "classes", "imagenet"]
-    assert "measured" not in public()[0]
+    assert [lesson.id for lesson in LESSONS] == ["data", "source", "locking", "forgetting", "adapters", "classes", "imagenet"]
+    assert "measured" not in public(LESSONS[0])
 
 
 def test_a_lesson_whose_body_cannot_train_here_is_not_offered(tiny: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +65,8 @@ def test_a_class_races_in_the_teachers_lesson_and_its_predictions_are_counted_wi
     race = {"n": 25, "epochs": 1}
     with TestClient(create_app(settings)) as client, client.websocket_connect("/ws?client=teacher") as teacher:
         listed = client.get("/api/config").json()["lessons"]
-        assert listed == public() and listed[0]["preset"]["n"] == 50 and listed[0]["free"] == ["n", "seed"]
+        assert listed == [public(lesson) for lesson in LESSONS]
+        assert listed[0]["preset"]["n"] == 50 and listed[0]["free"] == ["n", "seed"]
         teacher.send_json({"type": "start", "config": race, "lesson": "nonsense"})
         refused = teacher.receive_json()
         assert refused["code"] == "invalid_message" and "lesson must be one of data, source" in refused["message"]
@@ -89,3 +90,20 @@ def test_a_class_races_in_the_teachers_lesson_and_its_predictions_are_counted_wi
         while (message := teacher.receive_json())["type"] != "error":
             pass
         assert message["code"] == "not_a_class_race"
+
+
+def test_a_bake_of_every_lesson_leaves_out_one_whose_body_cannot_train_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from headstart import cli
+    from headstart.race import bodies
+    from headstart.site import bake
+
+    grids: list[bake.Grid] = []
+    monkeypatch.setattr(bake, "bake", lambda settings, grid, out, *args, **kwargs: grids.append(grid) or [])
+    monkeypatch.setattr(bodies, "unavailable", lambda body, settings: "timm is not installed" if body != "tiny" else None)
+    assert cli.main(["bake", "--out", str(tmp_path / "site"), "--lessons"]) == 0
+    assert "imagenet" not in grids[0].lessons and "classes" in grids[0].lessons
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["bake", "--out", str(tmp_path / "site"), "--lessons", "imagenet"])
+    assert refused.value.code == 2 and "argument --lessons: imagenet: timm is not installed" in capsys.readouterr().err

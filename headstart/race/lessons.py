@@ -17,6 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from headstart.race import bodies
+from headstart.race.bodies import Body
+
 Metric = Literal["test_acc", "source_acc"]
 Quoted = Literal["test_acc", "source_acc", "trainable_params", "per_class_acc", "said"]
 COUNTS: set[Quoted] = {"trainable_params", "said"}  # quoted whole; the rest are accuracies, in %
@@ -61,6 +64,11 @@ class Lesson(BaseModel):
     answer: str  # the lane that ends ahead in the shipped sweep's mean
     explanation: str
     measured: list[Measured]
+
+    @property
+    def body(self) -> Body:
+        """The network its race trains: the preset's, or the built-in one."""
+        return self.preset.get("body", bodies.DEFAULT)  # type: ignore[no-any-return]
 
     @property
     def judged(self) -> Quoted:
@@ -232,6 +240,6 @@ LESSONS: list[Lesson] = [
 BY_ID = {lesson.id: lesson for lesson in LESSONS}
 
 
-def public() -> list[dict[str, Any]]:
-    """The lessons as ``/api/config`` lists them."""
-    return [lesson.model_dump(exclude={"measured"}) for lesson in LESSONS]
+def public(lesson: Lesson) -> dict[str, Any]:
+    """A lesson as ``/api/config`` lists it."""
+    return lesson.model_dump(exclude={"measured"})

@@ -73,17 +73,14 @@ export class LessonView {
     }
     $("lesson-full").href = link("");
     $("lesson-explanation").textContent = lesson.explanation;
-    // What "ahead" is judged on, in the question and in the verdict.
-    this.measure = lesson.focus
-      ? `on the test's ${lesson.focus.toLowerCase()} images`
+    // What "ahead" is judged on: said in the question (with its name) and in the verdict.
+    const [measure, named] = lesson.focus
+      ? [`on the test's ${lesson.focus.toLowerCase()} images`, " (that class's accuracy)"]
       : lesson.metric === "source_acc"
-        ? "on the old clothes"
-        : "on the new task's test images";
-    $("lesson-metric").textContent = lesson.focus
-      ? `${this.measure} (that class's accuracy)`
-      : lesson.metric === "source_acc"
-        ? `${this.measure} (source-task accuracy)`
-        : this.measure;
+        ? ["on the old clothes", " (source-task accuracy)"]
+        : ["on the new task's test images", ""];
+    this.measure = measure;
+    $("lesson-metric").textContent = measure + named;
     this.classes = null;
     const lanes = ["scratch", "frozen", "finetune", ...(lesson.preset.extra ?? [])];
     $("lesson-options").replaceChildren(

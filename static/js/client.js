@@ -3,6 +3,7 @@
 
 const CHANNEL = "headstart-clients";
 const ASK_MS = 150; // an open page answers within a few milliseconds; a new one waits this long once
+const CLAIM_MS = 1000; // a reload's old page lets go of its lock at once; a duplicate waits this long once
 
 function newId() {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -41,6 +42,25 @@ function heldElsewhere(id) {
   });
 }
 
+// Whether this page may be ``id``, held from now on while it is open. Where the Web Locks API
+// exists (a secure context: https, localhost) each open page holds a lock named for its id, so a
+// duplicated tab is told for certain however busy its original is; a reload waits for its old
+// page to let go. Elsewhere (a LAN address over http) the open pages are asked.
+async function claim(id) {
+  if (!navigator.locks) return !(await heldElsewhere(id));
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), CLAIM_MS);
+  return new Promise((resolve) => {
+    navigator.locks
+      .request(`${CHANNEL}:${id}`, { signal: controller.signal }, () => {
+        clearTimeout(timer);
+        resolve(true);
+        return new Promise(() => {}); // held until this page is gone
+      })
+      .catch(() => resolve(false)); // not granted in time: another open page is this id
+  });
+}
+
 function answerFor(id) {
   try {
     const channel = new BroadcastChannel(CHANNEL);
@@ -58,8 +78,11 @@ export async function clientId() {
   try {
     const key = ["headstart-client", framePath()].filter(Boolean).join("@");
     const stored = sessionStorage.getItem(key);
-    if (stored && !(await heldElsewhere(stored))) id = stored;
-    else sessionStorage.setItem(key, id);
+    if (stored && (await claim(stored))) id = stored;
+    else {
+      sessionStorage.setItem(key, id);
+      await claim(id); // new, so free at once
+    }
   } catch {
     // Storage refused: this page's own id.
   }

@@ -367,10 +367,10 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
     if args.epochs is not None and not limits.epochs.min <= args.epochs <= limits.epochs.max:
         parser.error(f"argument --epochs: epochs must be between {limits.epochs.min} and {limits.epochs.max}, got {args.epochs}")
     # Bare --lessons: every lesson this machine can race; one named whose body it cannot is refused.
-    trainable = {i: lesson for i, lesson in lessons.BY_ID.items() if not bodies.unavailable(lesson.body, settings)}
+    why_not = {i: bodies.unavailable(lesson.body, settings) for i, lesson in lessons.BY_ID.items()}
     for lesson_id in args.lessons or ():
-        if lesson_id not in trainable:
-            parser.error(f"argument --lessons: {lesson_id}: {bodies.unavailable(lessons.BY_ID[lesson_id].body, settings)}")
+        if why_not[lesson_id]:
+            parser.error(f"argument --lessons: {lesson_id}: {why_not[lesson_id]}")
     grid = bake.Grid(
         n=tuple(args.n or grid.n),
         locked=tuple(args.locked if args.locked is not None else grid.locked),
@@ -381,7 +381,7 @@ def _bake(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: S
         extras=tuple(dict.fromkeys(_lanes(text, parser) for text in args.extra)),
         datasets=tuple(dict.fromkeys(names)),
         bodies=tuple(dict.fromkeys(args.body)),
-        lessons=tuple(trainable if args.lessons == [] else dict.fromkeys(args.lessons or ())),
+        lessons=tuple([i for i, why in why_not.items() if not why] if args.lessons == [] else dict.fromkeys(args.lessons or ())),
     )
 
     def progress(todo, total):  # type: ignore[no-untyped-def]

@@ -67,7 +67,8 @@ def measure(settings: Settings, seeds: Sequence[int] = SEEDS, n: int = N) -> Cla
     return summarise(plans[0].classes, dones, configs)
 
 
-def summarise(classes: list[str], dones: Sequence[Done], configs: Sequence[RaceConfig] = ()) -> Classes:
+def summarise(classes: list[str], dones: Sequence[Done], configs: Sequence[RaceConfig]) -> Classes:
+    """Means over the races (``configs[i]`` raced ``dones[i]``), and each race's rows for the CSV."""
     names: list[str] = list(dones[0].summary)
     summaries = [{s: d.summary[s] for s in names} for d in dones]  # type: ignore[index]
     per_class = {s: np.mean([np.asarray(one[s].per_class_acc) for one in summaries], axis=0) for s in names}
